@@ -1,0 +1,2 @@
+//! nrt-async-shim: the legacy Neuron runtime calls, implemented on the explicit
+//! async (`nrta_*`) API with dependency tracking per tensor.
