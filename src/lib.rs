@@ -1,2 +1,18 @@
 //! nrt-async-shim: the legacy Neuron runtime calls, implemented on the explicit
-//! async (`nrta_*`) API with dependency tracking per tensor.
+//! async (`nrta_*`) API with dependency tracking per byte range of storage.
+//!
+//! - [`exports`]: the C surface, one module per API family (the FFI edge);
+//! - [`backend`]: finding and calling the real runtime, hiding its async generation;
+//! - [`tracker`]: which pending operations touch which bytes (safe Rust);
+//! - [`scheduler`]: windows, submission, completion, waiting, errors (safe Rust);
+//! - [`registry`]: what the shim knows about tensors, sets and models;
+//! - [`config`], [`observe`]: environment variables, counters and logging.
+
+pub mod backend;
+pub mod config;
+mod exports;
+mod ffi;
+pub mod observe;
+pub mod registry;
+pub mod scheduler;
+pub mod tracker;

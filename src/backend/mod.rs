@@ -1,0 +1,423 @@
+//! The backend: the real runtime's functions, and the [`Device`] the
+//! scheduler drives, with the difference between the two `nrta_*`
+//! generations hidden here (v2: error tracker and completion fd; v3: status
+//! pointer and eventfd registration).
+
+pub mod resolve;
+
+use std::ffi::{c_int, c_void, CStr};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use nrt_sys::*;
+use parking_lot::Mutex;
+
+use crate::config::AsyncAbi;
+use crate::registry::{Handle, ModelTensor};
+use crate::scheduler::{Device, ModelDesc, SubmitOutcome, MAX_CORES, NRT_FAILURE, NRT_INVALID};
+use crate::tracker::Status;
+use resolve::Resolver;
+
+macro_rules! runtime_table {
+    ($( $name:ident : fn($($t:ty),*) $(-> $r:ty)? ;)*) => {
+        /// The runtime's synchronous functions the shim forwards to.
+        #[allow(non_snake_case)]
+        pub struct Runtime {
+            $( pub $name: Option<unsafe extern "C" fn($($t),*) $(-> $r)?>, )*
+            /// nrta_execute_schedule, typed for both generations (the 5th
+            /// pointer is an NRT_STATUS* in v3, an error tracker in v2).
+            pub nrta_execute_schedule: Option<ScheduleFn>,
+            pub nrta_is_completed: Option<unsafe extern "C" fn(nrta_seq_t, *mut bool) -> NRT_STATUS>,
+            pub nrta_event_register_seq_id_completion: Option<unsafe extern "C" fn(nrta_seq_t, c_int) -> NRT_STATUS>,
+            pub nrta_get_completion_handle: Option<unsafe extern "C" fn(nrta_seq_t, *mut c_int) -> NRT_STATUS>,
+            pub nrta_error_tracker_create: Option<unsafe extern "C" fn(u32, *mut *mut c_void) -> NRT_STATUS>,
+            pub nrta_error_tracker_get_list: Option<unsafe extern "C" fn(*mut c_void, *mut *const nrta_error_t, *mut usize) -> NRT_STATUS>,
+            pub source: String,
+        }
+
+        // The table's types are the headers' (checked at compile time).
+        $( const _: unsafe extern "C" fn($($t),*) $(-> $r)? = nrt_sys::$name; )*
+
+        impl Runtime {
+            fn load(res: &Resolver) -> Runtime {
+                // SAFETY: each pointer comes from dlsym for the symbol of that
+                // name, whose type the headers (checked above) give.
+                unsafe {
+                    Runtime {
+                        $( $name: res.get(&cstr(concat!(stringify!($name), "\0"))).map(|p| std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($t),*) $(-> $r)?>(p)), )*
+                        nrta_execute_schedule: res.get(c"nrta_execute_schedule").map(|p| std::mem::transmute::<*mut c_void, ScheduleFn>(p)),
+                        nrta_is_completed: res.get(c"nrta_is_completed").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
+                        nrta_event_register_seq_id_completion: res.get(c"nrta_event_register_seq_id_completion").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
+                        nrta_get_completion_handle: res.get(c"nrta_get_completion_handle").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
+                        nrta_error_tracker_create: res.get(c"nrta_error_tracker_create").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
+                        nrta_error_tracker_get_list: res.get(c"nrta_error_tracker_get_list").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
+                        source: res.source.clone(),
+                    }
+                }
+            }
+        }
+    };
+}
+
+fn cstr(s: &'static str) -> &'static CStr {
+    CStr::from_bytes_with_nul(s.as_bytes()).expect("symbol names are NUL-terminated")
+}
+
+pub type ScheduleFn = unsafe extern "C" fn(
+    *mut nrt_model_t,
+    *mut nrt_tensor_set_t,
+    *mut nrt_tensor_set_t,
+    u32,
+    *mut c_void,
+    *mut nrta_seq_t,
+) -> NRT_STATUS;
+
+runtime_table! {
+    nrt_init: fn(nrt_framework_type_t, *const std::ffi::c_char, *const std::ffi::c_char) -> NRT_STATUS;
+    nrt_close: fn();
+    nrt_get_total_vnc_count: fn(*mut u32) -> NRT_STATUS;
+    nrt_unload: fn(*mut nrt_model_t) -> NRT_STATUS;
+    nrt_get_model_info: fn(*const nrt_model_t, *mut nrt_model_info_t, usize, *mut usize) -> NRT_STATUS;
+    nrt_get_model_tensor_info: fn(*mut nrt_model_t, *mut *mut nrt_tensor_info_array_t) -> NRT_STATUS;
+    nrt_free_model_tensor_info: fn(*mut nrt_tensor_info_array_t) -> NRT_STATUS;
+    nrt_allocate_tensor_set: fn(*mut *mut nrt_tensor_set_t) -> NRT_STATUS;
+    nrt_destroy_tensor_set: fn(*mut *mut nrt_tensor_set_t);
+    nrt_add_tensor_to_tensor_set: fn(*mut nrt_tensor_set_t, *const std::ffi::c_char, *mut nrt_tensor_t) -> NRT_STATUS;
+    nrt_execute: fn(*mut nrt_model_t, *const nrt_tensor_set_t, *mut nrt_tensor_set_t) -> NRT_STATUS;
+    nrt_execute_repeat: fn(*mut nrt_model_t, *const nrt_tensor_set_t, *mut nrt_tensor_set_t, c_int) -> NRT_STATUS;
+    nrt_tensor_allocate: fn(nrt_tensor_placement_t, c_int, usize, *const std::ffi::c_char, *mut *mut nrt_tensor_t) -> NRT_STATUS;
+    nrt_tensor_free: fn(*mut *mut nrt_tensor_t);
+    nrt_tensor_read: fn(*const nrt_tensor_t, *mut c_void, usize, usize) -> NRT_STATUS;
+    nrt_tensor_write: fn(*mut nrt_tensor_t, *const c_void, usize, usize) -> NRT_STATUS;
+    nrt_tensor_copy: fn(*const nrt_tensor_t, usize, *mut nrt_tensor_t, usize, usize) -> NRT_STATUS;
+    nrt_tensor_memset: fn(*mut nrt_tensor_t, u64, c_int, usize) -> NRT_STATUS;
+    nrt_tensor_allocate_empty: fn(*const std::ffi::c_char, *mut *mut nrt_tensor_t) -> NRT_STATUS;
+    nrt_tensor_attach_buffer: fn(*mut nrt_tensor_t, *mut c_void, usize) -> NRT_STATUS;
+    nrt_tensor_allocate_slice: fn(*const nrt_tensor_t, usize, usize, *const std::ffi::c_char, *mut *mut nrt_tensor_t) -> NRT_STATUS;
+    nrt_tensor_get_va: fn(*const nrt_tensor_t) -> *mut c_void;
+    nrt_tensor_get_size: fn(*const nrt_tensor_t) -> usize;
+    nrt_tensor_read_batch: fn(*const nrt_tensor_batch_t, u64, bool) -> NRT_STATUS;
+    nrt_tensor_write_batch: fn(*const nrt_tensor_batch_t, u64, bool) -> NRT_STATUS;
+    nrt_tensor_check_output_completion: fn(*const nrt_tensor_t, i64, u64) -> NRT_STATUS;
+    nrt_tensor_reset_output_completion: fn(*mut nrt_tensor_t) -> NRT_STATUS;
+    nrt_register_async_exec_callback: fn(NRT_ASYNC_EXEC_STATUS_CALLBACK, *mut c_void) -> NRT_STATUS;
+    nrt_async_drain_queued_execs: fn(i32) -> NRT_STATUS;
+}
+
+/// Which `nrta_*` generation the runtime speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    V2,
+    V3,
+}
+
+impl Runtime {
+    pub fn find(configured: Option<&str>) -> Result<Runtime, String> {
+        Resolver::find(configured).map(|r| Runtime::load(&r))
+    }
+
+    /// The generation shows in the exports: only v2 has the error tracker.
+    pub fn generation(&self, forced: AsyncAbi) -> Generation {
+        match forced {
+            AsyncAbi::V2 => Generation::V2,
+            AsyncAbi::V3 => Generation::V3,
+            AsyncAbi::Detect if self.nrta_error_tracker_create.is_some() => Generation::V2,
+            AsyncAbi::Detect => Generation::V3,
+        }
+    }
+
+    /// Whether the async path can run at all on this runtime.
+    pub fn has_async_core(&self) -> bool {
+        self.nrta_execute_schedule.is_some() && self.nrta_is_completed.is_some()
+    }
+}
+
+/// How the completion thread learns that requests finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompletionSignal {
+    /// v3: one eventfd of ours registered for every request.
+    EventFd,
+    /// v2: a pollable fd per awaited request.
+    CompletionHandle,
+    /// Neither: poll nrta_is_completed, spinning briefly, then backing off.
+    Polling,
+}
+
+pub struct RealDevice {
+    pub rt: &'static Runtime,
+    pub generation: Generation,
+    pub signal: CompletionSignal,
+    /// v3 completions (EventFd mode), or -1.
+    completion_fd: c_int,
+    /// Ends a wait early.
+    wake_fd: c_int,
+    /// v2 error trackers, one per core, created on first use.
+    trackers: Box<[AtomicPtr<c_void>]>,
+    /// v2: errors read from trackers and not yet matched to a request.
+    v2_errors: Mutex<Vec<(u64, Status)>>,
+    pub schedules: AtomicU64,
+}
+
+fn eventfd() -> c_int {
+    // SAFETY: plain system call.
+    unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }
+}
+
+fn drain_fd(fd: c_int) {
+    let mut v = 0u64;
+    // SAFETY: reading 8 bytes into a u64 from our own non-blocking eventfd.
+    unsafe { libc::read(fd, &mut v as *mut u64 as *mut c_void, 8) };
+}
+
+/// Waits on fds for up to `ns` nanoseconds.
+fn poll_fds(fds: &mut [libc::pollfd], ns: u64) {
+    let ts = libc::timespec { tv_sec: (ns / 1_000_000_000) as _, tv_nsec: (ns % 1_000_000_000) as _ };
+    // SAFETY: valid pollfd array and timespec; no signal mask change.
+    unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as _, &ts, std::ptr::null()) };
+}
+
+impl RealDevice {
+    pub fn new(rt: &'static Runtime, generation: Generation) -> RealDevice {
+        let signal = match generation {
+            Generation::V3 if rt.nrta_event_register_seq_id_completion.is_some() => CompletionSignal::EventFd,
+            Generation::V2 if rt.nrta_get_completion_handle.is_some() => CompletionSignal::CompletionHandle,
+            _ => CompletionSignal::Polling,
+        };
+        let completion_fd = if signal == CompletionSignal::EventFd { eventfd() } else { -1 };
+        let signal = if signal == CompletionSignal::EventFd && completion_fd < 0 { CompletionSignal::Polling } else { signal };
+        RealDevice {
+            rt,
+            generation,
+            signal,
+            completion_fd,
+            wake_fd: eventfd(),
+            trackers: (0..MAX_CORES).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            v2_errors: Mutex::new(Vec::new()),
+            schedules: AtomicU64::new(0),
+        }
+    }
+
+    fn tracker(&self, core: u32) -> *mut c_void {
+        let slot = &self.trackers[core as usize];
+        let t = slot.load(Ordering::Acquire);
+        if !t.is_null() {
+            return t;
+        }
+        let Some(create) = self.rt.nrta_error_tracker_create else { return std::ptr::null_mut() };
+        let mut t = std::ptr::null_mut();
+        // SAFETY: v2 nrta_error_tracker_create with a valid out-pointer.
+        let st = unsafe { create(core, &mut t) };
+        if st != NRT_SUCCESS || t.is_null() {
+            log::warn!("core {core}: nrta_error_tracker_create failed ({st}); failures on it cannot be seen");
+            return std::ptr::null_mut();
+        }
+        match slot.compare_exchange(std::ptr::null_mut(), t, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => t,
+            // Another thread won the race; its tracker is the one in use.
+            Err(other) => other,
+        }
+    }
+}
+
+impl Device for RealDevice {
+    fn schedule(&self, core: u32, model: Handle, input: Handle, output: Handle, slot: &AtomicU32) -> SubmitOutcome {
+        let Some(schedule) = self.rt.nrta_execute_schedule else { return SubmitOutcome::Refused(NRT_FAILURE) };
+        let err: *mut c_void = match self.generation {
+            Generation::V3 => {
+                slot.store(NRT_SUCCESS, Ordering::Relaxed);
+                slot.as_ptr() as *mut c_void
+            }
+            Generation::V2 => self.tracker(core),
+        };
+        let mut seq: nrta_seq_t = 0;
+        // SAFETY: handles the runtime issued (the model, two sets the shim
+        // owns); the status slot outlives the request.
+        let st = unsafe { schedule(model as *mut _, input as *mut _, output as *mut _, 0, err, &mut seq) };
+        self.schedules.fetch_add(1, Ordering::Relaxed);
+        match st {
+            NRT_SUCCESS => {
+                if self.signal == CompletionSignal::EventFd {
+                    if let Some(reg) = self.rt.nrta_event_register_seq_id_completion {
+                        // SAFETY: our eventfd, open for the process lifetime.
+                        unsafe { reg(seq, self.completion_fd) };
+                    }
+                }
+                SubmitOutcome::Queued { device_seq: seq }
+            }
+            NRT_QUEUE_FULL => SubmitOutcome::QueueFull,
+            other => SubmitOutcome::Refused(other),
+        }
+    }
+
+    fn is_completed(&self, device_seq: u64) -> Result<bool, Status> {
+        let Some(f) = self.rt.nrta_is_completed else { return Err(NRT_FAILURE) };
+        let mut done = false;
+        // SAFETY: valid out-pointer.
+        match unsafe { f(device_seq, &mut done) } {
+            NRT_SUCCESS => Ok(done),
+            st => Err(st),
+        }
+    }
+
+    fn status_of(&self, core: u32, device_seq: u64, slot: &AtomicU32) -> Status {
+        match self.generation {
+            Generation::V3 => slot.load(Ordering::Acquire),
+            Generation::V2 => {
+                let t = self.trackers[core as usize].load(Ordering::Acquire);
+                let mut errs = self.v2_errors.lock();
+                if let (false, Some(get)) = (t.is_null(), self.rt.nrta_error_tracker_get_list) {
+                    let mut list: *const nrta_error_t = std::ptr::null();
+                    let mut n = 0usize;
+                    // SAFETY: our tracker; the list stays valid until the next call on it.
+                    if unsafe { get(t, &mut list, &mut n) } == NRT_SUCCESS && !list.is_null() {
+                        // SAFETY: the runtime returned n entries at list.
+                        for e in unsafe { std::slice::from_raw_parts(list, n) } {
+                            if !errs.iter().any(|(s, _)| *s == e.seq_id) {
+                                errs.push((e.seq_id, e.error_code as Status));
+                            }
+                        }
+                    }
+                }
+                match errs.iter().position(|(s, _)| *s == device_seq) {
+                    Some(i) => errs.swap_remove(i).1,
+                    None => NRT_SUCCESS,
+                }
+            }
+        }
+    }
+
+    fn wait_any(&self, device_seqs: &[u64], attempt: u32) {
+        match self.signal {
+            CompletionSignal::EventFd => {
+                let mut fds = [
+                    libc::pollfd { fd: self.completion_fd, events: libc::POLLIN, revents: 0 },
+                    libc::pollfd { fd: self.wake_fd, events: libc::POLLIN, revents: 0 },
+                ];
+                poll_fds(&mut fds, 50_000_000);
+                drain_fd(self.completion_fd);
+                drain_fd(self.wake_fd);
+            }
+            CompletionSignal::CompletionHandle => {
+                let get = self.rt.nrta_get_completion_handle.expect("checked in new()");
+                let mut fds: Vec<libc::pollfd> = Vec::with_capacity(device_seqs.len() + 1);
+                for &seq in device_seqs {
+                    let mut fd = -1;
+                    // SAFETY: valid out-pointer; we close the fd below.
+                    if unsafe { get(seq, &mut fd) } == NRT_SUCCESS && fd >= 0 {
+                        fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+                    }
+                }
+                let n = fds.len();
+                fds.push(libc::pollfd { fd: self.wake_fd, events: libc::POLLIN, revents: 0 });
+                poll_fds(&mut fds, 50_000_000);
+                for p in &fds[..n] {
+                    // SAFETY: fds the runtime gave us to close.
+                    unsafe { libc::close(p.fd) };
+                }
+                drain_fd(self.wake_fd);
+            }
+            CompletionSignal::Polling => {
+                // Spin briefly (completions often come within microseconds of
+                // each other), then back off to at most 200 us between polls.
+                if attempt < 16 {
+                    std::thread::yield_now();
+                } else {
+                    let ns = (2_000u64 << ((attempt - 16) / 2).min(7)).min(200_000);
+                    let mut fds = [libc::pollfd { fd: self.wake_fd, events: libc::POLLIN, revents: 0 }];
+                    poll_fds(&mut fds, ns);
+                    drain_fd(self.wake_fd);
+                }
+            }
+        }
+    }
+
+    fn wake(&self) {
+        let one = 1u64;
+        // SAFETY: writing 8 bytes to our own eventfd.
+        unsafe { libc::write(self.wake_fd, &one as *const u64 as *const c_void, 8) };
+    }
+
+    fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status> {
+        let (Some(info_fn), Some(tinfo_fn), Some(free_fn)) =
+            (self.rt.nrt_get_model_info, self.rt.nrt_get_model_tensor_info, self.rt.nrt_free_model_tensor_info)
+        else {
+            return Err(NRT_FAILURE);
+        };
+        let mut info = nrt_model_info_t::default();
+        let mut out = 0usize;
+        // SAFETY: valid out-pointers sized as declared.
+        let st = unsafe { info_fn(model as *const _, &mut info, std::mem::size_of::<nrt_model_info_t>(), &mut out) };
+        if st != NRT_SUCCESS {
+            return Err(st);
+        }
+        let mut arr: *mut nrt_tensor_info_array_t = std::ptr::null_mut();
+        // SAFETY: valid out-pointer; freed below with the runtime's call.
+        let st = unsafe { tinfo_fn(model as *mut _, &mut arr) };
+        if st != NRT_SUCCESS || arr.is_null() {
+            return Err(if st == NRT_SUCCESS { NRT_INVALID } else { st });
+        }
+        let mut desc = ModelDesc { core: info.vnc, inputs: Vec::new(), outputs: Vec::new() };
+        // SAFETY: the runtime returned an array of tensor_count entries.
+        unsafe {
+            let n = (*arr).tensor_count as usize;
+            let items = std::slice::from_raw_parts((*arr).tensor_array.as_ptr(), n);
+            for t in items {
+                let name = CStr::from_ptr(t.name.as_ptr()).to_owned();
+                let mt = ModelTensor { name, size: t.size as u64 };
+                if t.usage == NRT_TENSOR_USAGE_INPUT {
+                    desc.inputs.push(mt);
+                } else {
+                    desc.outputs.push(mt);
+                }
+            }
+            free_fn(arr);
+        }
+        Ok(desc)
+    }
+
+    fn allocate_set(&self) -> Result<Handle, Status> {
+        let f = self.rt.nrt_allocate_tensor_set.ok_or(NRT_FAILURE)?;
+        let mut s: *mut nrt_tensor_set_t = std::ptr::null_mut();
+        // SAFETY: valid out-pointer.
+        match unsafe { f(&mut s) } {
+            NRT_SUCCESS => Ok(s as Handle),
+            st => Err(st),
+        }
+    }
+
+    fn add_to_set(&self, set: Handle, name: &std::ffi::CString, tensor: Handle) -> Status {
+        let Some(f) = self.rt.nrt_add_tensor_to_tensor_set else { return NRT_FAILURE };
+        // SAFETY: a set the shim owns, a tensor the runtime issued.
+        unsafe { f(set as *mut _, name.as_ptr(), tensor as *mut _) }
+    }
+
+    fn destroy_set(&self, set: Handle) {
+        if let Some(f) = self.rt.nrt_destroy_tensor_set {
+            let mut s = set as *mut nrt_tensor_set_t;
+            // SAFETY: a set the shim owns and no pending request holds.
+            unsafe { f(&mut s) };
+        }
+    }
+
+    fn free_tensor(&self, tensor: Handle) {
+        if let Some(f) = self.rt.nrt_tensor_free {
+            let mut t = tensor as *mut nrt_tensor_t;
+            // SAFETY: the application freed it; nothing pending uses it now.
+            unsafe { f(&mut t) };
+        }
+    }
+
+    fn spawn(&self, name: &str, f: Box<dyn FnOnce() + Send>) -> bool {
+        // Block every signal while the thread is created, so it inherits a
+        // full mask and never takes a signal meant for the program.
+        // SAFETY: sigset manipulation on local values.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            let r = std::thread::Builder::new().name(name.to_string()).spawn(f);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            r.is_ok()
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Configuration: environment variables read once, at load or first use.
+//! Every variable is documented, with its default, in README.md.
+
+use std::env;
+
+/// The legacy implicit-async variable the runtime must never see.
+pub const LEGACY_INFLIGHT_VAR: &str = "NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS";
+
+/// The deepest in-flight window per core (the legacy mode's hard cap was 63).
+pub const MAX_INFLIGHT_CAP: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Legacy calls return once accepted; dependencies tracked per byte range.
+    Async,
+    /// Every call completes before it returns, still through the nrta_* path.
+    Sync,
+    /// Every call is forwarded to the runtime untouched.
+    Passthrough,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsyncAbi {
+    Detect,
+    V2,
+    V3,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub mode: Mode,
+    pub max_inflight: usize,
+    /// Where max_inflight came from, for the log.
+    pub inflight_source: &'static str,
+    pub trust_host_memory: bool,
+    pub async_abi: AsyncAbi,
+    pub libnrt: Option<String>,
+    pub log_level: log::LevelFilter,
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+impl Config {
+    /// Builds the configuration from a variable lookup (the environment, or a
+    /// table in tests). Problems are returned as warnings to log, never fatal.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, legacy_inflight: Option<String>) -> (Config, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mode = match get("NRT_SHIM_MODE").as_deref().map(str::trim) {
+            None | Some("") | Some("async") => Mode::Async,
+            Some("sync") => Mode::Sync,
+            Some("passthrough") => Mode::Passthrough,
+            Some(other) => {
+                warnings.push(format!("NRT_SHIM_MODE={other} is not async|sync|passthrough; using async"));
+                Mode::Async
+            }
+        };
+        let parse_depth = |name: &str, v: &str, warnings: &mut Vec<String>| -> Option<usize> {
+            match v.trim().parse::<usize>() {
+                Ok(0) => {
+                    warnings.push(format!("{name}=0 means no in-flight window; using 1"));
+                    Some(1)
+                }
+                Ok(n) if n > MAX_INFLIGHT_CAP => {
+                    warnings.push(format!("{name}={n} is above the cap of {MAX_INFLIGHT_CAP}; using {MAX_INFLIGHT_CAP}"));
+                    Some(MAX_INFLIGHT_CAP)
+                }
+                Ok(n) => Some(n),
+                Err(_) => {
+                    warnings.push(format!("{name}={v} is not a number; ignored"));
+                    None
+                }
+            }
+        };
+        let (max_inflight, inflight_source) =
+            match get("NRT_SHIM_MAX_INFLIGHT").and_then(|v| parse_depth("NRT_SHIM_MAX_INFLIGHT", &v, &mut warnings)) {
+                Some(n) => (n, "NRT_SHIM_MAX_INFLIGHT"),
+                None => match legacy_inflight
+                    .as_deref()
+                    .filter(|v| v.trim() != "0" && !v.trim().is_empty())
+                    .and_then(|v| parse_depth(LEGACY_INFLIGHT_VAR, v, &mut warnings))
+                {
+                    Some(n) => (n, LEGACY_INFLIGHT_VAR),
+                    None => (4, "default"),
+                },
+            };
+        let trust_host_memory = match get("NRT_SHIM_TRUST_HOST_MEMORY") {
+            None => false,
+            Some(v) => parse_bool(&v).unwrap_or_else(|| {
+                warnings.push(format!("NRT_SHIM_TRUST_HOST_MEMORY={v} is not 0|1; using 0"));
+                false
+            }),
+        };
+        let async_abi = match get("NRT_SHIM_ASYNC_ABI").as_deref().map(str::trim) {
+            None | Some("") | Some("auto") => AsyncAbi::Detect,
+            Some("2") => AsyncAbi::V2,
+            Some("3") => AsyncAbi::V3,
+            Some(other) => {
+                warnings.push(format!("NRT_SHIM_ASYNC_ABI={other} is not 2|3; detecting"));
+                AsyncAbi::Detect
+            }
+        };
+        let libnrt = get("NRT_SHIM_LIBNRT").filter(|s| !s.is_empty());
+        let log_level = match get("NRT_SHIM_LOG").as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+            None => log::LevelFilter::Warn,
+            Some(s) => match s.as_str() {
+                "off" => log::LevelFilter::Off,
+                "error" => log::LevelFilter::Error,
+                "" | "warn" => log::LevelFilter::Warn,
+                "info" => log::LevelFilter::Info,
+                "debug" => log::LevelFilter::Debug,
+                "trace" => log::LevelFilter::Trace,
+                other => {
+                    warnings.push(format!("NRT_SHIM_LOG={other} is not error|warn|info|debug|trace; using warn"));
+                    log::LevelFilter::Warn
+                }
+            },
+        };
+        (
+            Config { mode, max_inflight, inflight_source, trust_host_memory, async_abi, libnrt, log_level },
+            warnings,
+        )
+    }
+
+    /// From the process environment. `legacy_inflight` is the value the
+    /// constructor took out of the environment (it is gone from it by now).
+    pub fn from_env(legacy_inflight: Option<String>) -> (Config, Vec<String>) {
+        Self::from_lookup(|k| env::var(k).ok(), legacy_inflight)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)], legacy: Option<&str>) -> (Config, Vec<String>) {
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| m.get(k).cloned(), legacy.map(String::from))
+    }
+
+    #[test]
+    fn defaults() {
+        let (c, w) = cfg(&[], None);
+        assert_eq!(c.mode, Mode::Async);
+        assert_eq!(c.max_inflight, 4);
+        assert!(!c.trust_host_memory);
+        assert_eq!(c.async_abi, AsyncAbi::Detect);
+        assert_eq!(c.log_level, log::LevelFilter::Warn);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn legacy_variable_sets_depth_unless_the_shims_own_is_set() {
+        assert_eq!(cfg(&[], Some("3")).0.max_inflight, 3);
+        assert_eq!(cfg(&[], Some("3")).0.inflight_source, LEGACY_INFLIGHT_VAR);
+        assert_eq!(cfg(&[("NRT_SHIM_MAX_INFLIGHT", "8")], Some("3")).0.max_inflight, 8);
+        assert_eq!(cfg(&[], Some("0")).0.max_inflight, 4, "0 meant 'off' in the legacy mode");
+    }
+
+    #[test]
+    fn bad_values_warn_and_fall_back() {
+        let (c, w) = cfg(&[("NRT_SHIM_MODE", "fast"), ("NRT_SHIM_MAX_INFLIGHT", "many")], None);
+        assert_eq!(c.mode, Mode::Async);
+        assert_eq!(c.max_inflight, 4);
+        assert_eq!(w.len(), 2);
+        let (c, _) = cfg(&[("NRT_SHIM_MAX_INFLIGHT", "1000")], None);
+        assert_eq!(c.max_inflight, MAX_INFLIGHT_CAP);
+    }
+
+    #[test]
+    fn modes_and_switches() {
+        assert_eq!(cfg(&[("NRT_SHIM_MODE", "sync")], None).0.mode, Mode::Sync);
+        assert_eq!(cfg(&[("NRT_SHIM_MODE", "passthrough")], None).0.mode, Mode::Passthrough);
+        assert!(cfg(&[("NRT_SHIM_TRUST_HOST_MEMORY", "1")], None).0.trust_host_memory);
+        assert_eq!(cfg(&[("NRT_SHIM_ASYNC_ABI", "2")], None).0.async_abi, AsyncAbi::V2);
+        assert_eq!(cfg(&[("NRT_SHIM_LOG", "debug")], None).0.log_level, log::LevelFilter::Debug);
+    }
+}

@@ -1,0 +1,132 @@
+//! nrt_init, nrt_close, and the process hooks: the constructor that hides the
+//! legacy variable, atexit, and fork.
+
+use std::ffi::{c_char, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+
+use nrt_sys::*;
+use parking_lot::Mutex;
+
+use super::{get, EXIT_TIMEOUT, SHIM};
+use crate::config::{Mode, LEGACY_INFLIGHT_VAR};
+use crate::ffi::{export, real};
+
+/// The legacy variable's value, taken out of the environment.
+static LEGACY: Mutex<Option<String>> = Mutex::new(None);
+static LEGACY_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Reads and removes the legacy variable. The environment is touched only
+/// here: from the constructor, and again at the top of nrt_init (the runtime's
+/// own constructor may have run first when the program links it directly).
+fn hide_legacy_variable() {
+    // SAFETY: getenv/unsetenv with a static name; done in the constructor
+    // (single-threaded) and at nrt_init, never from the shim's threads.
+    unsafe {
+        let name = c"NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS";
+        let v = libc::getenv(name.as_ptr());
+        if !v.is_null() {
+            let value = CStr::from_ptr(v).to_string_lossy().into_owned();
+            libc::unsetenv(name.as_ptr());
+            *LEGACY.lock() = Some(value);
+        }
+    }
+    LEGACY_TAKEN.store(true, Ordering::Release);
+}
+
+/// The constructor: it reads and removes one environment variable and does
+/// nothing else (no threads, no logging, no runtime calls).
+#[cfg(not(test))]
+#[ctor::ctor]
+fn constructor() {
+    hide_legacy_variable();
+}
+
+/// The legacy value the constructor (or nrt_init) took, if any.
+pub fn take_legacy_variable() -> Option<String> {
+    if !LEGACY_TAKEN.load(Ordering::Acquire) {
+        hide_legacy_variable();
+    }
+    LEGACY.lock().clone()
+}
+
+extern "C" fn at_exit() {
+    if let Some(Some(s)) = SHIM.get() {
+        s.engine.shutdown_at_exit(EXIT_TIMEOUT);
+    }
+}
+
+extern "C" fn before_fork() {
+    if let Some(Some(s)) = SHIM.get() {
+        s.engine.before_fork();
+    }
+}
+
+extern "C" fn after_fork_parent() {
+    if let Some(Some(s)) = SHIM.get() {
+        // SAFETY: paired with before_fork.
+        unsafe { s.engine.after_fork(false) };
+    }
+}
+
+extern "C" fn after_fork_child() {
+    if let Some(Some(s)) = SHIM.get() {
+        // SAFETY: paired with before_fork.
+        unsafe { s.engine.after_fork(true) };
+    }
+}
+
+/// fork handlers, registered once when the shim is set up.
+pub fn register_process_hooks() {
+    static FORK: Once = Once::new();
+    FORK.call_once(|| {
+        // SAFETY: registering plain extern "C" handlers.
+        unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork_parent), Some(after_fork_child)) };
+    });
+}
+
+export! {
+    /// Hides the legacy variable again, then initialises the runtime.
+    fn nrt_init(framework: nrt_framework_type_t, fw_version: *const c_char, fal_version: *const c_char) -> NRT_STATUS {
+        hide_legacy_variable();
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        let st = real!(s, nrt_init(framework, fw_version, fal_version));
+        if st != NRT_SUCCESS || s.mode == Mode::Passthrough {
+            return st;
+        }
+        let mut n = 0u32;
+        if real!(s, nrt_get_total_vnc_count(&mut n)) != NRT_SUCCESS || n == 0 {
+            log::warn!("nrt_get_total_vnc_count failed; assuming 1 core");
+            n = 1;
+        }
+        s.engine.opened(n);
+        // Registered after the runtime's init, so it runs before the
+        // runtime's own exit handlers, while the runtime still works.
+        static AT_EXIT: Once = Once::new();
+        // SAFETY: registering a plain extern "C" handler.
+        AT_EXIT.call_once(|| unsafe {
+            libc::atexit(at_exit);
+        });
+        if crate::backend::resolve::program_calls_reach_shim() == Some(false) {
+            log::warn!(
+                "the program's calls to nrt_execute do not reach nrt-async-shim (linked after -lnrt, or RTLD_DEEPBIND): \
+                 it runs synchronously. Preload the shim (LD_PRELOAD) or link it before the runtime; see LD_PRELOAD.md"
+            );
+        }
+        if LEGACY.lock().is_some() {
+            log::info!("{LEGACY_INFLIGHT_VAR} is handled by the shim; the runtime runs in explicit-async mode");
+        }
+        NRT_SUCCESS
+    }
+}
+
+export! {
+    /// Drains all work, stops the shim's thread, then closes the runtime.
+    fn nrt_close() {
+        let Ok(s) = get() else { return };
+        if s.mode != Mode::Passthrough {
+            s.engine.close();
+        }
+        real!(s, nrt_close())
+    }
+}

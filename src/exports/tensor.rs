@@ -1,0 +1,309 @@
+//! Tensor calls: each waits only for the pending requests that touch the
+//! bytes it reads or overwrites, then runs the runtime's own call.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::time::{Duration, Instant};
+
+use nrt_sys::*;
+
+use super::{get, handle, status, Shim};
+use crate::config::Mode;
+use crate::ffi::{export, real};
+use crate::registry::{TensorRecord, TensorView};
+use crate::scheduler::{Engine, NRT_INVALID, NRT_RESOURCE};
+use crate::tracker::{AccessKind, ByteRange, Status};
+
+/// The state check, then the tensor's record (NULL: NRT_INVALID; never seen
+/// or freed: NRT_INVALID_HANDLE).
+fn record(s: &'static Shim, t: *const nrt_tensor_t, call: &str) -> Result<std::sync::Arc<TensorRecord>, Status> {
+    s.engine.check_open()?;
+    let h = handle(t, "tensor", call)?;
+    s.engine.tensor(h).inspect_err(|_| log::warn!("{call}: tensor {h:#x} is not a live tensor"))
+}
+
+fn range(view: &TensorView, offset: u64, size: u64) -> Result<ByteRange, Status> {
+    Engine::<crate::backend::RealDevice>::check_range(view, offset, size)
+}
+
+fn whole(view: &TensorView) -> ByteRange {
+    ByteRange::new(view.offset, view.size)
+}
+
+export! {
+    fn nrt_tensor_allocate(placement: nrt_tensor_placement_t, vnc: c_int, size: usize, name: *const c_char, tensor: *mut *mut nrt_tensor_t) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        let mut st = real!(s, nrt_tensor_allocate(placement, vnc, size, name, tensor));
+        if s.mode == Mode::Passthrough {
+            return st;
+        }
+        if st == NRT_RESOURCE && s.engine.has_deferred_frees() {
+            // Memory may be held by tensors freed while still in use: finish
+            // those frees, then try once more.
+            log::info!("nrt_tensor_allocate: out of memory with deferred frees pending; completing them and retrying");
+            s.engine.run_deferred(true);
+            st = real!(s, nrt_tensor_allocate(placement, vnc, size, name, tensor));
+        }
+        // SAFETY: on success the runtime filled the out-pointer.
+        if st == NRT_SUCCESS && !unsafe { *tensor }.is_null() {
+            let core = (placement == NRT_TENSOR_PLACEMENT_DEVICE && vnc >= 0).then_some(vnc as u32);
+            s.engine.tensor_allocated(unsafe { *tensor } as usize, core, size as u64);
+        }
+        st
+    }
+}
+
+export! {
+    /// Returns at once; the runtime's free runs when no pending request uses the tensor.
+    fn nrt_tensor_free(tensor: *mut *mut nrt_tensor_t) {
+        let Ok(s) = get() else { return };
+        // SAFETY: checked for NULL before reading.
+        if s.mode == Mode::Passthrough || tensor.is_null() || unsafe { *tensor }.is_null() {
+            return real!(s, nrt_tensor_free(tensor));
+        }
+        // SAFETY: non-NULL, checked above.
+        unsafe {
+            s.engine.free_tensor(*tensor as usize);
+            *tensor = std::ptr::null_mut();
+        }
+    }
+}
+
+export! {
+    /// Waits only for pending requests that write the bytes it reads.
+    fn nrt_tensor_read(tensor: *const nrt_tensor_t, buf: *mut c_void, offset: usize, size: usize) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_read(tensor, buf, offset, size));
+        }
+        status((|| {
+            let rec = tensor_checked(s, tensor, buf.is_null() && size > 0, "nrt_tensor_read")?;
+            let view = rec.view();
+            let r = range(&view, offset as u64, size as u64)?;
+            Ok(s.engine.host_access(&view, r, AccessKind::Read, None, || real!(s, nrt_tensor_read(tensor, buf, offset, size))))
+        })())
+    }
+}
+
+/// The tensor's record after the checks every data call makes, in the
+/// runtime's order: state, NULL arguments, then the handle.
+fn tensor_checked(s: &'static Shim, t: *const nrt_tensor_t, null_buffer: bool, call: &str) -> Result<std::sync::Arc<TensorRecord>, Status> {
+    s.engine.check_open()?;
+    if null_buffer {
+        log::warn!("{call}: buffer is NULL");
+        return Err(NRT_INVALID);
+    }
+    record(s, t, call)
+}
+
+export! {
+    /// Waits only for pending requests that read or write the bytes it overwrites.
+    fn nrt_tensor_write(tensor: *mut nrt_tensor_t, buf: *const c_void, offset: usize, size: usize) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_write(tensor, buf, offset, size));
+        }
+        status((|| {
+            let rec = tensor_checked(s, tensor, buf.is_null() && size > 0, "nrt_tensor_write")?;
+            let view = rec.view();
+            let r = range(&view, offset as u64, size as u64)?;
+            Ok(s.engine.host_access(&view, r, AccessKind::Write, None, || real!(s, nrt_tensor_write(tensor, buf, offset, size))))
+        })())
+    }
+}
+
+export! {
+    fn nrt_tensor_memset(tensor: *mut nrt_tensor_t, offset: u64, value: c_int, size: usize) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_memset(tensor, offset, value, size));
+        }
+        status((|| {
+            let rec = tensor_checked(s, tensor, false, "nrt_tensor_memset")?;
+            let view = rec.view();
+            let r = range(&view, offset, size as u64)?;
+            Ok(s.engine.host_access(&view, r, AccessKind::Write, None, || real!(s, nrt_tensor_memset(tensor, offset, value, size))))
+        })())
+    }
+}
+
+export! {
+    /// Waits for writers of the source bytes and for users of the destination bytes.
+    fn nrt_tensor_copy(src: *const nrt_tensor_t, src_offset: usize, dst: *mut nrt_tensor_t, dst_offset: usize, size: usize) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_copy(src, src_offset, dst, dst_offset, size));
+        }
+        status((|| {
+            s.engine.check_open()?;
+            handle(src, "source tensor", "nrt_tensor_copy")?;
+            handle(dst, "destination tensor", "nrt_tensor_copy")?;
+            let sv = record(s, src, "nrt_tensor_copy")?.view();
+            let dv = record(s, dst, "nrt_tensor_copy")?.view();
+            let sr = range(&sv, src_offset as u64, size as u64)?;
+            let dr = range(&dv, dst_offset as u64, size as u64)?;
+            let parts = [(sv, sr, AccessKind::Read), (dv, dr, AccessKind::Write)];
+            Ok(s.engine.host_accesses(&parts, || real!(s, nrt_tensor_copy(src, src_offset, dst, dst_offset, size))))
+        })())
+    }
+}
+
+/// The accesses of a batch call, checked like the single calls.
+fn batch_parts(s: &'static Shim, batches: *const nrt_tensor_batch_t, n: u64, kind: AccessKind, call: &str) -> Result<Vec<(TensorView, ByteRange, AccessKind)>, Status> {
+    s.engine.check_open()?;
+    if n > 0 {
+        handle(batches, "batch array", call)?;
+    }
+    let mut parts = Vec::new();
+    for i in 0..n as usize {
+        // SAFETY: the caller passes n batches.
+        let b = unsafe { &*batches.add(i) };
+        if b.num_ops > 0 && b.ops.is_null() {
+            log::warn!("{call}: batch {i} has NULL ops");
+            return Err(NRT_INVALID);
+        }
+        let view = record(s, b.tensor, call)?.view();
+        for j in 0..b.num_ops as usize {
+            // SAFETY: the caller passes num_ops ops.
+            let op = unsafe { &*b.ops.add(j) };
+            if op.buffer.is_null() && op.size > 0 {
+                log::warn!("{call}: batch {i} op {j} has a NULL buffer");
+                return Err(NRT_INVALID);
+            }
+            parts.push((view.clone(), range(&view, op.offset, op.size)?, kind));
+        }
+    }
+    Ok(parts)
+}
+
+export! {
+    fn nrt_tensor_read_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode));
+        }
+        status((|| {
+            let parts = batch_parts(s, batches, num_batches, AccessKind::Read, "nrt_tensor_read_batch")?;
+            Ok(s.engine.host_accesses(&parts, || real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode))))
+        })())
+    }
+}
+
+export! {
+    fn nrt_tensor_write_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode));
+        }
+        status((|| {
+            let parts = batch_parts(s, batches, num_batches, AccessKind::Write, "nrt_tensor_write_batch")?;
+            Ok(s.engine.host_accesses(&parts, || real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode))))
+        })())
+    }
+}
+
+export! {
+    /// Waits for all pending work on the tensor: the application may touch
+    /// its bytes directly from now on, so later requests using it complete
+    /// before nrt_execute returns (unless NRT_SHIM_TRUST_HOST_MEMORY=1).
+    fn nrt_tensor_get_va(tensor: *const nrt_tensor_t) -> *mut c_void {
+        let Ok(s) = get() else { return std::ptr::null_mut() };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_get_va(tensor));
+        }
+        if let Ok(rec) = record(s, tensor, "nrt_tensor_get_va") {
+            let view = rec.view();
+            s.engine.host_access(&view, whole(&view), AccessKind::Write, None, || NRT_SUCCESS);
+            let va = real!(s, nrt_tensor_get_va(tensor));
+            if !va.is_null() {
+                s.engine.address_taken(&rec);
+            }
+            return va;
+        }
+        real!(s, nrt_tensor_get_va(tensor))
+    }
+}
+
+export! {
+    /// Waits for the tensor's producer (within the timeout), then asks the runtime.
+    fn nrt_tensor_check_output_completion(output_tensor: *const nrt_tensor_t, timeout_us: i64, expected_completion_count: u64) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_check_output_completion(output_tensor, timeout_us, expected_completion_count));
+        }
+        status((|| {
+            let rec = record(s, output_tensor, "nrt_tensor_check_output_completion")?;
+            let start = Instant::now();
+            let deadline = (timeout_us >= 0).then(|| start + Duration::from_micros(timeout_us as u64));
+            let st = s.engine.wait_producer(&rec.view(), deadline);
+            if st != NRT_SUCCESS {
+                return Ok(st);
+            }
+            let left = if timeout_us < 0 { timeout_us } else { timeout_us.saturating_sub(start.elapsed().as_micros() as i64).max(0) };
+            Ok(real!(s, nrt_tensor_check_output_completion(output_tensor, left, expected_completion_count)))
+        })())
+    }
+}
+
+export! {
+    fn nrt_tensor_reset_output_completion(output_tensor: *mut nrt_tensor_t) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_reset_output_completion(output_tensor));
+        }
+        status((|| {
+            let rec = record(s, output_tensor, "nrt_tensor_reset_output_completion")?;
+            let view = rec.view();
+            s.engine.host_access(&view, whole(&view), AccessKind::Write, None, || NRT_SUCCESS);
+            Ok(real!(s, nrt_tensor_reset_output_completion(output_tensor)))
+        })())
+    }
+}
+
+export! {
+    fn nrt_tensor_allocate_empty(name: *const c_char, tensor: *mut *mut nrt_tensor_t) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        let st = real!(s, nrt_tensor_allocate_empty(name, tensor));
+        // SAFETY: on success the runtime filled the out-pointer.
+        if st == NRT_SUCCESS && s.mode != Mode::Passthrough && !unsafe { *tensor }.is_null() {
+            s.engine.tensor_allocated_empty(unsafe { *tensor } as usize);
+        }
+        st
+    }
+}
+
+export! {
+    /// Moves the tensor onto memory the application owns (after its pending work).
+    fn nrt_tensor_attach_buffer(tensor: *mut nrt_tensor_t, buffer: *mut c_void, size: usize) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_tensor_attach_buffer(tensor, buffer, size));
+        }
+        status((|| {
+            let rec = record(s, tensor, "nrt_tensor_attach_buffer")?;
+            let view = rec.view();
+            s.engine.host_access(&view, whole(&view), AccessKind::Write, None, || NRT_SUCCESS);
+            let st = real!(s, nrt_tensor_attach_buffer(tensor, buffer, size));
+            if st == NRT_SUCCESS {
+                s.engine.buffer_attached(&rec, size as u64);
+            }
+            Ok(st)
+        })())
+    }
+}
+
+export! {
+    /// A slice shares its source's storage: hazards see both.
+    fn nrt_tensor_allocate_slice(tensor_source: *const nrt_tensor_t, offset: usize, size: usize, name: *const c_char, tensor_slice: *mut *mut nrt_tensor_t) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        let st = real!(s, nrt_tensor_allocate_slice(tensor_source, offset, size, name, tensor_slice));
+        if st == NRT_SUCCESS && s.mode != Mode::Passthrough {
+            // SAFETY: on success the runtime filled the out-pointer.
+            let slice = unsafe { *tensor_slice } as usize;
+            match s.engine.tensors.get(tensor_source as usize) {
+                Some(src) => s.engine.slice_allocated(slice, &src.view(), offset as u64, size as u64),
+                None => log::warn!("nrt_tensor_allocate_slice: source {:#x} unknown to the shim; slice untracked", tensor_source as usize),
+            }
+        }
+        st
+    }
+}

@@ -1,0 +1,285 @@
+//! What the shim knows about the runtime's handles: tensors (and the storage
+//! they view), tensor sets (the runtime cannot list a set's members, so the
+//! shim records every add), and models (their core and declared tensors).
+//!
+//! Handles are the runtime's opaque pointers, kept as `usize`. Lookups go
+//! through a sharded map, so threads working on different handles do not
+//! serialise on one lock; nothing here calls the runtime.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::tracker::{OpSeq, StorageId};
+
+/// A runtime handle (an opaque pointer).
+pub type Handle = usize;
+
+const SHARDS: usize = 16;
+
+/// Pointers are already well spread; a multiplicative mix is all they need.
+#[derive(Default)]
+pub struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64 ^ (n as u64 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type PtrMap<T> = HashMap<Handle, Arc<T>, BuildHasherDefault<PtrHasher>>;
+
+/// A map from handle to record, split in shards.
+pub struct Registry<T> {
+    shards: Box<[RwLock<PtrMap<T>>]>,
+}
+
+impl<T> Default for Registry<T> {
+    fn default() -> Self {
+        Registry { shards: (0..SHARDS).map(|_| RwLock::new(PtrMap::default())).collect() }
+    }
+}
+
+impl<T> Registry<T> {
+    fn shard(&self, h: Handle) -> &RwLock<PtrMap<T>> {
+        &self.shards[(h >> 4) % SHARDS]
+    }
+
+    pub fn get(&self, h: Handle) -> Option<Arc<T>> {
+        self.shard(h).read().get(&h).cloned()
+    }
+
+    /// Calls `f` on the record without cloning its Arc.
+    pub fn with<R>(&self, h: Handle, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.shard(h).read().get(&h).map(|r| f(r))
+    }
+
+    pub fn insert(&self, h: Handle, rec: Arc<T>) -> Option<Arc<T>> {
+        self.shard(h).write().insert(h, rec)
+    }
+
+    pub fn remove(&self, h: Handle) -> Option<Arc<T>> {
+        self.shard(h).write().remove(&h)
+    }
+
+    pub fn drain(&self) -> Vec<Arc<T>> {
+        self.shards.iter().flat_map(|s| s.write().drain().map(|(_, v)| v).collect::<Vec<_>>()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Locks every shard (before fork); see [`force_unlock_all`](Self::force_unlock_all).
+    pub fn lock_all(&self) {
+        for s in self.shards.iter() {
+            std::mem::forget(s.write());
+        }
+    }
+
+    /// Releases the locks taken by [`lock_all`](Self::lock_all).
+    ///
+    /// # Safety
+    /// Only after `lock_all`, from the same process image (parent or child of a fork).
+    pub unsafe fn force_unlock_all(&self) {
+        for s in self.shards.iter() {
+            s.force_unlock_write();
+        }
+    }
+}
+
+/// Where a tensor's bytes live.
+#[derive(Debug)]
+pub struct Storage {
+    pub id: StorageId,
+    /// The core whose device memory this is; None for host memory (host or
+    /// virtual placement, attached buffers), which only synchronous calls touch.
+    pub core: Option<u32>,
+    pub size: u64,
+    /// Acceptance number (on `core`) of the newest request writing any byte of it.
+    pub last_writer: AtomicU64,
+    /// ... reading or writing any byte of it.
+    pub last_user: AtomicU64,
+    /// The application holds a CPU address of these bytes (nrt_tensor_get_va).
+    pub host_visible: AtomicBool,
+}
+
+static NEXT_STORAGE: AtomicU64 = AtomicU64::new(1);
+
+impl Storage {
+    pub fn new(core: Option<u32>, size: u64, host_visible: bool) -> Arc<Storage> {
+        Arc::new(Storage {
+            id: NEXT_STORAGE.fetch_add(1, Ordering::Relaxed),
+            core,
+            size,
+            last_writer: AtomicU64::new(0),
+            last_user: AtomicU64::new(0),
+            host_visible: AtomicBool::new(host_visible),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct TensorRecord {
+    pub handle: Handle,
+    /// None for a tensor from nrt_tensor_allocate_empty with no buffer yet.
+    pub storage: Mutex<Option<Arc<Storage>>>,
+    /// Offset of the tensor's first byte in its storage (slices).
+    pub offset: u64,
+    pub size: AtomicU64,
+    /// Acceptance number (on the storage's core) of the newest request using it.
+    pub last_use: AtomicU64,
+}
+
+/// A snapshot of a tensor's place, taken once per call.
+#[derive(Clone, Debug)]
+pub struct TensorView {
+    pub storage: Option<Arc<Storage>>,
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl TensorRecord {
+    pub fn new(handle: Handle, storage: Option<Arc<Storage>>, offset: u64, size: u64) -> Arc<TensorRecord> {
+        Arc::new(TensorRecord {
+            handle,
+            storage: Mutex::new(storage),
+            offset,
+            size: AtomicU64::new(size),
+            last_use: AtomicU64::new(0),
+        })
+    }
+
+    pub fn view(&self) -> TensorView {
+        TensorView {
+            storage: self.storage.lock().clone(),
+            offset: self.offset,
+            size: self.size.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The device core, if the tensor is device memory.
+    pub fn core(&self) -> Option<u32> {
+        self.storage.lock().as_ref().and_then(|s| s.core)
+    }
+}
+
+/// A runtime tensor set owned by the shim, holding exactly one model's tensors
+/// for one role. Scheduled requests use these, never the application's sets,
+/// so the application may change or destroy its sets as soon as a call returns.
+/// While a pending request holds an Arc to it, its contents do not change.
+#[derive(Debug)]
+pub struct Mirror {
+    pub set: Handle,
+    pub model: Handle,
+    pub tensors: Vec<Handle>,
+}
+
+#[derive(Debug, Default)]
+pub struct SetContents {
+    /// name -> tensor, in the order first added.
+    pub entries: Vec<(CString, Handle)>,
+    pub mirrors: Vec<Arc<Mirror>>,
+}
+
+impl SetContents {
+    pub fn get(&self, name: &CString) -> Option<Handle> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, t)| *t)
+    }
+
+    pub fn put(&mut self, name: &[u8], tensor: Handle) {
+        match self.entries.iter_mut().find(|(n, _)| n.as_bytes() == name) {
+            Some(e) => e.1 = tensor,
+            None => {
+                if let Ok(n) = CString::new(name) {
+                    self.entries.push((n, tensor));
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SetRecord {
+    pub handle: Handle,
+    pub contents: Mutex<SetContents>,
+}
+
+/// A declared input or output of a model.
+#[derive(Debug, Clone)]
+pub struct ModelTensor {
+    pub name: CString,
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub struct ModelRecord {
+    pub handle: Handle,
+    /// The id given to the legacy callback (the shim's own numbering, from 1).
+    pub id: u32,
+    pub core: u32,
+    pub inputs: Vec<ModelTensor>,
+    pub outputs: Vec<ModelTensor>,
+    /// Acceptance number (on `core`) of its newest request.
+    pub last_use: AtomicU64,
+}
+
+impl ModelRecord {
+    pub fn last_request(&self) -> OpSeq {
+        self.last_use.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_insert_get_remove() {
+        let r: Registry<u32> = Registry::default();
+        for h in (0x1000..0x2000).step_by(16) {
+            r.insert(h, Arc::new(h as u32));
+        }
+        assert_eq!(r.len(), 256);
+        assert_eq!(*r.get(0x1010).unwrap(), 0x1010);
+        assert_eq!(r.with(0x1020, |v| *v + 1), Some(0x1021));
+        assert!(r.remove(0x1010).is_some());
+        assert!(r.get(0x1010).is_none());
+        assert_eq!(r.drain().len(), 255);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn set_contents_replace_by_name() {
+        let mut s = SetContents::default();
+        s.put(b"a", 1);
+        s.put(b"b", 2);
+        s.put(b"a", 3);
+        assert_eq!(s.entries.len(), 2);
+        assert_eq!(s.get(&CString::new("a").unwrap()), Some(3));
+        assert_eq!(s.get(&CString::new("c").unwrap()), None);
+    }
+
+    #[test]
+    fn storages_get_distinct_ids() {
+        let a = Storage::new(Some(0), 10, false);
+        let b = Storage::new(None, 10, true);
+        assert_ne!(a.id, b.id);
+    }
+}

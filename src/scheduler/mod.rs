@@ -1,0 +1,928 @@
+//! The scheduler: per-core in-flight windows, submission in acceptance order,
+//! completion in order, waiting callers, failure routing, deferred frees.
+//!
+//! Safe Rust over the [`Device`] trait: the backend implements it on the real
+//! runtime; the tests below implement it with a fake. The synchronous runtime
+//! calls an export forwards (read, write, ...) are passed in as closures, so
+//! this module decides *when* they may run and never calls C itself.
+
+pub mod queue;
+mod completion;
+
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::config::{Config, Mode};
+use crate::observe::{Counter, COUNTERS};
+use crate::registry::{
+    Handle, Mirror, ModelRecord, ModelTensor, Registry, SetContents, SetRecord, Storage, TensorRecord, TensorView,
+};
+use crate::tracker::{AccessKind, ByteRange, OpSeq, Status, StorageRange};
+pub use queue::{CoreQueue, SubmitOutcome, NRT_EXEC_UNIT_UNRECOVERABLE, NRT_QUEUE_FULL, NRT_SUCCESS};
+
+pub const NRT_FAILURE: Status = 1;
+pub const NRT_INVALID: Status = 2;
+pub const NRT_INVALID_HANDLE: Status = 3;
+pub const NRT_RESOURCE: Status = 4;
+pub const NRT_TIMEOUT: Status = 5;
+pub const NRT_UNINITIALIZED: Status = 13;
+pub const NRT_CLOSED: Status = 14;
+
+/// The most cores the shim tracks (a trn2 instance has 64 logical cores... 128 physical).
+pub const MAX_CORES: usize = 128;
+/// Status slots per core: at least the deepest window.
+const SLOTS: usize = crate::config::MAX_INFLIGHT_CAP;
+
+/// A model as the runtime describes it.
+#[derive(Debug, Clone)]
+pub struct ModelDesc {
+    pub core: u32,
+    pub inputs: Vec<ModelTensor>,
+    pub outputs: Vec<ModelTensor>,
+}
+
+/// What the scheduler needs from the runtime's async side.
+pub trait Device: Send + Sync + 'static {
+    /// nrta_execute_schedule on the model's core. `status_slot` stays valid
+    /// (and untouched by the shim) until the request completes.
+    fn schedule(&self, core: u32, model: Handle, input: Handle, output: Handle, status_slot: &AtomicU32)
+        -> SubmitOutcome;
+    fn is_completed(&self, device_seq: u64) -> Result<bool, Status>;
+    /// The status of a completed request.
+    fn status_of(&self, core: u32, device_seq: u64, status_slot: &AtomicU32) -> Status;
+    /// Blocks until one of these requests may have completed, a wake-up, or
+    /// the timeout. `attempt` counts the waits since the last progress.
+    fn wait_any(&self, device_seqs: &[u64], attempt: u32);
+    /// Ends a wait_any early.
+    fn wake(&self);
+    fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status>;
+    fn allocate_set(&self) -> Result<Handle, Status>;
+    fn add_to_set(&self, set: Handle, name: &CString, tensor: Handle) -> Status;
+    fn destroy_set(&self, set: Handle);
+    fn free_tensor(&self, tensor: Handle);
+    /// Starts a named thread with every signal blocked.
+    fn spawn(&self, name: &str, f: Box<dyn FnOnce() + Send>) -> bool;
+}
+
+/// The legacy callback: (params, model id, core, job id, status).
+#[derive(Clone, Copy)]
+pub struct Callback {
+    pub call: fn(usize, usize, u32, u32, u64, Status),
+    pub raw: usize,
+    pub params: usize,
+}
+
+/// What a pending request carries for the engine.
+#[derive(Debug)]
+pub struct OpPayload {
+    model: Arc<ModelRecord>,
+    input: Arc<Mirror>,
+    output: Arc<Mirror>,
+}
+
+struct Core {
+    q: Mutex<CoreQueue<OpPayload>>,
+    cv: Condvar,
+    /// Mirror of the queue's completed_upto, for lock-free fast paths.
+    completed: AtomicU64,
+    /// Mirror of "the tracker holds poison marks".
+    poisoned: AtomicBool,
+    slots: Box<[AtomicU32]>,
+}
+
+impl Core {
+    fn new(depth: usize) -> Core {
+        Core {
+            q: Mutex::new(CoreQueue::new(depth)),
+            cv: Condvar::new(),
+            completed: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            slots: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn slot(&self, seq: OpSeq) -> &AtomicU32 {
+        &self.slots[(seq as usize) % SLOTS]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RtState {
+    Uninitialized,
+    Open,
+    Closed,
+}
+
+/// Per-thread scratch space, so a call allocates nothing in steady state.
+#[derive(Default)]
+struct Scratch {
+    accesses: Vec<StorageRange>,
+    tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
+    in_handles: Vec<Handle>,
+    out_handles: Vec<Handle>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+pub struct Engine<D: Device> {
+    pub device: D,
+    pub config: Config,
+    cores: Box<[Core]>,
+    pub tensors: Registry<TensorRecord>,
+    pub sets: Registry<SetRecord>,
+    pub models: Registry<ModelRecord>,
+    state: Mutex<RtState>,
+    ncores: AtomicU32,
+    next_model_id: AtomicU32,
+    callback: Mutex<Option<Callback>>,
+    has_callback: AtomicBool,
+    /// Tensors freed by the application while requests still used them.
+    deferred: Mutex<Vec<Arc<TensorRecord>>>,
+    has_deferred: AtomicBool,
+    /// Mirrors of destroyed sets, destroyed when no request holds them.
+    orphans: Mutex<Vec<Arc<Mirror>>>,
+    has_orphans: AtomicBool,
+    thread: completion::ThreadControl,
+}
+
+/// How a tensor takes part in an execution.
+enum Placement {
+    Device(u32),
+    /// Host memory (or no storage): only the synchronous nrt_execute takes it.
+    Host,
+}
+
+impl<D: Device> Engine<D> {
+    pub fn new(device: D, config: Config) -> Self {
+        let depth = config.max_inflight;
+        Engine {
+            device,
+            config,
+            cores: (0..MAX_CORES).map(|_| Core::new(depth)).collect(),
+            tensors: Registry::default(),
+            sets: Registry::default(),
+            models: Registry::default(),
+            state: Mutex::new(RtState::Uninitialized),
+            ncores: AtomicU32::new(0),
+            next_model_id: AtomicU32::new(1),
+            callback: Mutex::new(None),
+            has_callback: AtomicBool::new(false),
+            deferred: Mutex::new(Vec::new()),
+            has_deferred: AtomicBool::new(false),
+            orphans: Mutex::new(Vec::new()),
+            has_orphans: AtomicBool::new(false),
+            thread: completion::ThreadControl::default(),
+        }
+    }
+
+    // ---- lifecycle ------------------------------------------------------
+
+    /// The runtime's state check every call makes first.
+    pub fn check_open(&'static self) -> Result<(), Status> {
+        match *self.state.lock() {
+            RtState::Open => Ok(()),
+            RtState::Uninitialized => Err(NRT_UNINITIALIZED),
+            RtState::Closed => Err(NRT_CLOSED),
+        }
+    }
+
+    pub fn is_open(&'static self) -> bool {
+        *self.state.lock() == RtState::Open
+    }
+
+    /// The real nrt_init succeeded.
+    pub fn opened(&'static self, ncores: u32) {
+        self.ncores.store(ncores.min(MAX_CORES as u32), Ordering::Release);
+        *self.state.lock() = RtState::Open;
+    }
+
+    pub fn ncores(&'static self) -> u32 {
+        self.ncores.load(Ordering::Acquire)
+    }
+
+    /// Before the real nrt_close: finish all work, stop the thread, release
+    /// the shim's own runtime objects, forget every handle.
+    pub fn close(&'static self) {
+        if !self.is_open() {
+            return;
+        }
+        self.wait_all(None);
+        self.thread.stop(&self.device, Duration::from_secs(5));
+        self.run_deferred(true);
+        for set in self.sets.drain() {
+            let mirrors = std::mem::take(&mut set.contents.lock().mirrors);
+            self.orphans.lock().extend(mirrors);
+        }
+        self.has_orphans.store(true, Ordering::Release);
+        self.sweep_orphans();
+        self.tensors.drain();
+        self.models.drain();
+        for core in self.cores.iter() {
+            let mut q = core.q.lock();
+            *q = CoreQueue::new(self.config.max_inflight);
+            core.completed.store(0, Ordering::Release);
+            core.poisoned.store(false, Ordering::Release);
+        }
+        *self.state.lock() = RtState::Closed;
+    }
+
+    /// At exit: give in-flight work a bounded time, then stop the thread.
+    pub fn shutdown_at_exit(&'static self, timeout: Duration) {
+        if self.is_open() {
+            self.wait_all(Some(Instant::now() + timeout));
+        }
+        self.thread.stop(&self.device, Duration::from_millis(500));
+    }
+
+    /// Waits until every request accepted so far on every core completed.
+    /// Returns false if the deadline passed first.
+    pub fn wait_all(&'static self, deadline: Option<Instant>) -> bool {
+        let n = self.ncores() as usize;
+        for (c, core) in self.cores.iter().enumerate().take(n) {
+            let last = core.q.lock().last_accepted();
+            if !self.wait_done(c as u32, last, deadline) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn core(&'static self, c: u32) -> &'static Core {
+        &self.cores[c as usize]
+    }
+
+    // ---- callbacks --------------------------------------------------------
+
+    pub fn set_callback(&'static self, cb: Option<Callback>) {
+        *self.callback.lock() = cb;
+        self.has_callback.store(cb.is_some(), Ordering::Release);
+    }
+
+    // ---- models -------------------------------------------------------------
+
+    pub fn model(&'static self, handle: Handle) -> Result<Arc<ModelRecord>, Status> {
+        if let Some(m) = self.models.get(handle) {
+            return Ok(m);
+        }
+        let desc = self.device.describe_model(handle)?;
+        if desc.core as usize >= MAX_CORES {
+            log::error!("model {handle:#x} is on core {}, beyond the {MAX_CORES} the shim tracks", desc.core);
+            return Err(NRT_INVALID);
+        }
+        let rec = Arc::new(ModelRecord {
+            handle,
+            id: self.next_model_id.fetch_add(1, Ordering::Relaxed),
+            core: desc.core,
+            inputs: desc.inputs,
+            outputs: desc.outputs,
+            last_use: AtomicU64::new(0),
+        });
+        self.models.insert(handle, rec.clone());
+        Ok(rec)
+    }
+
+    /// Before the real nrt_unload: wait for the model's requests.
+    pub fn unload(&'static self, handle: Handle) {
+        if let Some(m) = self.models.remove(handle) {
+            self.wait_done(m.core, m.last_request(), None);
+        }
+    }
+
+    // ---- tensors ---------------------------------------------------------
+
+    pub fn tensor(&'static self, handle: Handle) -> Result<Arc<TensorRecord>, Status> {
+        if handle == 0 {
+            return Err(NRT_INVALID);
+        }
+        self.tensors.get(handle).ok_or(NRT_INVALID_HANDLE)
+    }
+
+    /// Records a tensor the runtime allocated.
+    pub fn tensor_allocated(&'static self, handle: Handle, core: Option<u32>, size: u64) {
+        let storage = Storage::new(core, size, core.is_none());
+        self.tensors.insert(handle, TensorRecord::new(handle, Some(storage), 0, size));
+    }
+
+    pub fn tensor_allocated_empty(&'static self, handle: Handle) {
+        self.tensors.insert(handle, TensorRecord::new(handle, None, 0, 0));
+    }
+
+    pub fn slice_allocated(&'static self, handle: Handle, source: &TensorView, offset: u64, size: u64) {
+        let rec = TensorRecord::new(handle, source.storage.clone(), source.offset + offset, size);
+        self.tensors.insert(handle, rec);
+    }
+
+    /// nrt_tensor_attach_buffer succeeded: the tensor now views host memory
+    /// the application owns.
+    pub fn buffer_attached(&'static self, rec: &TensorRecord, size: u64) {
+        *rec.storage.lock() = Some(Storage::new(None, size, true));
+        rec.size.store(size, Ordering::Release);
+    }
+
+    /// The CPU address of the tensor is now known to the application.
+    pub fn address_taken(&'static self, rec: &TensorRecord) {
+        if let Some(s) = rec.storage.lock().as_ref() {
+            s.host_visible.store(true, Ordering::Release);
+        }
+    }
+
+    /// Checks offset and size against the tensor (overflow-safe).
+    pub fn check_range(view: &TensorView, offset: u64, size: u64) -> Result<ByteRange, Status> {
+        match offset.checked_add(size) {
+            Some(end) if end <= view.size => Ok(ByteRange::new(view.offset + offset, size)),
+            _ => {
+                log::warn!("offset {offset} + size {size} is outside the tensor ({} bytes)", view.size);
+                Err(NRT_INVALID)
+            }
+        }
+    }
+
+    /// nrt_tensor_free: forget the handle now; free it now if nothing pending
+    /// uses it, else when its last user completes.
+    pub fn free_tensor(&'static self, handle: Handle) {
+        let Some(rec) = self.tensors.remove(handle) else {
+            // Not ours to judge: the runtime says what a bad free is.
+            self.device.free_tensor(handle);
+            return;
+        };
+        if self.tensor_busy(&rec) {
+            COUNTERS.add(Counter::DeferredFrees, 1);
+            self.deferred.lock().push(rec);
+            self.has_deferred.store(true, Ordering::Release);
+            self.thread.ensure(self);
+        } else {
+            self.device.free_tensor(handle);
+        }
+    }
+
+    fn tensor_busy(&'static self, rec: &TensorRecord) -> bool {
+        match rec.core() {
+            Some(c) => rec.last_use.load(Ordering::Acquire) > self.core(c).completed.load(Ordering::Acquire),
+            None => false,
+        }
+    }
+
+    pub fn has_deferred_frees(&'static self) -> bool {
+        self.has_deferred.load(Ordering::Acquire)
+    }
+
+    /// Carries out the deferred frees whose users completed (all of them
+    /// after waiting, when `wait`).
+    pub fn run_deferred(&'static self, wait: bool) {
+        if !self.has_deferred.load(Ordering::Acquire) {
+            return;
+        }
+        if wait {
+            self.wait_all(None);
+        }
+        let ready: Vec<Arc<TensorRecord>> = {
+            let mut d = self.deferred.lock();
+            let (ready, busy): (Vec<_>, Vec<_>) = d.drain(..).partition(|r| !self.tensor_busy(r));
+            *d = busy;
+            self.has_deferred.store(!d.is_empty(), Ordering::Release);
+            ready
+        };
+        for rec in ready {
+            self.device.free_tensor(rec.handle);
+        }
+    }
+
+    // ---- tensor sets -----------------------------------------------------
+
+    pub fn set_allocated(&'static self, handle: Handle) {
+        self.sets.insert(handle, Arc::new(SetRecord { handle, contents: Mutex::new(SetContents::default()) }));
+    }
+
+    pub fn set_record(&'static self, handle: Handle) -> Result<Arc<SetRecord>, Status> {
+        if handle == 0 {
+            return Err(NRT_INVALID);
+        }
+        self.sets.get(handle).ok_or(NRT_INVALID_HANDLE)
+    }
+
+    /// Before the real nrt_destroy_tensor_set: the shim's mirrors of it go
+    /// when no pending request holds them.
+    pub fn set_destroyed(&'static self, handle: Handle) {
+        if let Some(set) = self.sets.remove(handle) {
+            let mirrors = std::mem::take(&mut set.contents.lock().mirrors);
+            if !mirrors.is_empty() {
+                self.orphans.lock().extend(mirrors);
+                self.has_orphans.store(true, Ordering::Release);
+                self.sweep_orphans();
+            }
+        }
+    }
+
+    fn sweep_orphans(&'static self) {
+        if !self.has_orphans.load(Ordering::Acquire) {
+            return;
+        }
+        let free: Vec<Arc<Mirror>> = {
+            let mut o = self.orphans.lock();
+            let (free, held): (Vec<_>, Vec<_>) = o.drain(..).partition(|m| Arc::strong_count(m) == 1);
+            *o = held;
+            self.has_orphans.store(!o.is_empty(), Ordering::Release);
+            free
+        };
+        for m in free {
+            self.device.destroy_set(m.set);
+        }
+    }
+
+    /// A runtime set holding `tensors` under the model's names for one role,
+    /// unchanged while requests use it.
+    fn mirror(
+        &'static self,
+        set: &SetRecord,
+        model: &ModelRecord,
+        names: &[ModelTensor],
+        tensors: &[Handle],
+    ) -> Result<Arc<Mirror>, Status> {
+        let mut spare = {
+            let mut c = set.contents.lock();
+            if let Some(m) = c.mirrors.iter().find(|m| m.model == model.handle && m.tensors == tensors) {
+                return Ok(m.clone());
+            }
+            // One no request holds can be rewritten in place.
+            match c.mirrors.iter().position(|m| m.model == model.handle && Arc::strong_count(m) == 1) {
+                Some(i) => Some(c.mirrors.swap_remove(i)),
+                None => None,
+            }
+        };
+        let mirror = match spare.as_mut().and_then(Arc::get_mut) {
+            Some(m) => {
+                for (i, name) in names.iter().enumerate() {
+                    if m.tensors[i] != tensors[i] {
+                        let st = self.device.add_to_set(m.set, &name.name, tensors[i]);
+                        if st != NRT_SUCCESS {
+                            return Err(st);
+                        }
+                        m.tensors[i] = tensors[i];
+                    }
+                }
+                spare.unwrap()
+            }
+            None => {
+                COUNTERS.add(Counter::MirrorSets, 1);
+                let h = self.device.allocate_set()?;
+                for (i, name) in names.iter().enumerate() {
+                    let st = self.device.add_to_set(h, &name.name, tensors[i]);
+                    if st != NRT_SUCCESS {
+                        self.device.destroy_set(h);
+                        return Err(st);
+                    }
+                }
+                Arc::new(Mirror { set: h, model: model.handle, tensors: tensors.to_vec() })
+            }
+        };
+        let mut c = set.contents.lock();
+        c.mirrors.push(mirror.clone());
+        // Keep a handful: a set whose contents keep changing must not grow without bound.
+        if c.mirrors.len() > 8 {
+            if let Some(i) = c.mirrors.iter().position(|m| Arc::strong_count(m) == 1) {
+                let old = c.mirrors.swap_remove(i);
+                drop(c);
+                self.device.destroy_set(old.set);
+            }
+        }
+        Ok(mirror)
+    }
+
+    // ---- waiting -----------------------------------------------------------
+
+    /// Waits until request `seq` of core `c` completed (or the deadline).
+    pub fn wait_done(&'static self, c: u32, seq: OpSeq, deadline: Option<Instant>) -> bool {
+        let core = self.core(c);
+        if core.completed.load(Ordering::Acquire) >= seq {
+            return true;
+        }
+        self.thread.ensure(self);
+        let started = Instant::now();
+        let mut q = core.q.lock();
+        while q.completed_upto() < seq {
+            match deadline {
+                Some(d) => {
+                    if core.cv.wait_until(&mut q, d).timed_out() && q.completed_upto() < seq {
+                        return false;
+                    }
+                }
+                None => core.cv.wait(&mut q),
+            }
+        }
+        COUNTERS.add(Counter::BlockedNanos, started.elapsed().as_nanos() as u64);
+        true
+    }
+
+    /// Waits for the pending requests that conflict with `accesses` (all on
+    /// core `c`). Returns false on timeout.
+    fn wait_conflicts(&'static self, c: u32, accesses: &[StorageRange], deadline: Option<Instant>) -> bool {
+        let conflict = self.core(c).q.lock().latest_conflict(accesses);
+        match conflict {
+            Some(conf) => {
+                COUNTERS.hazard(conf.hazard);
+                self.wait_done(c, conf.op, deadline)
+            }
+            None => true,
+        }
+    }
+
+    // ---- host-side tensor calls ---------------------------------------------
+
+    /// Makes a host access to a tensor's bytes safe: waits for what it must,
+    /// reports a pending failure of the request that produced the bytes (for
+    /// reads), then runs `call` (the real runtime call). `deadline`: give up
+    /// with NRT_TIMEOUT.
+    pub fn host_access(
+        &'static self,
+        view: &TensorView,
+        range: ByteRange,
+        kind: AccessKind,
+        deadline: Option<Instant>,
+        call: impl FnOnce() -> Status,
+    ) -> Status {
+        let Some(storage) = view.storage.as_ref() else { return call() };
+        let Some(c) = storage.core else { return call() };
+        let core = self.core(c);
+        let done = core.completed.load(Ordering::Acquire);
+        let last = match kind {
+            AccessKind::Read => storage.last_writer.load(Ordering::Acquire),
+            AccessKind::Write => storage.last_user.load(Ordering::Acquire),
+        };
+        // Fast path: nothing pending touches this storage, nothing poisoned.
+        if last <= done && !core.poisoned.load(Ordering::Acquire) {
+            return call();
+        }
+        let access = [StorageRange { storage: storage.id, range, kind }];
+        if !self.wait_conflicts(c, &access, deadline) {
+            return NRT_TIMEOUT;
+        }
+        if core.poisoned.load(Ordering::Acquire) {
+            let mut q = core.q.lock();
+            if kind == AccessKind::Read {
+                if let Some(status) = q.take_failure_in(storage.id, range) {
+                    COUNTERS.add(Counter::FailuresReported, 1);
+                    return status;
+                }
+            }
+        }
+        let st = call();
+        if kind == AccessKind::Write && st == NRT_SUCCESS && core.poisoned.load(Ordering::Acquire) {
+            let mut q = core.q.lock();
+            q.host_wrote(storage.id, range);
+            core.poisoned.store(q.tracker().has_any_poison(), Ordering::Release);
+        }
+        st
+    }
+
+    /// Several host accesses made safe together (batches, copies): waits for
+    /// all of them, then runs `call` once.
+    pub fn host_accesses(&'static self, parts: &[(TensorView, ByteRange, AccessKind)], call: impl FnOnce() -> Status) -> Status {
+        for (view, range, kind) in parts {
+            let st = self.host_access(view, *range, *kind, None, || NRT_SUCCESS);
+            if st != NRT_SUCCESS {
+                return st;
+            }
+        }
+        let st = call();
+        if st == NRT_SUCCESS {
+            for (view, range, kind) in parts {
+                if *kind == AccessKind::Write {
+                    self.host_access(view, *range, AccessKind::Write, None, || NRT_SUCCESS);
+                }
+            }
+        }
+        st
+    }
+
+    // ---- execution -----------------------------------------------------------
+
+    /// nrt_execute / nrt_execute_repeat. `run_sync` is the runtime's own
+    /// synchronous execution, for requests the async path cannot take.
+    pub fn execute(&'static self, model: Handle, input: Handle, output: Handle, repeat: u32, run_sync: impl FnOnce() -> Status) -> Status {
+        match self.execute_inner(model, input, output, repeat, run_sync) {
+            Ok(st) | Err(st) => st,
+        }
+    }
+
+    fn execute_inner(
+        &'static self,
+        model: Handle,
+        input: Handle,
+        output: Handle,
+        repeat: u32,
+        run_sync: impl FnOnce() -> Status,
+    ) -> Result<Status, Status> {
+        self.check_open()?;
+        if model == 0 || input == 0 || output == 0 {
+            log::warn!("nrt_execute: NULL model or tensor set");
+            return Err(NRT_INVALID);
+        }
+        let m = self.model(model)?;
+        let in_set = self.set_record(input)?;
+        let out_set = self.set_record(output)?;
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let s = &mut *s;
+            s.accesses.clear();
+            s.tensors.clear();
+            s.in_handles.clear();
+            s.out_handles.clear();
+            let mut host = false;
+            for (set, decl, kind) in [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)] {
+                let contents = set.contents.lock();
+                for t in decl.iter() {
+                    let Some(h) = contents.get(&t.name) else {
+                        log::warn!("nrt_execute: the {} set has no tensor named '{}'", role(kind), t.name.to_string_lossy());
+                        return Err(NRT_INVALID);
+                    };
+                    let rec = self.tensor(h)?;
+                    let view = rec.view();
+                    if view.size != t.size {
+                        log::warn!(
+                            "nrt_execute: tensor '{}' has {} bytes, the model declares {}",
+                            t.name.to_string_lossy(),
+                            view.size,
+                            t.size
+                        );
+                        return Err(NRT_INVALID);
+                    }
+                    match placement(&view) {
+                        Placement::Device(c) if c != m.core => {
+                            log::warn!(
+                                "nrt_execute: tensor '{}' is on core {c}, the model on core {}",
+                                t.name.to_string_lossy(),
+                                m.core
+                            );
+                            return Err(NRT_INVALID);
+                        }
+                        Placement::Device(_) => {}
+                        Placement::Host => host = true,
+                    }
+                    if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
+                        s.accesses.push(StorageRange { storage: st.id, range: ByteRange::new(view.offset, view.size), kind });
+                    }
+                    match kind {
+                        AccessKind::Read => s.in_handles.push(h),
+                        AccessKind::Write => s.out_handles.push(h),
+                    }
+                    s.tensors.push((rec, kind));
+                }
+            }
+            if host {
+                return Ok(self.execute_on_host(&m, &s.accesses, run_sync));
+            }
+            let visible = !self.config.trust_host_memory
+                && s.tensors.iter().any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
+            let input = self.mirror(&in_set, &m, &m.inputs, &s.in_handles)?;
+            let output = self.mirror(&out_set, &m, &m.outputs, &s.out_handles)?;
+            let mut last = 0;
+            for _ in 0..repeat.max(1) {
+                last = self.accept(&m, &s.accesses, &s.tensors, &input, &output)?;
+            }
+            self.pump(m.core);
+            if self.config.mode == Mode::Sync || visible {
+                // Memory the application can touch directly cannot be watched:
+                // the request completes before the call returns.
+                self.wait_done(m.core, last, None);
+                let mut q = self.core(m.core).q.lock();
+                if let Some(st) = q.take_failure_by_id(last) {
+                    return Ok(st);
+                }
+            }
+            Ok(NRT_SUCCESS)
+        })
+    }
+
+    /// A request with host tensors: the runtime's async paths refuse them, so
+    /// it runs through the synchronous nrt_execute once its hazards are clear.
+    fn execute_on_host(&'static self, m: &ModelRecord, accesses: &[StorageRange], run_sync: impl FnOnce() -> Status) -> Status {
+        COUNTERS.add(Counter::HostExecutions, 1);
+        self.wait_conflicts(m.core, accesses, None);
+        let core = self.core(m.core);
+        if core.poisoned.load(Ordering::Acquire) {
+            let mut q = core.q.lock();
+            for a in accesses.iter().filter(|a| a.kind == AccessKind::Read) {
+                if let Some(st) = q.take_failure_in(a.storage, a.range) {
+                    return st;
+                }
+            }
+        }
+        let st = run_sync();
+        if st == NRT_SUCCESS && core.poisoned.load(Ordering::Acquire) {
+            let mut q = core.q.lock();
+            for a in accesses.iter().filter(|a| a.kind == AccessKind::Write) {
+                q.host_wrote(a.storage, a.range);
+            }
+            core.poisoned.store(q.tracker().has_any_poison(), Ordering::Release);
+        }
+        st
+    }
+
+    /// Accepts one request into its core's window (waiting for room).
+    fn accept(
+        &'static self,
+        m: &Arc<ModelRecord>,
+        accesses: &[StorageRange],
+        tensors: &[(Arc<TensorRecord>, AccessKind)],
+        input: &Arc<Mirror>,
+        output: &Arc<Mirror>,
+    ) -> Result<OpSeq, Status> {
+        let core = self.core(m.core);
+        let mut q = core.q.lock();
+        if !q.has_room() && !q.is_dead() {
+            self.thread.ensure(self);
+            let started = Instant::now();
+            while !q.has_room() && !q.is_dead() {
+                core.cv.wait(&mut q);
+            }
+            COUNTERS.add(Counter::BlockedNanos, started.elapsed().as_nanos() as u64);
+            COUNTERS.add(Counter::WindowFullWaits, 1);
+        }
+        if q.is_dead() {
+            log::error!(
+                "core {}: the compute unit is unrecoverable (NRT_EXEC_UNIT_UNRECOVERABLE); restart the process",
+                m.core
+            );
+            return Err(NRT_EXEC_UNIT_UNRECOVERABLE);
+        }
+        let mut buf = q.access_buffer();
+        buf.extend_from_slice(accesses);
+        let payload = OpPayload { model: m.clone(), input: input.clone(), output: output.clone() };
+        let seq = q.admit(buf, payload);
+        // Publish for the lock-free fast paths of later host calls.
+        m.last_use.store(seq, Ordering::Release);
+        for (t, kind) in tensors {
+            t.last_use.store(seq, Ordering::Release);
+            if let Some(st) = t.storage.lock().as_ref() {
+                st.last_user.store(seq, Ordering::Release);
+                if *kind == AccessKind::Write {
+                    st.last_writer.store(seq, Ordering::Release);
+                }
+            }
+        }
+        COUNTERS.add(Counter::Executions, 1);
+        Ok(seq)
+    }
+
+    /// Hands accepted requests of core `c` to the runtime, in order, outside
+    /// the core's lock. Whichever thread finds no submission in progress does it.
+    fn pump(&'static self, c: u32) {
+        let core = self.core(c);
+        let mut submitted_any = false;
+        let mut was_idle = false;
+        loop {
+            let (seq, model, input, output) = {
+                let mut q = core.q.lock();
+                if !submitted_any {
+                    was_idle = !q.has_device_work();
+                }
+                let Some(op) = q.begin_submit() else { break };
+                (op.seq, op.payload.model.handle, op.payload.input.set, op.payload.output.set)
+            };
+            let outcome = self.device.schedule(c, model, input, output, core.slot(seq));
+            if outcome == SubmitOutcome::QueueFull {
+                COUNTERS.add(Counter::QueueFull, 1);
+            }
+            if let SubmitOutcome::Refused(st) = outcome {
+                if st == NRT_EXEC_UNIT_UNRECOVERABLE {
+                    log::error!("core {c}: the runtime reports NRT_EXEC_UNIT_UNRECOVERABLE; restart the process");
+                } else {
+                    log::warn!("core {c}: the runtime refused a request: status {st}");
+                }
+            }
+            core.q.lock().end_submit(seq, outcome);
+            submitted_any = true;
+        }
+        if submitted_any {
+            self.thread.ensure(self);
+            // A core that already had work on the device is being watched;
+            // only a core going from idle to busy needs the thread's attention.
+            self.thread.kick(&self.device, was_idle);
+        }
+    }
+
+    /// nrt_async_drain_queued_execs.
+    pub fn drain(&'static self, vnc: i32) -> Status {
+        if let Err(st) = self.check_open() {
+            return st;
+        }
+        if vnc < 0 || vnc as u32 >= self.ncores() {
+            log::warn!("nrt_async_drain_queued_execs: no core {vnc}");
+            return NRT_INVALID;
+        }
+        let c = vnc as u32;
+        let last = self.core(c).q.lock().last_accepted();
+        self.wait_done(c, last, None);
+        match self.core(c).q.lock().take_all_failures() {
+            Some(st) => {
+                COUNTERS.add(Counter::FailuresReported, 1);
+                st
+            }
+            None => NRT_SUCCESS,
+        }
+    }
+
+    /// nrt_tensor_check_output_completion's wait for the tensor's producer.
+    pub fn wait_producer(&'static self, view: &TensorView, deadline: Option<Instant>) -> Status {
+        let range = ByteRange::new(view.offset, view.size);
+        self.host_access(view, range, AccessKind::Read, deadline, || NRT_SUCCESS)
+    }
+
+    /// Requests not completed yet, over all cores.
+    pub fn outstanding(&'static self) -> usize {
+        self.cores.iter().take(self.ncores() as usize).map(|c| c.q.lock().outstanding()).sum()
+    }
+
+    // ---- fork ---------------------------------------------------------------
+
+    /// pthread_atfork prepare: hold every lock so the child gets them unheld.
+    pub fn before_fork(&'static self) {
+        self.thread.before_fork();
+        for core in self.cores.iter() {
+            std::mem::forget(core.q.lock());
+        }
+        self.tensors.lock_all();
+        self.sets.lock_all();
+        self.models.lock_all();
+    }
+
+    /// # Safety
+    /// Only as the pthread_atfork parent/child handler after [`before_fork`](Self::before_fork).
+    pub unsafe fn after_fork(&'static self, child: bool) {
+        self.models.force_unlock_all();
+        self.sets.force_unlock_all();
+        self.tensors.force_unlock_all();
+        for core in self.cores.iter() {
+            core.q.force_unlock();
+        }
+        self.thread.after_fork(child);
+        if child {
+            // The child has no completion thread and no work in flight of its
+            // own: forget the parent's, so nothing waits for it.
+            for core in self.cores.iter() {
+                let mut q = core.q.lock();
+                let upto = q.last_accepted();
+                drop(q.abandon_all());
+                core.completed.store(upto, Ordering::Release);
+            }
+            self.deferred.lock().clear();
+            self.has_deferred.store(false, Ordering::Release);
+        }
+    }
+}
+
+fn role(kind: AccessKind) -> &'static str {
+    match kind {
+        AccessKind::Read => "input",
+        AccessKind::Write => "output",
+    }
+}
+
+fn placement(view: &TensorView) -> Placement {
+    match view.storage.as_ref().and_then(|s| s.core) {
+        Some(c) => Placement::Device(c),
+        None => Placement::Host,
+    }
+}
+
+impl<D: Device> Engine<D> {
+    /// Retires the oldest request of core `c`: tracker, window, waiters,
+    /// callback, deferred work. Called by the completion thread only.
+    fn retire_head(&'static self, c: u32, device_status: Status) {
+        let core = self.core(c);
+        let callback = if self.has_callback.load(Ordering::Acquire) { *self.callback.lock() } else { None };
+        let done = {
+            let mut q = core.q.lock();
+            let Some(queue::Completed { seq, status, accesses, payload, .. }) =
+                q.complete_head(device_status, callback.is_some())
+            else {
+                return;
+            };
+            core.completed.store(seq, Ordering::Release);
+            core.poisoned.store(q.tracker().has_any_poison(), Ordering::Release);
+            q.recycle(accesses);
+            (seq, status, payload)
+        };
+        core.cv.notify_all();
+        let (seq, status, payload) = done;
+        if status != NRT_SUCCESS {
+            COUNTERS.add(Counter::FailedRequests, 1);
+        }
+        if let Some(cb) = callback {
+            (cb.call)(cb.raw, cb.params, payload.model.id, c, seq, status);
+        }
+        drop(payload);
+        self.run_deferred(false);
+        self.sweep_orphans();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,537 @@
+//! One core's request queue as a state machine: acceptance order, the
+//! in-flight window, submission, completion in order, and failure routing.
+//!
+//! It holds no lock and calls nothing: the engine wraps it in the core's mutex
+//! and performs the runtime calls it asks for outside that mutex. Generic over
+//! the payload the engine attaches to each request, so it is tested here with
+//! plain values.
+
+use std::collections::VecDeque;
+
+use crate::tracker::{AccessKind, ByteRange, Conflict, FailureId, OpSeq, Status, StorageId, StorageRange, Tracker};
+
+pub const NRT_SUCCESS: Status = 0;
+pub const NRT_QUEUE_FULL: Status = 7;
+pub const NRT_EXEC_UNIT_UNRECOVERABLE: Status = 101;
+
+/// Where a request is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpState {
+    /// Accepted, not yet handed to the runtime.
+    Waiting,
+    /// Being handed to the runtime by the one submitting thread.
+    Submitting,
+    /// Queued on the device with this runtime sequence number.
+    Submitted { device_seq: u64 },
+    /// Will complete with this status without running (it consumed bytes of a
+    /// failed request, or the runtime refused it).
+    Resolved(Status),
+}
+
+#[derive(Debug)]
+pub struct PendingOp<P> {
+    pub seq: OpSeq,
+    pub state: OpState,
+    pub accesses: Vec<StorageRange>,
+    pub payload: P,
+}
+
+/// What the runtime said to a schedule call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    Queued { device_seq: u64 },
+    QueueFull,
+    Refused(Status),
+}
+
+/// A request that left the queue.
+#[derive(Debug)]
+pub struct Completed<P> {
+    pub seq: OpSeq,
+    pub status: Status,
+    /// The status still has to reach the application (no callback took it).
+    pub unreported: bool,
+    pub accesses: Vec<StorageRange>,
+    pub payload: P,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Failure {
+    id: FailureId,
+    status: Status,
+}
+
+#[derive(Debug)]
+pub struct CoreQueue<P> {
+    depth: usize,
+    next_seq: OpSeq,
+    completed_upto: OpSeq,
+    ops: VecDeque<PendingOp<P>>,
+    tracker: Tracker,
+    unreported: Vec<Failure>,
+    dead: bool,
+    queue_full: bool,
+    submitting: bool,
+    spare: Vec<Vec<StorageRange>>,
+}
+
+impl<P> CoreQueue<P> {
+    /// `depth`: the most requests this core may have accepted and not completed.
+    pub fn new(depth: usize) -> Self {
+        let depth = depth.max(1);
+        CoreQueue {
+            depth,
+            next_seq: 1,
+            completed_upto: 0,
+            ops: VecDeque::with_capacity(depth),
+            tracker: Tracker::new(),
+            unreported: Vec::new(),
+            dead: false,
+            queue_full: false,
+            submitting: false,
+            spare: Vec::new(),
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// All requests up to this acceptance number have completed.
+    pub fn completed_upto(&self) -> OpSeq {
+        self.completed_upto
+    }
+
+    /// The acceptance number of the newest request (0 if none yet).
+    pub fn last_accepted(&self) -> OpSeq {
+        self.next_seq - 1
+    }
+
+    pub fn outstanding(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn has_room(&self) -> bool {
+        self.ops.len() < self.depth
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// The compute unit is gone for good (NRT_EXEC_UNIT_UNRECOVERABLE).
+    pub fn mark_dead(&mut self) {
+        self.dead = true;
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    pub fn tracker_mut(&mut self) -> &mut Tracker {
+        &mut self.tracker
+    }
+
+    /// An empty access list to fill for [`admit`](Self::admit), recycled so the
+    /// steady state does not allocate.
+    pub fn access_buffer(&mut self) -> Vec<StorageRange> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Gives back an access list once its request is done with it.
+    pub fn recycle(&mut self, mut accesses: Vec<StorageRange>) {
+        accesses.clear();
+        if self.spare.len() < self.depth * 2 {
+            self.spare.push(accesses);
+        }
+    }
+
+    /// The newest pending request that any of these accesses must wait for.
+    pub fn latest_conflict(&self, accesses: &[StorageRange]) -> Option<Conflict> {
+        self.tracker.latest_conflict_of(accesses)
+    }
+
+    /// Accepts a request. Call only when [`has_room`](Self::has_room) and not
+    /// dead. A request that reads bytes of a failed request (with nothing
+    /// pending that could rewrite them first) is resolved at once with that
+    /// failure's status and never runs.
+    pub fn admit(&mut self, accesses: Vec<StorageRange>, payload: P) -> OpSeq {
+        debug_assert!(self.has_room() && !self.dead);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let state = match self.known_poison(&accesses) {
+            Some(status) => OpState::Resolved(status),
+            None => OpState::Waiting,
+        };
+        self.tracker.record(seq, &accesses);
+        self.ops.push_back(PendingOp { seq, state, accesses, payload });
+        seq
+    }
+
+    fn known_poison(&self, accesses: &[StorageRange]) -> Option<Status> {
+        accesses.iter().filter(|a| a.kind == AccessKind::Read).find_map(|a| {
+            let mark = self.tracker.poison_in(a.storage, a.range).next()?;
+            // A pending writer of these bytes may make them good again: then
+            // the check happens when this request completes.
+            let rewrite_pending = self
+                .tracker
+                .latest_conflict(&StorageRange { kind: AccessKind::Read, ..*a })
+                .is_some();
+            (!rewrite_pending).then_some(mark.status)
+        })
+    }
+
+    /// The next request to hand to the runtime, if this thread should submit
+    /// it: requests go to the in-order device queue in acceptance order, by
+    /// one thread at a time, and none while the runtime says its queue is full.
+    pub fn begin_submit(&mut self) -> Option<&PendingOp<P>> {
+        if self.submitting || self.queue_full || self.dead {
+            return None;
+        }
+        let op = self.ops.iter_mut().find(|op| op.state == OpState::Waiting)?;
+        op.state = OpState::Submitting;
+        self.submitting = true;
+        Some(op)
+    }
+
+    /// Records what the runtime said to the schedule call of `seq`.
+    pub fn end_submit(&mut self, seq: OpSeq, outcome: SubmitOutcome) {
+        self.submitting = false;
+        let Some(op) = self.ops.iter_mut().find(|op| op.seq == seq) else { return };
+        op.state = match outcome {
+            SubmitOutcome::Queued { device_seq } => OpState::Submitted { device_seq },
+            SubmitOutcome::QueueFull => {
+                self.queue_full = true;
+                OpState::Waiting
+            }
+            SubmitOutcome::Refused(status) => {
+                if status == NRT_EXEC_UNIT_UNRECOVERABLE {
+                    self.dead = true;
+                }
+                OpState::Resolved(status)
+            }
+        };
+        if self.dead {
+            // Nothing after a dead unit's refusal can run either.
+            for op in self.ops.iter_mut() {
+                if op.state == OpState::Waiting {
+                    op.state = OpState::Resolved(NRT_EXEC_UNIT_UNRECOVERABLE);
+                }
+            }
+        }
+    }
+
+    /// The oldest request, if it is waiting for the device (its runtime
+    /// sequence number), so the caller can ask whether it completed.
+    pub fn head_on_device(&self) -> Option<u64> {
+        match self.ops.front()?.state {
+            OpState::Submitted { device_seq } => Some(device_seq),
+            _ => None,
+        }
+    }
+
+    /// Whether the oldest request can complete without asking the device.
+    pub fn head_is_resolved(&self) -> bool {
+        matches!(self.ops.front().map(|op| op.state), Some(OpState::Resolved(_)))
+    }
+
+    /// Whether any request is queued on the device or ready to retire.
+    pub fn has_device_work(&self) -> bool {
+        self.head_on_device().is_some() || self.head_is_resolved()
+    }
+
+    /// Retires the oldest request. `device_status` is what the runtime reported
+    /// for it (ignored for a resolved request). `callback_takes_failures`: a
+    /// registered legacy callback reports every status, so failures need no
+    /// other report.
+    pub fn complete_head(&mut self, device_status: Status, callback_takes_failures: bool) -> Option<Completed<P>> {
+        let op = self.ops.pop_front()?;
+        let mut status = match op.state {
+            OpState::Resolved(s) => s,
+            _ => device_status,
+        };
+        if status == NRT_SUCCESS {
+            // It ran on bytes of a failed request: its outputs are no better.
+            if let Some(s) = self.poison_read_by(&op.accesses) {
+                status = s;
+            }
+        }
+        for a in op.accesses.iter().filter(|a| a.kind == AccessKind::Write) {
+            if status == NRT_SUCCESS {
+                self.tracker.clear_poison(a.storage, a.range);
+            } else {
+                self.tracker.poison(a.storage, a.range, status, op.seq);
+            }
+        }
+        self.tracker.retire(op.seq, &op.accesses);
+        self.completed_upto = op.seq;
+        self.queue_full = false;
+        let unreported = status != NRT_SUCCESS && !callback_takes_failures;
+        if unreported {
+            self.unreported.push(Failure { id: op.seq, status });
+        }
+        Some(Completed { seq: op.seq, status, unreported, accesses: op.accesses, payload: op.payload })
+    }
+
+    fn poison_read_by(&self, accesses: &[StorageRange]) -> Option<Status> {
+        accesses
+            .iter()
+            .filter(|a| a.kind == AccessKind::Read)
+            .find_map(|a| self.tracker.poison_in(a.storage, a.range).next().map(|m| m.status))
+    }
+
+    /// A host read of these bytes: if they hold the outputs of a failed request
+    /// whose failure has not reached the application yet, this read is where
+    /// it does (once).
+    pub fn take_failure_in(&mut self, storage: StorageId, range: ByteRange) -> Option<Status> {
+        let unreported = &self.unreported;
+        let (idx, status) = self.tracker.poison_in(storage, range).find_map(|m| {
+            unreported.iter().position(|f| f.id == m.failure).map(|i| (i, m.status))
+        })?;
+        self.unreported.swap_remove(idx);
+        Some(status)
+    }
+
+    /// The failure of one request, if it has not reached the application yet.
+    pub fn take_failure_by_id(&mut self, seq: OpSeq) -> Option<Status> {
+        let idx = self.unreported.iter().position(|f| f.id == seq)?;
+        Some(self.unreported.swap_remove(idx).status)
+    }
+
+    /// The acceptance number of the oldest request, if any.
+    pub fn head_seq(&self) -> Option<OpSeq> {
+        self.ops.front().map(|op| op.seq)
+    }
+
+    /// Every failure not reported yet, as one status (the oldest), for
+    /// nrt_async_drain_queued_execs.
+    pub fn take_all_failures(&mut self) -> Option<Status> {
+        let first = self.unreported.iter().min_by_key(|f| f.id).map(|f| f.status);
+        self.unreported.clear();
+        first
+    }
+
+    /// The host wrote these bytes: they are good again.
+    pub fn host_wrote(&mut self, storage: StorageId, range: ByteRange) {
+        self.tracker.clear_poison(storage, range);
+    }
+
+    /// Drops every request without running it (after fork, in the child).
+    pub fn abandon_all(&mut self) -> Vec<PendingOp<P>> {
+        let ops: Vec<_> = self.ops.drain(..).collect();
+        for op in &ops {
+            self.tracker.retire(op.seq, &op.accesses);
+        }
+        self.completed_upto = self.last_accepted();
+        self.submitting = false;
+        self.queue_full = false;
+        ops
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AccessKind::{Read, Write};
+
+    fn acc(storage: StorageId, start: u64, len: u64, kind: AccessKind) -> StorageRange {
+        StorageRange { storage, range: ByteRange::new(start, len), kind }
+    }
+
+    /// An execution reading storage `i`, writing storage `o` (100 bytes each).
+    fn exec(q: &mut CoreQueue<&'static str>, name: &'static str, i: StorageId, o: StorageId) -> OpSeq {
+        let mut a = q.access_buffer();
+        a.push(acc(i, 0, 100, Read));
+        a.push(acc(o, 0, 100, Write));
+        q.admit(a, name)
+    }
+
+    fn submit_all(q: &mut CoreQueue<&'static str>) -> Vec<OpSeq> {
+        let mut done = vec![];
+        while let Some(op) = q.begin_submit() {
+            let seq = op.seq;
+            q.end_submit(seq, SubmitOutcome::Queued { device_seq: 1000 + seq });
+            done.push(seq);
+        }
+        done
+    }
+
+    #[test]
+    fn window_limits_outstanding_requests() {
+        let mut q = CoreQueue::new(2);
+        exec(&mut q, "a", 1, 2);
+        assert!(q.has_room());
+        exec(&mut q, "b", 3, 4);
+        assert!(!q.has_room());
+        assert_eq!(submit_all(&mut q), vec![1, 2]);
+        assert_eq!(q.head_on_device(), Some(1001));
+        let c = q.complete_head(NRT_SUCCESS, false).unwrap();
+        assert_eq!((c.seq, c.status, c.payload, c.unreported), (1, NRT_SUCCESS, "a", false));
+        assert!(q.has_room());
+        assert_eq!(q.completed_upto(), 1);
+    }
+
+    #[test]
+    fn one_submitter_at_a_time_in_acceptance_order() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        exec(&mut q, "b", 3, 4);
+        let first = q.begin_submit().map(|op| op.seq);
+        assert_eq!(first, Some(1));
+        assert!(q.begin_submit().is_none(), "a second thread must not submit meanwhile");
+        q.end_submit(1, SubmitOutcome::Queued { device_seq: 7 });
+        assert_eq!(q.begin_submit().map(|op| op.seq), Some(2));
+    }
+
+    #[test]
+    fn queue_full_is_absorbed_and_retried_after_a_completion() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        exec(&mut q, "b", 3, 4);
+        let s = q.begin_submit().unwrap().seq;
+        q.end_submit(s, SubmitOutcome::Queued { device_seq: 1 });
+        let s = q.begin_submit().unwrap().seq;
+        q.end_submit(s, SubmitOutcome::QueueFull);
+        assert!(q.begin_submit().is_none(), "no retry until something completes");
+        q.complete_head(NRT_SUCCESS, false);
+        assert_eq!(q.begin_submit().map(|op| op.seq), Some(2));
+    }
+
+    #[test]
+    fn conflicts_are_found_by_bytes() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        exec(&mut q, "b", 2, 3); // reads a's output
+        let c = q.latest_conflict(&[acc(3, 50, 1, Read)]).unwrap();
+        assert_eq!(c.op, 2);
+        assert_eq!(q.latest_conflict(&[acc(9, 0, 1, Write)]), None);
+        // A write to a's input must wait for a (write after read).
+        assert_eq!(q.latest_conflict(&[acc(1, 0, 1, Write)]).map(|c| c.op), Some(1));
+    }
+
+    #[test]
+    fn failure_poisons_outputs_and_is_reported_once_by_a_read() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        submit_all(&mut q);
+        let c = q.complete_head(1004, false).unwrap();
+        assert!(c.unreported);
+        assert_eq!(q.take_failure_in(1, ByteRange::new(0, 100)), None, "inputs are not poisoned");
+        assert_eq!(q.take_failure_in(2, ByteRange::new(10, 1)), Some(1004));
+        assert_eq!(q.take_failure_in(2, ByteRange::new(10, 1)), None, "reported already");
+        assert_eq!(q.take_all_failures(), None);
+    }
+
+    #[test]
+    fn drain_reports_what_reads_did_not() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        exec(&mut q, "b", 3, 4);
+        submit_all(&mut q);
+        q.complete_head(1004, false);
+        q.complete_head(1003, false);
+        assert_eq!(q.take_all_failures(), Some(1004));
+        assert_eq!(q.take_all_failures(), None);
+    }
+
+    #[test]
+    fn with_a_callback_failures_need_no_other_report() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        submit_all(&mut q);
+        let c = q.complete_head(1004, true).unwrap();
+        assert!(!c.unreported);
+        assert_eq!(q.take_failure_in(2, ByteRange::new(0, 100)), None);
+        assert_eq!(q.take_all_failures(), None);
+    }
+
+    #[test]
+    fn consumer_of_failed_output_fails_too() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "producer", 1, 2);
+        exec(&mut q, "consumer", 2, 3); // queued behind, runs on the device
+        submit_all(&mut q);
+        assert_eq!(q.complete_head(1004, false).unwrap().status, 1004);
+        let c = q.complete_head(NRT_SUCCESS, false).unwrap();
+        assert_eq!(c.status, 1004, "derived failure");
+        assert_eq!(q.take_failure_in(3, ByteRange::new(0, 1)), Some(1004));
+    }
+
+    #[test]
+    fn consumer_admitted_after_a_known_failure_never_runs() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "producer", 1, 2);
+        submit_all(&mut q);
+        q.complete_head(1004, false);
+        exec(&mut q, "consumer", 2, 3);
+        assert!(q.begin_submit().is_none(), "resolved without the device");
+        assert!(q.head_is_resolved());
+        assert_eq!(q.complete_head(NRT_SUCCESS, false).unwrap().status, 1004);
+    }
+
+    #[test]
+    fn rewriting_poisoned_bytes_clears_them() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "producer", 1, 2);
+        submit_all(&mut q);
+        q.complete_head(1004, false);
+        q.host_wrote(2, ByteRange::new(0, 100));
+        exec(&mut q, "consumer", 2, 3);
+        assert_eq!(submit_all(&mut q), vec![2]);
+        assert_eq!(q.complete_head(NRT_SUCCESS, false).unwrap().status, NRT_SUCCESS);
+        // The failure of the producer was never read: drain still reports it.
+        assert_eq!(q.take_all_failures(), Some(1004));
+    }
+
+    #[test]
+    fn a_successful_rewrite_on_the_device_clears_poison() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "fails", 1, 2);
+        exec(&mut q, "rewrites", 5, 2);
+        exec(&mut q, "consumer", 2, 3);
+        submit_all(&mut q);
+        assert_eq!(q.complete_head(1004, false).unwrap().status, 1004);
+        assert_eq!(q.complete_head(NRT_SUCCESS, false).unwrap().status, NRT_SUCCESS);
+        assert_eq!(q.complete_head(NRT_SUCCESS, false).unwrap().status, NRT_SUCCESS);
+    }
+
+    #[test]
+    fn unrecoverable_refusal_kills_the_queue() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        exec(&mut q, "b", 3, 4);
+        let s = q.begin_submit().unwrap().seq;
+        q.end_submit(s, SubmitOutcome::Refused(NRT_EXEC_UNIT_UNRECOVERABLE));
+        assert!(q.is_dead());
+        assert!(q.begin_submit().is_none());
+        assert_eq!(q.complete_head(0, false).unwrap().status, NRT_EXEC_UNIT_UNRECOVERABLE);
+        assert_eq!(q.complete_head(0, false).unwrap().status, NRT_EXEC_UNIT_UNRECOVERABLE);
+    }
+
+    #[test]
+    fn access_buffers_are_recycled() {
+        let mut q: CoreQueue<&str> = CoreQueue::new(2);
+        let mut a = q.access_buffer();
+        a.reserve(8);
+        let ptr = a.as_ptr();
+        let seq = q.admit(a, "x");
+        assert_eq!(seq, 1);
+        let c = q.complete_head(NRT_SUCCESS, false).unwrap();
+        q.recycle(c.accesses);
+        let b = q.access_buffer();
+        assert_eq!(b.as_ptr(), ptr);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn abandon_forgets_everything() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        submit_all(&mut q);
+        let gone = q.abandon_all();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(q.outstanding(), 0);
+        assert_eq!(q.completed_upto(), 1);
+        assert_eq!(q.latest_conflict(&[acc(2, 0, 1, Read)]), None);
+    }
+}
