@@ -67,7 +67,8 @@ impl Config {
                     Some(1)
                 }
                 Ok(n) if n > MAX_INFLIGHT_CAP => {
-                    warnings.push(format!("{name}={n} is above the cap of {MAX_INFLIGHT_CAP}; using {MAX_INFLIGHT_CAP}"));
+                    warnings
+                        .push(format!("{name}={n} is above the cap of {MAX_INFLIGHT_CAP}; using {MAX_INFLIGHT_CAP}"));
                     Some(MAX_INFLIGHT_CAP)
                 }
                 Ok(n) => Some(n),
@@ -121,10 +122,7 @@ impl Config {
                 }
             },
         };
-        (
-            Config { mode, max_inflight, inflight_source, trust_host_memory, async_abi, libnrt, log_level },
-            warnings,
-        )
+        (Config { mode, max_inflight, inflight_source, trust_host_memory, async_abi, libnrt, log_level }, warnings)
     }
 
     /// From the process environment. `legacy_inflight` is the value the

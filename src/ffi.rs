@@ -5,6 +5,8 @@
 use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use once_cell::sync::Lazy;
+
 use crate::scheduler::NRT_FAILURE;
 
 /// What an export returns after a panic or without a runtime to call.
@@ -34,9 +36,21 @@ impl FfiDefault for *const c_char {
     }
 }
 
+/// `NRT_SHIM_TEST_PANIC=<export name>|completion`: a test hook that makes
+/// that export (or the completion thread, once) panic, to prove the panic
+/// boundaries hold. Read once; never set it in production.
+pub static TEST_PANIC: Lazy<Option<String>> =
+    Lazy::new(|| std::env::var("NRT_SHIM_TEST_PANIC").ok().filter(|v| !v.is_empty()));
+
 /// Runs an export's body; a panic becomes the failure value and one log
 /// line, never an unwind into C (which would abort the process).
 pub fn boundary<R: FfiDefault>(name: &'static str, body: impl FnOnce() -> R) -> R {
+    let body = || {
+        if TEST_PANIC.as_deref() == Some(name) {
+            panic!("NRT_SHIM_TEST_PANIC={name}");
+        }
+        body()
+    };
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,
         Err(e) => {

@@ -10,6 +10,8 @@
 
 pub mod backend;
 pub mod config;
+// In unit tests the exports are not exported (no_mangle would clash), so unused.
+#[cfg_attr(test, allow(dead_code))]
 mod exports;
 mod ffi;
 pub mod observe;

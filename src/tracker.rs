@@ -186,10 +186,7 @@ impl Tracker {
 
     /// The newest conflict over several accesses.
     pub fn latest_conflict_of(&self, accesses: &[StorageRange]) -> Option<Conflict> {
-        accesses
-            .iter()
-            .filter_map(|a| self.latest_conflict(a))
-            .max_by_key(|c| c.op)
+        accesses.iter().filter_map(|a| self.latest_conflict(a)).max_by_key(|c| c.op)
     }
 
     /// Whether any pending operation touches the storage at all.
@@ -264,11 +261,7 @@ impl Tracker {
 
     /// Poison marks overlapping the range, oldest first.
     pub fn poison_in(&self, storage: StorageId, range: ByteRange) -> impl Iterator<Item = &PoisonMark> + '_ {
-        self.storages
-            .get(&storage)
-            .into_iter()
-            .flat_map(|t| t.poison.iter())
-            .filter(move |m| m.range.overlaps(&range))
+        self.storages.get(&storage).into_iter().flat_map(|t| t.poison.iter()).filter(move |m| m.range.overlaps(&range))
     }
 
     pub fn any_poison(&self, storage: StorageId) -> bool {
@@ -291,10 +284,7 @@ mod tests {
         t.record(1, &[acc(1, 0, 100, Write)]);
         t.record(2, &[acc(1, 100, 100, Write)]);
         t.record(3, &[acc(1, 0, 50, Read)]);
-        assert_eq!(
-            t.latest_conflict(&acc(1, 0, 10, Read)),
-            Some(Conflict { op: 1, hazard: Hazard::ReadAfterWrite })
-        );
+        assert_eq!(t.latest_conflict(&acc(1, 0, 10, Read)), Some(Conflict { op: 1, hazard: Hazard::ReadAfterWrite }));
         assert_eq!(t.latest_conflict(&acc(1, 150, 10, Read)).map(|c| c.op), Some(2));
         assert_eq!(t.latest_conflict(&acc(1, 200, 10, Read)), None, "adjacent, not overlapping");
         assert_eq!(t.latest_conflict(&acc(2, 0, 10, Read)), None, "other storage");

@@ -183,7 +183,8 @@ impl RealDevice {
             _ => CompletionSignal::Polling,
         };
         let completion_fd = if signal == CompletionSignal::EventFd { eventfd() } else { -1 };
-        let signal = if signal == CompletionSignal::EventFd && completion_fd < 0 { CompletionSignal::Polling } else { signal };
+        let signal =
+            if signal == CompletionSignal::EventFd && completion_fd < 0 { CompletionSignal::Polling } else { signal };
         RealDevice {
             rt,
             generation,

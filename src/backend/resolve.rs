@@ -19,6 +19,9 @@ unsafe impl Send for Resolver {}
 unsafe impl Sync for Resolver {}
 
 /// The base address of the object that holds `addr`, and its path.
+/// (dladdr only compares the address with the loader's tables; it never
+/// dereferences it.)
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn object_of(addr: *const c_void) -> Option<(usize, String)> {
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the loader's tables.

@@ -22,7 +22,7 @@ use once_cell::sync::OnceCell;
 use crate::backend::{RealDevice, Runtime};
 use crate::config::{Config, Mode};
 use crate::registry::Handle;
-use crate::scheduler::{Engine, NRT_FAILURE, NRT_INVALID, NRT_SUCCESS};
+use crate::scheduler::{Engine, NRT_FAILURE, NRT_INVALID};
 use crate::tracker::Status;
 
 pub use lifecycle::take_legacy_variable;
@@ -118,4 +118,3 @@ fn status(r: Result<Status, Status>) -> Status {
 
 /// How long exit() gives in-flight work before abandoning it.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
-

@@ -86,7 +86,12 @@ export! {
 
 /// The tensor's record after the checks every data call makes, in the
 /// runtime's order: state, NULL arguments, then the handle.
-fn tensor_checked(s: &'static Shim, t: *const nrt_tensor_t, null_buffer: bool, call: &str) -> Result<std::sync::Arc<TensorRecord>, Status> {
+fn tensor_checked(
+    s: &'static Shim,
+    t: *const nrt_tensor_t,
+    null_buffer: bool,
+    call: &str,
+) -> Result<std::sync::Arc<TensorRecord>, Status> {
     s.engine.check_open()?;
     if null_buffer {
         log::warn!("{call}: buffer is NULL");
@@ -148,7 +153,13 @@ export! {
 }
 
 /// The accesses of a batch call, checked like the single calls.
-fn batch_parts(s: &'static Shim, batches: *const nrt_tensor_batch_t, n: u64, kind: AccessKind, call: &str) -> Result<Vec<(TensorView, ByteRange, AccessKind)>, Status> {
+fn batch_parts(
+    s: &'static Shim,
+    batches: *const nrt_tensor_batch_t,
+    n: u64,
+    kind: AccessKind,
+    call: &str,
+) -> Result<Vec<(TensorView, ByteRange, AccessKind)>, Status> {
     s.engine.check_open()?;
     if n > 0 {
         handle(batches, "batch array", call)?;

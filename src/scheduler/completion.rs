@@ -15,6 +15,9 @@ use parking_lot::{Condvar, Mutex};
 
 use super::{Device, Engine, NRT_FAILURE};
 
+/// The completion-thread test hook fires once.
+static TEST_PANICKED: AtomicBool = AtomicBool::new(false);
+
 #[derive(Default)]
 struct State {
     running: bool,
@@ -128,6 +131,11 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, waiting: &mut Vec<u6
             Head::Resolved => engine.retire_head(c, 0),
             Head::OnDevice { seq, device_seq } => match engine.device.is_completed(device_seq) {
                 Ok(true) => {
+                    if crate::ffi::TEST_PANIC.as_deref() == Some("completion")
+                        && !TEST_PANICKED.swap(true, Ordering::SeqCst)
+                    {
+                        panic!("NRT_SHIM_TEST_PANIC=completion");
+                    }
                     let st = engine.device.status_of(c, device_seq, engine.core(c).slot(seq));
                     engine.retire_head(c, st);
                 }

@@ -6,8 +6,8 @@
 //! calls an export forwards (read, write, ...) are passed in as closures, so
 //! this module decides *when* they may run and never calls C itself.
 
-pub mod queue;
 mod completion;
+pub mod queue;
 
 use std::cell::RefCell;
 use std::ffi::CString;
@@ -50,8 +50,14 @@ pub struct ModelDesc {
 pub trait Device: Send + Sync + 'static {
     /// nrta_execute_schedule on the model's core. `status_slot` stays valid
     /// (and untouched by the shim) until the request completes.
-    fn schedule(&self, core: u32, model: Handle, input: Handle, output: Handle, status_slot: &AtomicU32)
-        -> SubmitOutcome;
+    fn schedule(
+        &self,
+        core: u32,
+        model: Handle,
+        input: Handle,
+        output: Handle,
+        status_slot: &AtomicU32,
+    ) -> SubmitOutcome;
     fn is_completed(&self, device_seq: u64) -> Result<bool, Status>;
     /// The status of a completed request.
     fn status_of(&self, core: u32, device_seq: u64, status_slot: &AtomicU32) -> Status;
@@ -451,10 +457,10 @@ impl<D: Device> Engine<D> {
                 return Ok(m.clone());
             }
             // One no request holds can be rewritten in place.
-            match c.mirrors.iter().position(|m| m.model == model.handle && Arc::strong_count(m) == 1) {
-                Some(i) => Some(c.mirrors.swap_remove(i)),
-                None => None,
-            }
+            c.mirrors
+                .iter()
+                .position(|m| m.model == model.handle && Arc::strong_count(m) == 1)
+                .map(|i| c.mirrors.swap_remove(i))
         };
         let mirror = match spare.as_mut().and_then(Arc::get_mut) {
             Some(m) => {
@@ -506,10 +512,12 @@ impl<D: Device> Engine<D> {
         self.thread.ensure(self);
         let started = Instant::now();
         let mut q = core.q.lock();
-        while q.completed_upto() < seq {
+        // `completed` is published (under this lock) only after the request's
+        // callback ran, so a drain never returns ahead of its callbacks.
+        while core.completed.load(Ordering::Acquire) < seq {
             match deadline {
                 Some(d) => {
-                    if core.cv.wait_until(&mut q, d).timed_out() && q.completed_upto() < seq {
+                    if core.cv.wait_until(&mut q, d).timed_out() && core.completed.load(Ordering::Acquire) < seq {
                         return false;
                     }
                 }
@@ -583,7 +591,11 @@ impl<D: Device> Engine<D> {
 
     /// Several host accesses made safe together (batches, copies): waits for
     /// all of them, then runs `call` once.
-    pub fn host_accesses(&'static self, parts: &[(TensorView, ByteRange, AccessKind)], call: impl FnOnce() -> Status) -> Status {
+    pub fn host_accesses(
+        &'static self,
+        parts: &[(TensorView, ByteRange, AccessKind)],
+        call: impl FnOnce() -> Status,
+    ) -> Status {
         for (view, range, kind) in parts {
             let st = self.host_access(view, *range, *kind, None, || NRT_SUCCESS);
             if st != NRT_SUCCESS {
@@ -605,7 +617,14 @@ impl<D: Device> Engine<D> {
 
     /// nrt_execute / nrt_execute_repeat. `run_sync` is the runtime's own
     /// synchronous execution, for requests the async path cannot take.
-    pub fn execute(&'static self, model: Handle, input: Handle, output: Handle, repeat: u32, run_sync: impl FnOnce() -> Status) -> Status {
+    pub fn execute(
+        &'static self,
+        model: Handle,
+        input: Handle,
+        output: Handle,
+        repeat: u32,
+        run_sync: impl FnOnce() -> Status,
+    ) -> Status {
         match self.execute_inner(model, input, output, repeat, run_sync) {
             Ok(st) | Err(st) => st,
         }
@@ -635,11 +654,16 @@ impl<D: Device> Engine<D> {
             s.in_handles.clear();
             s.out_handles.clear();
             let mut host = false;
-            for (set, decl, kind) in [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)] {
+            for (set, decl, kind) in [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)]
+            {
                 let contents = set.contents.lock();
                 for t in decl.iter() {
                     let Some(h) = contents.get(&t.name) else {
-                        log::warn!("nrt_execute: the {} set has no tensor named '{}'", role(kind), t.name.to_string_lossy());
+                        log::warn!(
+                            "nrt_execute: the {} set has no tensor named '{}'",
+                            role(kind),
+                            t.name.to_string_lossy()
+                        );
                         return Err(NRT_INVALID);
                     };
                     let rec = self.tensor(h)?;
@@ -666,7 +690,11 @@ impl<D: Device> Engine<D> {
                         Placement::Host => host = true,
                     }
                     if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
-                        s.accesses.push(StorageRange { storage: st.id, range: ByteRange::new(view.offset, view.size), kind });
+                        s.accesses.push(StorageRange {
+                            storage: st.id,
+                            range: ByteRange::new(view.offset, view.size),
+                            kind,
+                        });
                     }
                     match kind {
                         AccessKind::Read => s.in_handles.push(h),
@@ -679,7 +707,9 @@ impl<D: Device> Engine<D> {
                 return Ok(self.execute_on_host(&m, &s.accesses, run_sync));
             }
             let visible = !self.config.trust_host_memory
-                && s.tensors.iter().any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
+                && s.tensors
+                    .iter()
+                    .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
             let input = self.mirror(&in_set, &m, &m.inputs, &s.in_handles)?;
             let output = self.mirror(&out_set, &m, &m.outputs, &s.out_handles)?;
             let mut last = 0;
@@ -702,7 +732,12 @@ impl<D: Device> Engine<D> {
 
     /// A request with host tensors: the runtime's async paths refuse them, so
     /// it runs through the synchronous nrt_execute once its hazards are clear.
-    fn execute_on_host(&'static self, m: &ModelRecord, accesses: &[StorageRange], run_sync: impl FnOnce() -> Status) -> Status {
+    fn execute_on_host(
+        &'static self,
+        m: &ModelRecord,
+        accesses: &[StorageRange],
+        run_sync: impl FnOnce() -> Status,
+    ) -> Status {
         COUNTERS.add(Counter::HostExecutions, 1);
         self.wait_conflicts(m.core, accesses, None);
         let core = self.core(m.core);
@@ -905,12 +940,10 @@ impl<D: Device> Engine<D> {
             else {
                 return;
             };
-            core.completed.store(seq, Ordering::Release);
             core.poisoned.store(q.tracker().has_any_poison(), Ordering::Release);
             q.recycle(accesses);
             (seq, status, payload)
         };
-        core.cv.notify_all();
         let (seq, status, payload) = done;
         if status != NRT_SUCCESS {
             COUNTERS.add(Counter::FailedRequests, 1);
@@ -918,6 +951,11 @@ impl<D: Device> Engine<D> {
         if let Some(cb) = callback {
             (cb.call)(cb.raw, cb.params, payload.model.id, c, seq, status);
         }
+        {
+            let _q = core.q.lock();
+            core.completed.store(seq, Ordering::Release);
+        }
+        core.cv.notify_all();
         drop(payload);
         self.run_deferred(false);
         self.sweep_orphans();

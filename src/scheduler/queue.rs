@@ -173,10 +173,8 @@ impl<P> CoreQueue<P> {
             let mark = self.tracker.poison_in(a.storage, a.range).next()?;
             // A pending writer of these bytes may make them good again: then
             // the check happens when this request completes.
-            let rewrite_pending = self
-                .tracker
-                .latest_conflict(&StorageRange { kind: AccessKind::Read, ..*a })
-                .is_some();
+            let rewrite_pending =
+                self.tracker.latest_conflict(&StorageRange { kind: AccessKind::Read, ..*a }).is_some();
             (!rewrite_pending).then_some(mark.status)
         })
     }
@@ -285,9 +283,10 @@ impl<P> CoreQueue<P> {
     /// it does (once).
     pub fn take_failure_in(&mut self, storage: StorageId, range: ByteRange) -> Option<Status> {
         let unreported = &self.unreported;
-        let (idx, status) = self.tracker.poison_in(storage, range).find_map(|m| {
-            unreported.iter().position(|f| f.id == m.failure).map(|i| (i, m.status))
-        })?;
+        let (idx, status) = self
+            .tracker
+            .poison_in(storage, range)
+            .find_map(|m| unreported.iter().position(|f| f.id == m.failure).map(|i| (i, m.status)))?;
         self.unreported.swap_remove(idx);
         Some(status)
     }

@@ -44,10 +44,7 @@ fn status_values_are_the_runtimes() {
 
 #[test]
 fn other_enums_are_the_runtimes() {
-    assert_eq!(
-        [NRT_TENSOR_PLACEMENT_DEVICE, NRT_TENSOR_PLACEMENT_HOST, NRT_TENSOR_PLACEMENT_VIRTUAL],
-        [0, 1, 2]
-    );
+    assert_eq!([NRT_TENSOR_PLACEMENT_DEVICE, NRT_TENSOR_PLACEMENT_HOST, NRT_TENSOR_PLACEMENT_VIRTUAL], [0, 1, 2]);
     assert_eq!(
         [
             NRT_FRAMEWORK_TYPE_INVALID,
@@ -88,10 +85,7 @@ fn other_enums_are_the_runtimes() {
 #[test]
 fn execution_units_of_both_generations() {
     // v3 (default) and v2 number the units differently; see neuron-abi.md.
-    assert_eq!(
-        [NRTA_XU_TENSOR_OP, NRTA_XU_COMPUTE, NRTA_XU_COLLECTIVES, NRTA_XU_TYPE_NUM],
-        [0, 1, 2, 3]
-    );
+    assert_eq!([NRTA_XU_TENSOR_OP, NRTA_XU_COMPUTE, NRTA_XU_COLLECTIVES, NRTA_XU_TYPE_NUM], [0, 1, 2, 3]);
     use nrt_sys::v2 as g2;
     assert_eq!(
         [
