@@ -13,13 +13,14 @@ static VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_
 };
 
 /// The shim's version, "MAJOR.MINOR.PATCH" (a static string).
-#[cfg_attr(not(test), no_mangle)]
+#[no_mangle]
 pub extern "C" fn nrt_async_shim_version() -> *const c_char {
     VERSION.as_ptr()
 }
 
-/// Waits until every request accepted so far has completed. NRT_STATUS.
-#[cfg_attr(not(test), no_mangle)]
+/// Waits until every request accepted so far has completed; returns an
+/// NRT_STATUS (NRT_FAILURE when no runtime was found).
+#[no_mangle]
 pub extern "C" fn nrt_async_shim_wait_all() -> u32 {
     boundary("nrt_async_shim_wait_all", || match shim() {
         Some(s) if s.engine.is_open() => {
@@ -38,7 +39,7 @@ pub extern "C" fn nrt_async_shim_wait_all() -> u32 {
 /// # Safety
 /// `buf` must point to `len` writable bytes (or be NULL), `needed` to a
 /// writable size_t (or be NULL).
-#[cfg_attr(not(test), no_mangle)]
+#[no_mangle]
 pub unsafe extern "C" fn nrt_async_shim_stats_json(buf: *mut c_char, len: usize, needed: *mut usize) -> u32 {
     boundary("nrt_async_shim_stats_json", || {
         let json = crate::observe::COUNTERS.to_json();
@@ -57,4 +58,33 @@ pub unsafe extern "C" fn nrt_async_shim_stats_json(buf: *mut c_char, len: usize,
         }
         NRT_SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_header_is_current() {
+        let generated = std::fs::read_to_string(env!("NRT_SHIM_GENERATED_HEADER")).unwrap();
+        let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/nrt_async_shim.h"))
+            .unwrap_or_default();
+        assert!(
+            generated == committed,
+            "include/nrt_async_shim.h is stale: cp {} include/nrt_async_shim.h",
+            env!("NRT_SHIM_GENERATED_HEADER")
+        );
+    }
+
+    #[test]
+    fn version_and_stats() {
+        let v = unsafe { std::ffi::CStr::from_ptr(super::nrt_async_shim_version()) };
+        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+        let mut needed = 0usize;
+        let st = unsafe { super::nrt_async_shim_stats_json(std::ptr::null_mut(), 0, &mut needed) };
+        assert_eq!(st, crate::scheduler::NRT_INVALID);
+        let mut buf = vec![0 as std::ffi::c_char; needed];
+        let st = unsafe { super::nrt_async_shim_stats_json(buf.as_mut_ptr(), buf.len(), &mut needed) };
+        assert_eq!(st, 0);
+        let s = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+        assert!(s.starts_with('{') && s.contains("executions"));
+    }
 }
