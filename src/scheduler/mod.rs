@@ -715,8 +715,10 @@ impl<D: Device> Engine<D> {
             let mut last = 0;
             for _ in 0..repeat.max(1) {
                 last = self.accept(&m, &s.accesses, &s.tensors, &input, &output)?;
+                // Submit as we go: a repeat count above the window must not
+                // wait for room that only submitted requests can make.
+                self.pump(m.core);
             }
-            self.pump(m.core);
             if self.config.mode == Mode::Sync || visible {
                 // Memory the application can touch directly cannot be watched:
                 // the request completes before the call returns.

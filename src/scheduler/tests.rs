@@ -370,3 +370,20 @@ fn the_completion_thread_is_started_lazily_once() {
     exec(e, IN2, OUT2);
     assert_eq!(e.device.threads.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_repeat_count_above_the_window_does_not_deadlock() {
+    let e = engine(2);
+    let r = spawn(move || e.execute(MODEL, IN, OUT, 5, || panic!("async path")));
+    let mut completed = 0;
+    let t0 = std::time::Instant::now();
+    while completed < 5 && t0.elapsed() < WATCHDOG {
+        if e.device.complete(0, NRT_SUCCESS) {
+            completed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(completed, 5);
+    assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
+    assert_eq!(e.device.st.lock().schedules, 5);
+}
