@@ -1,0 +1,385 @@
+//! The nrt-sim model format (text) and its deterministic compute.
+//!
+//! ```text
+//! nrt-sim-model 1
+//! name <identifier>
+//! latency_us <integer>
+//! input <name> <bytes>       (repeatable, in order)
+//! output <name> <bytes>      (repeatable, in order)
+//! compute affine <mul> <add> | compute copy
+//! fail_every <n> <status>    (optional)
+//! ```
+
+pub const MAGIC: &str = "nrt-sim-model 1";
+/// Size of a compiled NEFF header: data this long that is not a text model is taken as a NEFF.
+pub const NEFF_MIN: usize = 1024;
+/// Largest tensor a model may declare (1 TiB).
+pub const MAX_TENSOR: u64 = 1 << 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compute {
+    Affine { mul: u8, add: u8 },
+    Copy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorDecl {
+    pub name: String,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelDef {
+    pub name: String,
+    pub latency_us: u64,
+    pub inputs: Vec<TensorDecl>,
+    pub outputs: Vec<TensorDecl>,
+    pub compute: Compute,
+    /// (n, status): every n-th execution completes with status.
+    pub fail_every: Option<(u64, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// Malformed text: (line number, reason). Maps to NRT_INVALID.
+    Invalid { line: usize, reason: String },
+    /// A compiled NEFF (or other binary): NRT_UNSUPPORTED_NEFF_VERSION.
+    Neff,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Invalid { line, reason } => write!(f, "invalid nrt-sim model: line {line}: {reason}"),
+            LoadError::Neff => write!(
+                f,
+                "this looks like a compiled NEFF: the simulator runs only nrt-sim models (text starting with \
+                 \"{MAGIC}\", see sim/README.md)"
+            ),
+        }
+    }
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'))
+}
+
+fn byte_param(s: &str) -> Option<u8> {
+    s.parse::<i64>().ok().map(|v| v.rem_euclid(256) as u8)
+}
+
+/// Parses a model from the bytes given to nrt_load.
+pub fn parse(data: &[u8]) -> Result<ModelDef, LoadError> {
+    if !data.starts_with(MAGIC.as_bytes()) {
+        if data.len() >= NEFF_MIN {
+            return Err(LoadError::Neff);
+        }
+        return Err(LoadError::Invalid { line: 1, reason: format!("the first line must be \"{MAGIC}\"") });
+    }
+    // Tolerate a trailing NUL (C strings passed with their terminator).
+    let data = match data.iter().position(|&b| b == 0) {
+        Some(p) if data[p..].iter().all(|&b| b == 0) => &data[..p],
+        _ => data,
+    };
+    let text = std::str::from_utf8(data).map_err(|e| {
+        let line = data[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        LoadError::Invalid { line, reason: "not UTF-8 text".into() }
+    })?;
+    let err = |line: usize, reason: String| LoadError::Invalid { line, reason };
+    let mut name = None;
+    let mut latency = None;
+    let mut inputs: Vec<TensorDecl> = Vec::new();
+    let mut outputs: Vec<TensorDecl> = Vec::new();
+    let mut compute = None;
+    let mut fail_every = None;
+    let mut nlines = 0;
+    for (i, raw) in text.lines().enumerate() {
+        let ln = i + 1;
+        nlines = ln;
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if i == 0 {
+            if line != MAGIC {
+                return Err(err(1, format!("the first line must be \"{MAGIC}\"")));
+            }
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let argc = |n: usize| -> Result<(), LoadError> {
+            if w.len() != n + 1 {
+                Err(err(ln, format!("{} takes {} argument(s), got {}", w[0], n, w.len() - 1)))
+            } else {
+                Ok(())
+            }
+        };
+        match w[0] {
+            "name" => {
+                argc(1)?;
+                if name.is_some() {
+                    return Err(err(ln, "name given twice".into()));
+                }
+                if !is_ident(w[1]) {
+                    return Err(err(ln, format!("bad model name {:?}", w[1])));
+                }
+                name = Some(w[1].to_string());
+            }
+            "latency_us" => {
+                argc(1)?;
+                if latency.is_some() {
+                    return Err(err(ln, "latency_us given twice".into()));
+                }
+                let v: u64 =
+                    w[1].parse().map_err(|_| err(ln, format!("latency_us {:?} is not an integer >= 0", w[1])))?;
+                if v > 3_600_000_000 {
+                    return Err(err(ln, "latency_us is more than an hour".into()));
+                }
+                latency = Some(v);
+            }
+            "input" | "output" => {
+                argc(2)?;
+                if !is_ident(w[1]) || w[1].len() >= 256 {
+                    return Err(err(ln, format!("bad tensor name {:?}", w[1])));
+                }
+                let size: u64 =
+                    w[2].parse().map_err(|_| err(ln, format!("tensor size {:?} is not an integer", w[2])))?;
+                if size == 0 || size > MAX_TENSOR {
+                    return Err(err(ln, format!("tensor size {size} must be in 1..={MAX_TENSOR}")));
+                }
+                if inputs.iter().chain(outputs.iter()).any(|t| t.name == w[1]) {
+                    return Err(err(ln, format!("tensor name {:?} declared twice", w[1])));
+                }
+                let d = TensorDecl { name: w[1].to_string(), size: size as usize };
+                if w[0] == "input" {
+                    inputs.push(d)
+                } else {
+                    outputs.push(d)
+                }
+            }
+            "compute" => {
+                if compute.is_some() {
+                    return Err(err(ln, "compute given twice".into()));
+                }
+                match w.get(1).copied() {
+                    Some("affine") => {
+                        if w.len() != 4 {
+                            return Err(err(ln, "compute affine takes <mul> <add>".into()));
+                        }
+                        let mul =
+                            byte_param(w[2]).ok_or_else(|| err(ln, format!("mul {:?} is not an integer", w[2])))?;
+                        let add =
+                            byte_param(w[3]).ok_or_else(|| err(ln, format!("add {:?} is not an integer", w[3])))?;
+                        compute = Some(Compute::Affine { mul, add });
+                    }
+                    Some("copy") => {
+                        if w.len() != 2 {
+                            return Err(err(ln, "compute copy takes no arguments".into()));
+                        }
+                        compute = Some(Compute::Copy);
+                    }
+                    _ => return Err(err(ln, "compute must be \"affine <mul> <add>\" or \"copy\"".into())),
+                }
+            }
+            "fail_every" => {
+                argc(2)?;
+                if fail_every.is_some() {
+                    return Err(err(ln, "fail_every given twice".into()));
+                }
+                let n: u64 = w[1].parse().map_err(|_| err(ln, format!("fail_every n {:?} is not an integer", w[1])))?;
+                if n == 0 {
+                    return Err(err(ln, "fail_every n must be >= 1".into()));
+                }
+                let st: u32 = w[2].parse().map_err(|_| err(ln, format!("status {:?} is not an integer", w[2])))?;
+                if st == 0 {
+                    return Err(err(ln, "fail_every status must not be NRT_SUCCESS (0)".into()));
+                }
+                fail_every = Some((n, st));
+            }
+            other => return Err(err(ln, format!("unknown directive {other:?}"))),
+        }
+    }
+    let end = nlines + 1;
+    let name = name.ok_or_else(|| err(end, "missing \"name\"".into()))?;
+    let latency_us = latency.ok_or_else(|| err(end, "missing \"latency_us\"".into()))?;
+    let compute = compute.ok_or_else(|| err(end, "missing \"compute\"".into()))?;
+    if outputs.is_empty() {
+        return Err(err(end, "a model needs at least one output".into()));
+    }
+    if compute == Compute::Copy {
+        if inputs.len() != outputs.len() {
+            return Err(err(
+                end,
+                format!("compute copy needs as many inputs ({}) as outputs ({})", inputs.len(), outputs.len()),
+            ));
+        }
+        for (i, o) in inputs.iter().zip(&outputs) {
+            if i.size != o.size {
+                return Err(err(
+                    end,
+                    format!("compute copy: input {} has {} bytes, output {} has {}", i.name, i.size, o.name, o.size),
+                ));
+            }
+        }
+    }
+    Ok(ModelDef { name, latency_us, inputs, outputs, compute, fail_every })
+}
+
+/// Computes the outputs of one execution from its inputs (declared order).
+pub fn compute(def: &ModelDef, inputs: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    match def.compute {
+        Compute::Copy => inputs.to_vec(),
+        Compute::Affine { mul, add } => def
+            .outputs
+            .iter()
+            .map(|o| {
+                (0..o.size)
+                    .map(|j| {
+                        let s = inputs
+                            .iter()
+                            .filter(|i| !i.is_empty())
+                            .fold(0u8, |acc, i| acc.wrapping_add(i[j % i.len()]));
+                        mul.wrapping_mul(s).wrapping_add(add)
+                    })
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "nrt-sim-model 1\n# comment\n\nname m1\nlatency_us 50 # trailing\ninput a 4\ninput b 2\noutput y 6\ncompute affine 3 7\nfail_every 5 1004\n";
+
+    fn invalid(text: &str) -> (usize, String) {
+        match parse(text.as_bytes()) {
+            Err(LoadError::Invalid { line, reason }) => (line, reason),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_good() {
+        let m = parse(GOOD.as_bytes()).unwrap();
+        assert_eq!(m.name, "m1");
+        assert_eq!(m.latency_us, 50);
+        assert_eq!(m.inputs, vec![TensorDecl { name: "a".into(), size: 4 }, TensorDecl { name: "b".into(), size: 2 }]);
+        assert_eq!(m.outputs.len(), 1);
+        assert_eq!(m.compute, Compute::Affine { mul: 3, add: 7 });
+        assert_eq!(m.fail_every, Some((5, 1004)));
+        // trailing NULs tolerated
+        let mut v = GOOD.as_bytes().to_vec();
+        v.push(0);
+        assert!(parse(&v).is_ok());
+    }
+
+    #[test]
+    fn shipped_models_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().map(|x| x == "model").unwrap_or(false) {
+                parse(&std::fs::read(&p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 4);
+    }
+
+    #[test]
+    fn error_paths() {
+        assert_eq!(invalid("hello").0, 1);
+        assert_eq!(invalid("nrt-sim-model 2\nname x\n").0, 1);
+        assert_eq!(invalid("nrt-sim-model 1x\n").0, 1);
+        let base = "nrt-sim-model 1\nname m\nlatency_us 1\noutput y 1\ncompute copy\n";
+        let _ = base;
+        let cases: &[(&str, usize, &str)] = &[
+            ("nrt-sim-model 1\nbogus 1\n", 2, "unknown directive"),
+            ("nrt-sim-model 1\nname\n", 2, "argument"),
+            ("nrt-sim-model 1\nname a b\n", 2, "argument"),
+            ("nrt-sim-model 1\nname a\nname b\n", 3, "twice"),
+            ("nrt-sim-model 1\nname a!b\n", 2, "bad model name"),
+            ("nrt-sim-model 1\nlatency_us x\n", 2, "not an integer"),
+            ("nrt-sim-model 1\nlatency_us -1\n", 2, "not an integer"),
+            ("nrt-sim-model 1\nlatency_us 1\nlatency_us 2\n", 3, "twice"),
+            ("nrt-sim-model 1\nlatency_us 99999999999999\n", 2, "hour"),
+            ("nrt-sim-model 1\ninput a\n", 2, "argument"),
+            ("nrt-sim-model 1\ninput a x\n", 2, "not an integer"),
+            ("nrt-sim-model 1\ninput a 0\n", 2, "must be in"),
+            ("nrt-sim-model 1\ninput a 1\noutput a 1\n", 3, "declared twice"),
+            ("nrt-sim-model 1\ninput a$ 1\n", 2, "bad tensor name"),
+            ("nrt-sim-model 1\ncompute\n", 2, "compute must be"),
+            ("nrt-sim-model 1\ncompute fancy\n", 2, "compute must be"),
+            ("nrt-sim-model 1\ncompute affine 1\n", 2, "affine takes"),
+            ("nrt-sim-model 1\ncompute affine x 1\n", 2, "mul"),
+            ("nrt-sim-model 1\ncompute affine 1 y\n", 2, "add"),
+            ("nrt-sim-model 1\ncompute copy 1\n", 2, "no arguments"),
+            ("nrt-sim-model 1\ncompute copy\ncompute copy\n", 3, "twice"),
+            ("nrt-sim-model 1\nfail_every 0 1004\n", 2, ">= 1"),
+            ("nrt-sim-model 1\nfail_every x 1004\n", 2, "not an integer"),
+            ("nrt-sim-model 1\nfail_every 2 0\n", 2, "must not be"),
+            ("nrt-sim-model 1\nfail_every 2 y\n", 2, "not an integer"),
+            ("nrt-sim-model 1\nfail_every 2 1004\nfail_every 2 1004\n", 3, "twice"),
+            ("nrt-sim-model 1\nlatency_us 1\noutput y 1\ncompute copy\n", 5, "missing \"name\""),
+            ("nrt-sim-model 1\nname m\noutput y 1\ncompute copy\n", 5, "missing \"latency_us\""),
+            ("nrt-sim-model 1\nname m\nlatency_us 1\noutput y 1\n", 5, "missing \"compute\""),
+            ("nrt-sim-model 1\nname m\nlatency_us 1\ncompute affine 1 0\n", 5, "at least one output"),
+            (
+                "nrt-sim-model 1\nname m\nlatency_us 1\ninput a 1\ninput b 1\noutput y 1\ncompute copy\n",
+                8,
+                "as many inputs",
+            ),
+            ("nrt-sim-model 1\nname m\nlatency_us 1\ninput a 2\noutput y 1\ncompute copy\n", 7, "has 2 bytes"),
+        ];
+        for (text, line, why) in cases {
+            let (l, r) = invalid(text);
+            assert_eq!(l, *line, "{text:?}: {r}");
+            assert!(r.contains(why), "{text:?}: {r:?} should contain {why:?}");
+        }
+        // not UTF-8
+        let mut v = b"nrt-sim-model 1\nname m\n".to_vec();
+        v.extend_from_slice(&[0xff, 0xfe, b'\n']);
+        assert_eq!(parse(&v), Err(LoadError::Invalid { line: 3, reason: "not UTF-8 text".into() }));
+    }
+
+    #[test]
+    fn neff_detection() {
+        let blob = vec![0x7fu8; 1024];
+        assert_eq!(parse(&blob), Err(LoadError::Neff));
+        assert!(LoadError::Neff.to_string().contains("only nrt-sim models"));
+        assert!(matches!(parse(&blob[..1023]), Err(LoadError::Invalid { line: 1, .. })));
+    }
+
+    #[test]
+    fn affine_compute() {
+        let m = parse(b"nrt-sim-model 1\nname m\nlatency_us 0\ninput a 4\ninput b 2\noutput y 6\noutput z 1\ncompute affine 3 7\n").unwrap();
+        let a = vec![1u8, 2, 3, 200];
+        let b = vec![10u8, 100];
+        let out = compute(&m, &[a.clone(), b.clone()]);
+        assert_eq!(out.len(), 2);
+        for j in 0..6 {
+            let s = a[j % 4].wrapping_add(b[j % 2]);
+            assert_eq!(out[0][j], 3u8.wrapping_mul(s).wrapping_add(7), "byte {j}");
+        }
+        assert_eq!(out[1], vec![3u8.wrapping_mul(11).wrapping_add(7)]);
+        // wrapping at 256: 200 + 100 = 300 -> 44; 3*44+7 = 139
+        assert_eq!(out[0][3], 139);
+        // negative / large parameters reduce mod 256
+        let m2 = parse(b"nrt-sim-model 1\nname m\nlatency_us 0\noutput y 3\ncompute affine -1 257\n").unwrap();
+        assert_eq!(m2.compute, Compute::Affine { mul: 255, add: 1 });
+        assert_eq!(compute(&m2, &[]), vec![vec![1u8, 1, 1]]);
+    }
+
+    #[test]
+    fn copy_compute() {
+        let m = parse(
+            b"nrt-sim-model 1\nname c\nlatency_us 0\ninput a 3\ninput b 1\noutput x 3\noutput y 1\ncompute copy\n",
+        )
+        .unwrap();
+        let out = compute(&m, &[vec![1, 2, 3], vec![9]]);
+        assert_eq!(out, vec![vec![1, 2, 3], vec![9]]);
+    }
+}
