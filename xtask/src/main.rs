@@ -123,6 +123,9 @@ fn busiest_unit_us(text: &str) -> u64 {
     best
 }
 
+/// (name, description, environment) of one demo configuration.
+type Run = (&'static str, &'static str, Vec<(&'static str, String)>);
+
 fn demo(args: &[String]) {
     let iterations: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(200);
     let (latency_us, host_us) = (1000, 600);
@@ -155,7 +158,7 @@ fn demo(args: &[String]) {
         "Legacy program: {} (unmodified), {iterations} iterations, model {latency_us} us, host work {host_us} us per step",
         src.strip_prefix(&root).unwrap_or(&src).display()
     );
-    let runs: [(&str, &str, Vec<(&str, String)>); 3] = [
+    let runs: [Run; 3] = [
         (
             "sync",
             "SDK 2.31+ runtime, no shim (what legacy binaries get today)",
@@ -177,7 +180,7 @@ fn demo(args: &[String]) {
         ),
     ];
     println!();
-    println!("{:<9} {:>10} {:>12} {:>12} {:>9}  {}", "config", "wall ms", "iter/s", "device busy", "vs sync", "what");
+    println!("{:<9} {:>10} {:>12} {:>12} {:>9}  what", "config", "wall ms", "iter/s", "device busy", "vs sync");
     let mut sync_ms = 0.0;
     for (name, what, env) in runs {
         let report = out.join(format!("{name}.report.json"));
