@@ -94,13 +94,32 @@ impl Resolver {
     }
 }
 
-/// Whether the program's own calls to `nrt_execute` reach this library (and
-/// not the runtime directly: linked after it, or RTLD_DEEPBIND).
+/// Whether the program's own calls to `nrt_execute` reach this library.
+/// None when this library is not in the global scope (opened RTLD_LOCAL and
+/// called through its handle): then the question does not arise.
 pub fn program_calls_reach_shim() -> Option<bool> {
-    // SAFETY: dlsym with a static name.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"nrt_execute".as_ptr()) };
-    if p.is_null() {
+    // SAFETY: dlsym with static names.
+    let (ours, exec) = unsafe {
+        (
+            libc::dlsym(libc::RTLD_DEFAULT, c"nrt_async_shim_version".as_ptr()),
+            libc::dlsym(libc::RTLD_DEFAULT, c"nrt_execute".as_ptr()),
+        )
+    };
+    if ours.is_null() || object_of(ours).is_none_or(|(base, _)| base != own_base()) || exec.is_null() {
         return None;
     }
-    Some(object_of(p).is_some_and(|(base, _)| base == own_base()))
+    Some(object_of(exec).is_some_and(|(base, _)| base == own_base()))
+}
+
+/// The loud warning when the shim is loaded but bypassed. Called from the
+/// constructor (linked after the runtime, no call would ever reach the shim
+/// to warn later), so it uses nothing but write(2).
+pub fn warn_if_bypassed() {
+    if program_calls_reach_shim() == Some(false) {
+        let msg = b"nrt-async-shim: warning: the program's calls to nrt_execute do not reach nrt-async-shim \
+(linked after -lnrt, or RTLD_DEEPBIND): it runs synchronously. Preload the shim (LD_PRELOAD) or link \
+-lnrt_async_shim before -lnrt; see LD_PRELOAD.md\n";
+        // SAFETY: writing a static buffer to stderr.
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    }
 }

@@ -34,12 +34,14 @@ fn hide_legacy_variable() {
     LEGACY_TAKEN.store(true, Ordering::Release);
 }
 
-/// The constructor: it reads and removes one environment variable and does
-/// nothing else (no threads, no logging, no runtime calls).
+/// The constructor: it reads and removes one environment variable, and warns
+/// (one write(2)) if the program's calls bypass the shim. Nothing else: no
+/// threads, no std I/O, no logger, no runtime calls.
 #[cfg(not(test))]
 #[ctor::ctor]
 fn constructor() {
     hide_legacy_variable();
+    crate::backend::resolve::warn_if_bypassed();
 }
 
 /// The legacy value the constructor (or nrt_init) took, if any.
@@ -107,12 +109,6 @@ export! {
         AT_EXIT.call_once(|| unsafe {
             libc::atexit(at_exit);
         });
-        if crate::backend::resolve::program_calls_reach_shim() == Some(false) {
-            log::warn!(
-                "the program's calls to nrt_execute do not reach nrt-async-shim (linked after -lnrt, or RTLD_DEEPBIND): \
-                 it runs synchronously. Preload the shim (LD_PRELOAD) or link it before the runtime; see LD_PRELOAD.md"
-            );
-        }
         if LEGACY.lock().is_some() {
             log::info!("{LEGACY_INFLIGHT_VAR} is handled by the shim; the runtime runs in explicit-async mode");
         }
