@@ -574,7 +574,7 @@ impl<D: Device> Engine<D> {
         if core.poisoned.load(Ordering::Acquire) {
             let mut q = core.q.lock();
             if kind == AccessKind::Read {
-                if let Some(status) = q.take_failure_in(storage.id, range) {
+                if let Some(status) = q.failure_in(storage.id, range) {
                     COUNTERS.add(Counter::FailuresReported, 1);
                     return status;
                 }
@@ -746,7 +746,7 @@ impl<D: Device> Engine<D> {
         if core.poisoned.load(Ordering::Acquire) {
             let mut q = core.q.lock();
             for a in accesses.iter().filter(|a| a.kind == AccessKind::Read) {
-                if let Some(st) = q.take_failure_in(a.storage, a.range) {
+                if let Some(st) = q.failure_in(a.storage, a.range) {
                     return st;
                 }
             }

@@ -278,17 +278,17 @@ impl<P> CoreQueue<P> {
             .find_map(|a| self.tracker.poison_in(a.storage, a.range).next().map(|m| m.status))
     }
 
-    /// A host read of these bytes: if they hold the outputs of a failed request
-    /// whose failure has not reached the application yet, this read is where
-    /// it does (once).
-    pub fn take_failure_in(&mut self, storage: StorageId, range: ByteRange) -> Option<Status> {
-        let unreported = &self.unreported;
-        let (idx, status) = self
-            .tracker
-            .poison_in(storage, range)
-            .find_map(|m| unreported.iter().position(|f| f.id == m.failure).map(|i| (i, m.status)))?;
-        self.unreported.swap_remove(idx);
-        Some(status)
+    /// A host read of these bytes: if they hold outputs of a failed request,
+    /// the read fails with its status (every time, until the bytes are
+    /// rewritten: no output of a failed request is returned as good data).
+    /// The first such read is also where the failure is reported, if neither
+    /// a callback nor a drain reported it before.
+    pub fn failure_in(&mut self, storage: StorageId, range: ByteRange) -> Option<Status> {
+        let mark = *self.tracker.poison_in(storage, range).next()?;
+        if let Some(i) = self.unreported.iter().position(|f| f.id == mark.failure) {
+            self.unreported.swap_remove(i);
+        }
+        Some(mark.status)
     }
 
     /// The failure of one request, if it has not reached the application yet.
@@ -415,10 +415,10 @@ mod tests {
         submit_all(&mut q);
         let c = q.complete_head(1004, false).unwrap();
         assert!(c.unreported);
-        assert_eq!(q.take_failure_in(1, ByteRange::new(0, 100)), None, "inputs are not poisoned");
-        assert_eq!(q.take_failure_in(2, ByteRange::new(10, 1)), Some(1004));
-        assert_eq!(q.take_failure_in(2, ByteRange::new(10, 1)), None, "reported already");
-        assert_eq!(q.take_all_failures(), None);
+        assert_eq!(q.failure_in(1, ByteRange::new(0, 100)), None, "inputs are not poisoned");
+        assert_eq!(q.failure_in(2, ByteRange::new(10, 1)), Some(1004));
+        assert_eq!(q.take_all_failures(), None, "the read reported it");
+        assert_eq!(q.failure_in(2, ByteRange::new(10, 1)), Some(1004), "still bad data");
     }
 
     #[test]
@@ -440,8 +440,8 @@ mod tests {
         submit_all(&mut q);
         let c = q.complete_head(1004, true).unwrap();
         assert!(!c.unreported);
-        assert_eq!(q.take_failure_in(2, ByteRange::new(0, 100)), None);
-        assert_eq!(q.take_all_failures(), None);
+        assert_eq!(q.take_all_failures(), None, "the callback reported it");
+        assert_eq!(q.failure_in(2, ByteRange::new(0, 100)), Some(1004), "the bytes are still bad");
     }
 
     #[test]
@@ -453,7 +453,7 @@ mod tests {
         assert_eq!(q.complete_head(1004, false).unwrap().status, 1004);
         let c = q.complete_head(NRT_SUCCESS, false).unwrap();
         assert_eq!(c.status, 1004, "derived failure");
-        assert_eq!(q.take_failure_in(3, ByteRange::new(0, 1)), Some(1004));
+        assert_eq!(q.failure_in(3, ByteRange::new(0, 1)), Some(1004));
     }
 
     #[test]

@@ -279,6 +279,14 @@ pub fn compile(src: &str, gen: Gen, linked: bool) -> PathBuf {
                 );
             }
             fs::rename(&tmp, &out).unwrap_or_else(|e| panic!("renaming to {}: {e}", out.display()));
+            // Older builds of the same program (sources changed since): no longer wanted.
+            let prefix = format!("{stem}-{gen_name}-{kind}-");
+            for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let n = e.file_name().to_string_lossy().to_string();
+                if n.starts_with(&prefix) && n != name {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
             out
         })
         .clone()
