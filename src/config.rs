@@ -26,6 +26,15 @@ pub enum AsyncAbi {
     V3,
 }
 
+/// Where the summary of NRT_SHIM_STATS goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatsOut {
+    /// Text on stderr.
+    Stderr,
+    /// JSON in this file.
+    File(String),
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub mode: Mode,
@@ -36,6 +45,10 @@ pub struct Config {
     pub async_abi: AsyncAbi,
     pub libnrt: Option<String>,
     pub log_level: log::LevelFilter,
+    pub stats: Option<StatsOut>,
+    pub trace: Option<String>,
+    /// Capacity of the trace's ring of events.
+    pub trace_events: usize,
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -122,7 +135,35 @@ impl Config {
                 }
             },
         };
-        (Config { mode, max_inflight, inflight_source, trust_host_memory, async_abi, libnrt, log_level }, warnings)
+        let stats = match get("NRT_SHIM_STATS").as_deref().map(str::trim) {
+            None | Some("") | Some("0") => None,
+            Some("1") | Some("stderr") => Some(StatsOut::Stderr),
+            Some(path) => Some(StatsOut::File(path.to_string())),
+        };
+        let trace = get("NRT_SHIM_TRACE").filter(|s| !s.trim().is_empty());
+        let trace_events = match get("NRT_SHIM_TRACE_EVENTS").map(|v| v.trim().parse::<usize>()) {
+            None => 262_144,
+            Some(Ok(n)) if n > 0 => n,
+            Some(_) => {
+                warnings.push("NRT_SHIM_TRACE_EVENTS is not a positive number; using 262144".into());
+                262_144
+            }
+        };
+        (
+            Config {
+                mode,
+                max_inflight,
+                inflight_source,
+                trust_host_memory,
+                async_abi,
+                libnrt,
+                log_level,
+                stats,
+                trace,
+                trace_events,
+            },
+            warnings,
+        )
     }
 
     /// From the process environment. `legacy_inflight` is the value the
@@ -178,5 +219,10 @@ mod tests {
         assert!(cfg(&[("NRT_SHIM_TRUST_HOST_MEMORY", "1")], None).0.trust_host_memory);
         assert_eq!(cfg(&[("NRT_SHIM_ASYNC_ABI", "2")], None).0.async_abi, AsyncAbi::V2);
         assert_eq!(cfg(&[("NRT_SHIM_LOG", "debug")], None).0.log_level, log::LevelFilter::Debug);
+        assert_eq!(cfg(&[("NRT_SHIM_STATS", "1")], None).0.stats, Some(StatsOut::Stderr));
+        assert_eq!(cfg(&[("NRT_SHIM_STATS", "/tmp/s.json")], None).0.stats, Some(StatsOut::File("/tmp/s.json".into())));
+        assert_eq!(cfg(&[], None).0.stats, None);
+        assert_eq!(cfg(&[("NRT_SHIM_TRACE", "t.json")], None).0.trace.as_deref(), Some("t.json"));
+        assert_eq!(cfg(&[("NRT_SHIM_TRACE_EVENTS", "10")], None).0.trace_events, 10);
     }
 }

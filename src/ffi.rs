@@ -7,6 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use once_cell::sync::Lazy;
 
+use crate::observe::CallStat;
+
 use crate::scheduler::NRT_FAILURE;
 
 /// What an export returns after a panic or without a runtime to call.
@@ -44,14 +46,21 @@ pub static TEST_PANIC: Lazy<Option<String>> =
 
 /// Runs an export's body; a panic becomes the failure value and one log
 /// line, never an unwind into C (which would abort the process).
-pub fn boundary<R: FfiDefault>(name: &'static str, body: impl FnOnce() -> R) -> R {
+pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R) -> R {
+    let name = stat.name;
+    let observer = crate::observe::get();
+    let t0 = observer.map(|o| o.begin());
     let body = || {
         if TEST_PANIC.as_deref() == Some(name) {
             panic!("NRT_SHIM_TEST_PANIC={name}");
         }
         body()
     };
-    match catch_unwind(AssertUnwindSafe(body)) {
+    let result = catch_unwind(AssertUnwindSafe(body));
+    if let (Some(o), Some(t0)) = (observer, t0) {
+        o.end(stat, t0);
+    }
+    match result {
         Ok(r) => r,
         Err(e) => {
             let what = e
@@ -74,7 +83,8 @@ macro_rules! export {
         $(#[doc = $d])*
         #[cfg_attr(not(test), no_mangle)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) $(-> $ret)? {
-            $crate::ffi::boundary(stringify!($name), move || $body)
+            static STAT: $crate::observe::CallStat = $crate::observe::CallStat::new(stringify!($name));
+            $crate::ffi::boundary(&STAT, move || $body)
         }
     };
 }
@@ -99,12 +109,14 @@ pub(crate) use real;
 mod tests {
     use super::*;
 
+    static T: CallStat = CallStat::new("t");
+
     #[test]
     fn a_panic_becomes_the_failure_value() {
-        let st: u32 = boundary("t", || panic!("boom"));
+        let st: u32 = boundary(&T, || panic!("boom"));
         assert_eq!(st, NRT_FAILURE);
-        let p: *mut c_void = boundary("t", || -> *mut c_void { panic!("boom") });
+        let p: *mut c_void = boundary(&T, || -> *mut c_void { panic!("boom") });
         assert!(p.is_null());
-        assert_eq!(boundary("t", || 7u32), 7);
+        assert_eq!(boundary(&T, || 7u32), 7);
     }
 }

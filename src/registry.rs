@@ -138,6 +138,8 @@ impl Storage {
 #[derive(Debug)]
 pub struct TensorRecord {
     pub handle: Handle,
+    /// The name given at allocation, for stats and traces.
+    pub name: Option<Arc<str>>,
     /// None for a tensor from nrt_tensor_allocate_empty with no buffer yet.
     pub storage: Mutex<Option<Arc<Storage>>>,
     /// Offset of the tensor's first byte in its storage (slices).
@@ -150,15 +152,23 @@ pub struct TensorRecord {
 /// A snapshot of a tensor's place, taken once per call.
 #[derive(Clone, Debug)]
 pub struct TensorView {
+    pub name: Option<Arc<str>>,
     pub storage: Option<Arc<Storage>>,
     pub offset: u64,
     pub size: u64,
 }
 
 impl TensorRecord {
-    pub fn new(handle: Handle, storage: Option<Arc<Storage>>, offset: u64, size: u64) -> Arc<TensorRecord> {
+    pub fn new(
+        handle: Handle,
+        name: Option<Arc<str>>,
+        storage: Option<Arc<Storage>>,
+        offset: u64,
+        size: u64,
+    ) -> Arc<TensorRecord> {
         Arc::new(TensorRecord {
             handle,
+            name,
             storage: Mutex::new(storage),
             offset,
             size: AtomicU64::new(size),
@@ -168,6 +178,7 @@ impl TensorRecord {
 
     pub fn view(&self) -> TensorView {
         TensorView {
+            name: self.name.clone(),
             storage: self.storage.lock().clone(),
             offset: self.offset,
             size: self.size.load(Ordering::Relaxed),

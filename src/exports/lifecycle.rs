@@ -55,6 +55,7 @@ pub fn take_legacy_variable() -> Option<String> {
 extern "C" fn at_exit() {
     if let Some(Some(s)) = SHIM.get() {
         s.engine.shutdown_at_exit(EXIT_TIMEOUT);
+        super::write_reports(true);
     }
 }
 
@@ -123,6 +124,7 @@ export! {
         if s.mode != Mode::Passthrough {
             s.engine.close();
         }
-        real!(s, nrt_close())
+        real!(s, nrt_close());
+        super::write_reports(false)
     }
 }

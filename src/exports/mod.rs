@@ -80,9 +80,25 @@ pub fn shim() -> Option<&'static Shim> {
             config.max_inflight
         );
         lifecycle::register_process_hooks();
+        crate::observe::init(&config, mode_name(mode));
         Some(Shim { rt, engine: Engine::new(device, config), mode })
     })
     .as_ref()
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Async => "async",
+        Mode::Sync => "sync",
+        Mode::Passthrough => "passthrough",
+    }
+}
+
+/// Writes the stats and the trace, if asked for (at nrt_close, and at exit: `last`).
+pub fn write_reports(last: bool) {
+    if let Some(o) = crate::observe::get() {
+        o.write_reports(last);
+    }
 }
 
 static NO_RUNTIME_LOGGED: AtomicBool = AtomicBool::new(false);

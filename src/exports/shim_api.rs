@@ -5,6 +5,7 @@ use std::ffi::{c_char, CStr};
 
 use super::shim;
 use crate::ffi::boundary;
+use crate::observe::CallStat;
 use crate::scheduler::{NRT_FAILURE, NRT_INVALID, NRT_SUCCESS};
 
 static VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -22,9 +23,10 @@ pub extern "C" fn nrt_async_shim_version() -> *const c_char {
 /// NRT_STATUS (NRT_FAILURE when no runtime was found).
 #[no_mangle]
 pub extern "C" fn nrt_async_shim_wait_all() -> u32 {
-    boundary("nrt_async_shim_wait_all", || match shim() {
+    static STAT: CallStat = CallStat::new("nrt_async_shim_wait_all");
+    boundary(&STAT, || match shim() {
         Some(s) if s.engine.is_open() => {
-            s.engine.wait_all(None);
+            s.engine.wait_all(None, "nrt_async_shim_wait_all");
             NRT_SUCCESS
         }
         Some(_) => NRT_SUCCESS,
@@ -41,7 +43,8 @@ pub extern "C" fn nrt_async_shim_wait_all() -> u32 {
 /// writable size_t (or be NULL).
 #[no_mangle]
 pub unsafe extern "C" fn nrt_async_shim_stats_json(buf: *mut c_char, len: usize, needed: *mut usize) -> u32 {
-    boundary("nrt_async_shim_stats_json", || {
+    static STAT: CallStat = CallStat::new("nrt_async_shim_stats_json");
+    boundary(&STAT, || {
         let json = crate::observe::COUNTERS.to_json();
         let n = json.len() + 1;
         if !needed.is_null() {

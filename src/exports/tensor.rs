@@ -21,6 +21,15 @@ fn record(s: &'static Shim, t: *const nrt_tensor_t, call: &str) -> Result<std::s
     s.engine.tensor(h).inspect_err(|_| log::warn!("{call}: tensor {h:#x} is not a live tensor"))
 }
 
+/// A tensor's name, for stats and traces (only when they are on: it allocates).
+fn name_of(name: *const c_char) -> Option<std::sync::Arc<str>> {
+    if name.is_null() || crate::observe::get().is_none() {
+        return None;
+    }
+    // SAFETY: the runtime accepted it as a NUL-terminated name.
+    Some(std::sync::Arc::from(unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy().as_ref()))
+}
+
 fn range(view: &TensorView, offset: u64, size: u64) -> Result<ByteRange, Status> {
     Engine::<crate::backend::RealDevice>::check_range(view, offset, size)
 }
@@ -46,7 +55,7 @@ export! {
         // SAFETY: on success the runtime filled the out-pointer.
         if st == NRT_SUCCESS && !unsafe { *tensor }.is_null() {
             let core = (placement == NRT_TENSOR_PLACEMENT_DEVICE && vnc >= 0).then_some(vnc as u32);
-            s.engine.tensor_allocated(unsafe { *tensor } as usize, core, size as u64);
+            s.engine.tensor_allocated(unsafe { *tensor } as usize, name_of(name), core, size as u64);
         }
         st
     }
@@ -276,7 +285,7 @@ export! {
         let st = real!(s, nrt_tensor_allocate_empty(name, tensor));
         // SAFETY: on success the runtime filled the out-pointer.
         if st == NRT_SUCCESS && s.mode != Mode::Passthrough && !unsafe { *tensor }.is_null() {
-            s.engine.tensor_allocated_empty(unsafe { *tensor } as usize);
+            s.engine.tensor_allocated_empty(unsafe { *tensor } as usize, name_of(name));
         }
         st
     }
@@ -311,7 +320,7 @@ export! {
             // SAFETY: on success the runtime filled the out-pointer.
             let slice = unsafe { *tensor_slice } as usize;
             match s.engine.tensors.get(tensor_source as usize) {
-                Some(src) => s.engine.slice_allocated(slice, &src.view(), offset as u64, size as u64),
+                Some(src) => s.engine.slice_allocated(slice, name_of(name), &src.view(), offset as u64, size as u64),
                 None => log::warn!("nrt_tensor_allocate_slice: source {:#x} unknown to the shim; slice untracked", tensor_source as usize),
             }
         }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::config::{Config, Mode};
-use crate::observe::{Counter, COUNTERS};
+use crate::observe::{self, Counter, COUNTERS};
 use crate::registry::{
     Handle, Mirror, ModelRecord, ModelTensor, Registry, SetContents, SetRecord, Storage, TensorRecord, TensorView,
 };
@@ -219,7 +219,7 @@ impl<D: Device> Engine<D> {
         if !self.is_open() {
             return;
         }
-        self.wait_all(None);
+        self.wait_all(None, "nrt_close");
         self.thread.stop(&self.device, Duration::from_secs(5));
         self.run_deferred(true);
         for set in self.sets.drain() {
@@ -242,18 +242,18 @@ impl<D: Device> Engine<D> {
     /// At exit: give in-flight work a bounded time, then stop the thread.
     pub fn shutdown_at_exit(&'static self, timeout: Duration) {
         if self.is_open() {
-            self.wait_all(Some(Instant::now() + timeout));
+            self.wait_all(Some(Instant::now() + timeout), "exit");
         }
         self.thread.stop(&self.device, Duration::from_millis(500));
     }
 
     /// Waits until every request accepted so far on every core completed.
     /// Returns false if the deadline passed first.
-    pub fn wait_all(&'static self, deadline: Option<Instant>) -> bool {
+    pub fn wait_all(&'static self, deadline: Option<Instant>, why: &'static str) -> bool {
         let n = self.ncores() as usize;
         for (c, core) in self.cores.iter().enumerate().take(n) {
             let last = core.q.lock().last_accepted();
-            if !self.wait_done(c as u32, last, deadline) {
+            if !self.wait_done(c as u32, last, deadline, why, None) {
                 return false;
             }
         }
@@ -297,7 +297,7 @@ impl<D: Device> Engine<D> {
     /// Before the real nrt_unload: wait for the model's requests.
     pub fn unload(&'static self, handle: Handle) {
         if let Some(m) = self.models.remove(handle) {
-            self.wait_done(m.core, m.last_request(), None);
+            self.wait_done(m.core, m.last_request(), None, "unload", None);
         }
     }
 
@@ -311,17 +311,24 @@ impl<D: Device> Engine<D> {
     }
 
     /// Records a tensor the runtime allocated.
-    pub fn tensor_allocated(&'static self, handle: Handle, core: Option<u32>, size: u64) {
+    pub fn tensor_allocated(&'static self, handle: Handle, name: Option<Arc<str>>, core: Option<u32>, size: u64) {
         let storage = Storage::new(core, size, core.is_none());
-        self.tensors.insert(handle, TensorRecord::new(handle, Some(storage), 0, size));
+        self.tensors.insert(handle, TensorRecord::new(handle, name, Some(storage), 0, size));
     }
 
-    pub fn tensor_allocated_empty(&'static self, handle: Handle) {
-        self.tensors.insert(handle, TensorRecord::new(handle, None, 0, 0));
+    pub fn tensor_allocated_empty(&'static self, handle: Handle, name: Option<Arc<str>>) {
+        self.tensors.insert(handle, TensorRecord::new(handle, name, None, 0, 0));
     }
 
-    pub fn slice_allocated(&'static self, handle: Handle, source: &TensorView, offset: u64, size: u64) {
-        let rec = TensorRecord::new(handle, source.storage.clone(), source.offset + offset, size);
+    pub fn slice_allocated(
+        &'static self,
+        handle: Handle,
+        name: Option<Arc<str>>,
+        source: &TensorView,
+        offset: u64,
+        size: u64,
+    ) {
+        let rec = TensorRecord::new(handle, name, source.storage.clone(), source.offset + offset, size);
         self.tensors.insert(handle, rec);
     }
 
@@ -386,7 +393,7 @@ impl<D: Device> Engine<D> {
             return;
         }
         if wait {
-            self.wait_all(None);
+            self.wait_all(None, "deferred-free");
         }
         let ready: Vec<Arc<TensorRecord>> = {
             let mut d = self.deferred.lock();
@@ -503,39 +510,61 @@ impl<D: Device> Engine<D> {
 
     // ---- waiting -----------------------------------------------------------
 
-    /// Waits until request `seq` of core `c` completed (or the deadline).
-    pub fn wait_done(&'static self, c: u32, seq: OpSeq, deadline: Option<Instant>) -> bool {
+    /// Waits until request `seq` of core `c` completed (or the deadline);
+    /// the wait is attributed to `why` and `tensor` in the stats.
+    pub fn wait_done(
+        &'static self,
+        c: u32,
+        seq: OpSeq,
+        deadline: Option<Instant>,
+        why: &'static str,
+        tensor: Option<&Arc<str>>,
+    ) -> bool {
         let core = self.core(c);
         if core.completed.load(Ordering::Acquire) >= seq {
             return true;
         }
         self.thread.ensure(self);
         let started = Instant::now();
-        let mut q = core.q.lock();
-        // `completed` is published (under this lock) only after the request's
-        // callback ran, so a drain never returns ahead of its callbacks.
-        while core.completed.load(Ordering::Acquire) < seq {
-            match deadline {
-                Some(d) => {
-                    if core.cv.wait_until(&mut q, d).timed_out() && core.completed.load(Ordering::Acquire) < seq {
-                        return false;
+        let mut done = true;
+        {
+            let mut q = core.q.lock();
+            // `completed` is published (under this lock) only after the request's
+            // callback ran, so a drain never returns ahead of its callbacks.
+            while core.completed.load(Ordering::Acquire) < seq {
+                match deadline {
+                    Some(d) => {
+                        if core.cv.wait_until(&mut q, d).timed_out() && core.completed.load(Ordering::Acquire) < seq {
+                            done = false;
+                            break;
+                        }
                     }
+                    None => core.cv.wait(&mut q),
                 }
-                None => core.cv.wait(&mut q),
             }
         }
-        COUNTERS.add(Counter::BlockedNanos, started.elapsed().as_nanos() as u64);
-        true
+        let ns = started.elapsed().as_nanos() as u64;
+        COUNTERS.add(Counter::BlockedNanos, ns);
+        if let Some(o) = observe::get() {
+            o.waited(c, Some(seq), why, tensor, ns);
+        }
+        done
     }
 
     /// Waits for the pending requests that conflict with `accesses` (all on
     /// core `c`). Returns false on timeout.
-    fn wait_conflicts(&'static self, c: u32, accesses: &[StorageRange], deadline: Option<Instant>) -> bool {
+    fn wait_conflicts(
+        &'static self,
+        c: u32,
+        accesses: &[StorageRange],
+        deadline: Option<Instant>,
+        tensor: Option<&Arc<str>>,
+    ) -> bool {
         let conflict = self.core(c).q.lock().latest_conflict(accesses);
         match conflict {
             Some(conf) => {
                 COUNTERS.hazard(conf.hazard);
-                self.wait_done(c, conf.op, deadline)
+                self.wait_done(c, conf.op, deadline, conf.hazard.name(), tensor)
             }
             None => true,
         }
@@ -568,7 +597,7 @@ impl<D: Device> Engine<D> {
             return call();
         }
         let access = [StorageRange { storage: storage.id, range, kind }];
-        if !self.wait_conflicts(c, &access, deadline) {
+        if !self.wait_conflicts(c, &access, deadline, view.name.as_ref()) {
             return NRT_TIMEOUT;
         }
         if core.poisoned.load(Ordering::Acquire) {
@@ -722,7 +751,7 @@ impl<D: Device> Engine<D> {
             if self.config.mode == Mode::Sync || visible {
                 // Memory the application can touch directly cannot be watched:
                 // the request completes before the call returns.
-                self.wait_done(m.core, last, None);
+                self.wait_done(m.core, last, None, "completes-before-return", None);
                 let mut q = self.core(m.core).q.lock();
                 if let Some(st) = q.take_failure_by_id(last) {
                     return Ok(st);
@@ -741,7 +770,7 @@ impl<D: Device> Engine<D> {
         run_sync: impl FnOnce() -> Status,
     ) -> Status {
         COUNTERS.add(Counter::HostExecutions, 1);
-        self.wait_conflicts(m.core, accesses, None);
+        self.wait_conflicts(m.core, accesses, None, None);
         let core = self.core(m.core);
         if core.poisoned.load(Ordering::Acquire) {
             let mut q = core.q.lock();
@@ -779,8 +808,15 @@ impl<D: Device> Engine<D> {
             while !q.has_room() && !q.is_dead() {
                 core.cv.wait(&mut q);
             }
-            COUNTERS.add(Counter::BlockedNanos, started.elapsed().as_nanos() as u64);
+            let ns = started.elapsed().as_nanos() as u64;
+            COUNTERS.add(Counter::BlockedNanos, ns);
             COUNTERS.add(Counter::WindowFullWaits, 1);
+            if let Some(o) = observe::get() {
+                o.waited(m.core, None, "window-full", None, ns);
+            }
+        }
+        if let Some(o) = observe::get() {
+            o.accepted(q.outstanding());
         }
         if q.is_dead() {
             log::error!(
@@ -824,6 +860,9 @@ impl<D: Device> Engine<D> {
                 (op.seq, op.payload.model.handle, op.payload.input.set, op.payload.output.set)
             };
             let outcome = self.device.schedule(c, model, input, output, core.slot(seq));
+            if let Some(o) = observe::get() {
+                o.submitted(c, seq);
+            }
             if outcome == SubmitOutcome::QueueFull {
                 COUNTERS.add(Counter::QueueFull, 1);
             }
@@ -856,7 +895,7 @@ impl<D: Device> Engine<D> {
         }
         let c = vnc as u32;
         let last = self.core(c).q.lock().last_accepted();
-        self.wait_done(c, last, None);
+        self.wait_done(c, last, None, "drain", None);
         match self.core(c).q.lock().take_all_failures() {
             Some(st) => {
                 COUNTERS.add(Counter::FailuresReported, 1);
@@ -947,6 +986,9 @@ impl<D: Device> Engine<D> {
             (seq, status, payload)
         };
         let (seq, status, payload) = done;
+        if let Some(o) = observe::get() {
+            o.retired(c, seq, payload.model.id, status);
+        }
         if status != NRT_SUCCESS {
             COUNTERS.add(Counter::FailedRequests, 1);
         }

@@ -124,9 +124,9 @@ fn engine(depth: usize) -> &'static Engine<Fake> {
     let e: &'static Engine<Fake> = Box::leak(Box::new(Engine::new(fake, config)));
     e.opened(2);
     for t in [X, Y, X2, Y2] {
-        e.tensor_allocated(t, Some(0), 64);
+        e.tensor_allocated(t, None, Some(0), 64);
     }
-    e.tensor_allocated(HOST, None, 64);
+    e.tensor_allocated(HOST, None, None, 64);
     for (set, t) in [(IN, X), (OUT, Y), (IN2, X2), (OUT2, Y2)] {
         e.set_allocated(set);
         let name: &[u8] = if set == IN || set == IN2 { b"x" } else { b"y" };
@@ -222,7 +222,7 @@ fn queue_full_is_absorbed() {
     }
     assert_eq!(e.device.queued(0), 1);
     e.device.complete(0, NRT_SUCCESS);
-    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG)));
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
 }
 
 #[test]
@@ -264,7 +264,7 @@ fn the_callback_gets_every_status_once() {
     exec(e, IN2, OUT2);
     e.device.complete(0, 1004);
     e.device.complete(0, NRT_SUCCESS);
-    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG)));
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
     let calls: Vec<_> = CALLS.lock().clone();
     assert_eq!(calls, vec![(0, 1, 1004), (0, 2, NRT_SUCCESS)]);
     assert_eq!(e.drain(0), NRT_SUCCESS, "the callback reported it");
@@ -279,7 +279,7 @@ fn free_is_deferred_until_the_last_user_completes() {
     assert!(e.device.st.lock().freed.is_empty(), "in use: deferred");
     assert_eq!(e.tensor(Y).unwrap_err(), NRT_INVALID_HANDLE, "the handle is gone at once");
     e.device.complete(0, NRT_SUCCESS);
-    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG)));
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
     let t0 = std::time::Instant::now();
     while e.device.st.lock().freed.is_empty() && t0.elapsed() < WATCHDOG {
         std::thread::sleep(Duration::from_millis(1));
@@ -311,7 +311,7 @@ fn changing_a_set_in_flight_does_not_touch_the_pending_request() {
     assert_eq!(e.device.st.lock().sets_allocated, 4, "a second mirror, the first one unchanged");
     e.device.complete(0, NRT_SUCCESS);
     e.device.complete(0, NRT_SUCCESS);
-    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG)));
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
     // Back to x: the idle first mirror matches again.
     e.sets.get(IN).unwrap().contents.lock().put(b"x", X);
     exec(e, IN, OUT);
@@ -327,7 +327,7 @@ fn bad_requests_get_the_runtimes_statuses() {
     assert_eq!(e.execute(0x7777, IN, OUT, 1, || 0), NRT_INVALID_HANDLE, "unknown model");
     assert_eq!(e.execute(MODEL, OUT, OUT, 1, || 0), NRT_INVALID, "no tensor named x");
     assert_eq!(e.execute(MODEL1, IN, OUT, 1, || 0), NRT_INVALID, "tensors of another core");
-    e.tensor_allocated(0x5000, Some(0), 32);
+    e.tensor_allocated(0x5000, None, Some(0), 32);
     e.sets.get(IN2).unwrap().contents.lock().put(b"x", 0x5000);
     assert_eq!(exec(e, IN2, OUT2), NRT_INVALID, "size differs from the model's");
     assert_eq!(e.device.st.lock().schedules, 0);

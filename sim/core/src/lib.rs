@@ -12,5 +12,6 @@ pub mod model;
 pub mod raw;
 pub mod runtime;
 pub mod seq;
+pub mod sync;
 
 pub use nrt_sys;

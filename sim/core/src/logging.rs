@@ -1,7 +1,7 @@
-//! stderr logger: every line prefixed `nrt-sim:`, level from NRT_SIM_LOG.
+//! stderr logger: every line prefixed `nrt-sim:`, level from NRT_SIM_LOG; one
+//! lock-free write(2) per line (fork-safe).
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use std::io::Write;
 use std::sync::Once;
 
 struct SimLogger;
@@ -20,7 +20,8 @@ impl Log for SimLogger {
                 Level::Trace => "trace",
             };
             let line = format!("nrt-sim: {lvl}: {}\n", r.args());
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            // Not std's stderr: its lock may be held by a thread that a forked child lacks.
+            crate::raw::write_stderr(line.as_bytes());
         }
     }
     fn flush(&self) {}

@@ -3,6 +3,7 @@
 //! Everything unsafe in the core lives here.
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A caller's buffer (nrta_tensor_read destination, nrta_tensor_write source) that
 /// must stay valid until the request completes, as the runtime documents.
@@ -178,22 +179,80 @@ pub fn low_timer_slack() {
     }
 }
 
+/// Writes all of `bytes` to fd 2 with write(2): no lock (std's stderr lock could
+/// be held forever in a forked child by a thread that does not exist there); one
+/// call per log line, so lines of concurrent writers do not interleave (pipes:
+/// up to PIPE_BUF bytes).
+pub fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: plain syscall on a valid buffer.
+        let n = unsafe { libc::write(2, bytes.as_ptr() as *const c_void, bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        } else {
+            return; // stderr closed or full: drop the line
+        }
+    }
+}
+
+/// Pins this library in memory (RTLD_NODELETE), so that handlers registered with
+/// the C library stay valid even if the program dlcloses it.
+fn pin_self() {
+    // SAFETY: dladdr/dlopen on our own code address; RTLD_NOLOAD opens nothing new.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(pin_self as *const c_void, &mut info) != 0 && !info.dli_fname.is_null() {
+            let _ = libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_NODELETE | libc::RTLD_NOLOAD);
+        }
+    }
+}
+
 extern "C" fn at_exit() {
     crate::runtime::write_report_at_exit();
+}
+
+/// True the first time for `flag`. Unlike `std::sync::Once`, nobody ever waits:
+/// a fork cannot leave a child blocked on a registration a vanished thread began.
+fn first_time(flag: &AtomicBool) -> bool {
+    !flag.swap(true, Ordering::AcqRel)
 }
 
 /// Registers the exit-time report writer (once per process) and pins this
 /// library in memory so the handler stays valid even if the program dlcloses it.
 pub fn register_atexit_once() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: dladdr/dlopen on our own code address; atexit with a static fn.
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if first_time(&DONE) {
+        pin_self();
+        // SAFETY: atexit with a static fn.
         unsafe {
-            let mut info: libc::Dl_info = std::mem::zeroed();
-            if libc::dladdr(at_exit as *const c_void, &mut info) != 0 && !info.dli_fname.is_null() {
-                let _ = libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_NODELETE | libc::RTLD_NOLOAD);
-            }
             libc::atexit(at_exit);
         }
-    });
+    }
+}
+
+extern "C" fn fork_prepare() {
+    crate::runtime::fork_prepare();
+}
+extern "C" fn fork_parent() {
+    crate::runtime::fork_parent();
+}
+extern "C" fn fork_child() {
+    crate::runtime::fork_child();
+}
+
+/// Registers the fork handlers (once per process; see `runtime::fork_prepare`)
+/// and pins this library. Must not be called while holding a simulator lock:
+/// pthread_atfork waits for a concurrent fork, whose prepare handler takes them.
+pub fn register_atfork_once() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if first_time(&DONE) {
+        pin_self();
+        // SAFETY: static handlers that never unwind (they only lock, unlock and reset).
+        let r = unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
+        if r != 0 {
+            log::error!("pthread_atfork failed ({r}): a forked child may inherit the parent's simulator state");
+        }
+    }
 }

@@ -5,11 +5,11 @@ use crate::hazard::{Oracle, Range};
 use crate::model::{self, ModelDef};
 use crate::raw::{self, Callback, Mem, StatusPtr, UserBuf};
 use crate::seq;
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use nrt_sys as sys;
-use once_cell::sync::Lazy;
-use parking_lot::{Condvar, Mutex};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -323,6 +323,8 @@ pub struct Runtime {
     imp: Mutex<Implicit>,
     imp_cv: Condvar,
     callback: Mutex<Option<Callback>>,
+    /// Where this session's report goes (NRT_SIM_REPORT, `.<pid>` appended in a forked child).
+    report: Option<String>,
 }
 
 enum Phase {
@@ -332,7 +334,17 @@ enum Phase {
     Closed,
 }
 
-static PHASE: Lazy<Mutex<Phase>> = Lazy::new(|| Mutex::new(Phase::Uninit));
+/// The session. Lock order: PHASE, then NOTIFY_FDS (both taken by `fork_prepare`).
+static PHASE: Mutex<Phase> = Mutex::new(Phase::Uninit);
+
+/// The private eventfd dups (v3 `nrta_event_register_seq_id_completion`, v2
+/// `nrta_get_completion_handle`) waiting for a completion: removed under this
+/// lock just before they are signalled and closed, so that a forked child,
+/// which closes its copies of them, never closes anything else.
+static NOTIFY_FDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Set in a forked child (of a process that had initialised the runtime).
+static FORKED_CHILD: AtomicBool = AtomicBool::new(false);
 
 /// The running runtime, or NRT_UNINITIALIZED / NRT_CLOSED (logged).
 pub fn rt(call: &str) -> Res<Arc<Runtime>> {
@@ -388,6 +400,9 @@ fn implicit_from_env(cfg: &Config) -> u32 {
 pub fn init() -> Status {
     crate::logging::init();
     let cfg = config::get();
+    // Before PHASE: pthread_atfork waits for a concurrent fork, whose prepare
+    // handler waits for PHASE.
+    raw::register_atfork_once();
     let mut ph = PHASE.lock();
     match &*ph {
         Phase::Running(_) | Phase::Closing => {
@@ -447,10 +462,18 @@ pub fn init() -> Status {
         imp: Mutex::new(Implicit { inflight: vec![0; cfg.cores as usize], jobs: vec![0; cfg.cores as usize] }),
         imp_cv: Condvar::new(),
         callback: Mutex::new(None),
+        report: cfg.report.as_ref().map(|p| {
+            if FORKED_CHILD.load(Ordering::Relaxed) {
+                format!("{p}.{}", std::process::id())
+            } else {
+                p.clone()
+            }
+        }),
     });
+    let has_report = r.report.is_some();
     *ph = Phase::Running(r);
     drop(ph);
-    if cfg.report.is_some() {
+    if has_report {
         raw::register_atexit_once();
     }
     log::info!(
@@ -514,6 +537,68 @@ pub fn write_report_at_exit() {
         _ => return,
     };
     r.write_report();
+}
+
+/// Signals and closes a registered private eventfd (see NOTIFY_FDS).
+fn signal_notify_fd(fd: i32) {
+    let mut fds = NOTIFY_FDS.lock();
+    if let Some(i) = fds.iter().position(|&f| f == fd) {
+        fds.swap_remove(i);
+    }
+    raw::signal_and_close(fd);
+}
+
+// ---------------------------------------------------------------- fork
+
+/// The simulator's global locks, held by the forking thread from `fork_prepare`
+/// to `fork_parent` / `fork_child` (the three run on that thread).
+struct ForkHeld {
+    phase: MutexGuard<'static, Phase>,
+    fds: MutexGuard<'static, Vec<i32>>,
+}
+
+thread_local! {
+    static FORK_HELD: RefCell<Option<ForkHeld>> = const { RefCell::new(None) };
+}
+
+/// pthread_atfork prepare: takes the global locks in their fixed order (PHASE,
+/// NOTIFY_FDS), so the child never inherits one held by a thread it lacks.
+/// Waits at most for a short critical section: no thread waits for anything
+/// while holding either lock.
+pub fn fork_prepare() {
+    let _ = FORK_HELD.try_with(|h| {
+        let phase = PHASE.lock();
+        let fds = NOTIFY_FDS.lock();
+        *h.borrow_mut() = Some(ForkHeld { phase, fds });
+    });
+}
+
+/// pthread_atfork parent: releases the locks; the parent's session goes on.
+pub fn fork_parent() {
+    let _ = FORK_HELD.try_with(|h| drop(h.borrow_mut().take()));
+}
+
+/// pthread_atfork child: releases the locks and resets the simulator to a fresh,
+/// uninitialised state. The parent's session, if any, is forgotten without being
+/// touched: its workers do not exist here, and its own locks may be held by
+/// threads that do not either (its memory is leaked: copy-on-write pages of the
+/// parent). So nothing waits for its queued work, its report is not written at
+/// exit, and its private eventfd copies are closed. A new nrt_init starts afresh.
+pub fn fork_child() {
+    let Ok(Some(held)) = FORK_HELD.try_with(|h| h.borrow_mut().take()) else { return };
+    let ForkHeld { mut phase, mut fds } = held;
+    FORKED_CHILD.store(true, Ordering::Relaxed);
+    let old = std::mem::replace(&mut *phase, Phase::Uninit);
+    let had_session = matches!(old, Phase::Running(_) | Phase::Closing);
+    std::mem::forget(old);
+    for fd in fds.drain(..) {
+        raw::close_fd(fd);
+    }
+    drop(fds);
+    drop(phase);
+    if had_session {
+        log::debug!("forked child: the parent's session is not inherited; call nrt_init to use the runtime");
+    }
 }
 
 impl Runtime {
@@ -695,7 +780,7 @@ impl Runtime {
             while i < st.notify.len() {
                 if st.notify[i].0 <= counter {
                     let (_, fd) = st.notify.swap_remove(i);
-                    raw::signal_and_close(fd);
+                    signal_notify_fd(fd);
                 } else {
                     i += 1;
                 }
@@ -1777,6 +1862,7 @@ impl Runtime {
             drop(st);
             raw::signal_and_close(fd);
         } else {
+            NOTIFY_FDS.lock().push(fd);
             st.notify.push((c, fd));
         }
         Ok(())
@@ -1851,7 +1937,7 @@ impl Runtime {
     }
 
     pub fn write_report(&self) {
-        let Some(path) = &self.cfg.report else { return };
+        let Some(path) = &self.report else { return };
         let tmp = format!("{path}.tmp.{}", std::process::id());
         let r = std::fs::write(&tmp, self.report_json()).and_then(|_| std::fs::rename(&tmp, path));
         match r {

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use nrt_sys::*;
 use std::ffi::{c_int, c_void, CStr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,6 +42,8 @@ fn child_entry() {
         "hazard" => hazard(&lib, true),
         "hazard_clean" => hazard(&lib, false),
         "report_at_exit" => report_at_exit(&lib),
+        "fork_exit" => fork_in_flight(&lib, ForkChild::Exit),
+        "fork_use" => fork_in_flight(&lib, ForkChild::Use),
         "generation_warning" => {
             lib.init();
             lib.close();
@@ -156,7 +159,25 @@ fn hazard_oracle_v2() {
 }
 #[test]
 fn report_written_at_exit() {
-    run("report_at_exit", Gen::V3, &[], 30);
+    let o = run("report_at_exit", Gen::V3, &[], 30);
+    check_report_at_exit(o.report.as_deref());
+}
+const FORK_ENV: &[(&str, &str)] = &[("NRT_SIM_QUEUE_DEPTH", "32")];
+#[test]
+fn fork_in_flight_child_exits_v3() {
+    run("fork_exit", Gen::V3, FORK_ENV, 60);
+}
+#[test]
+fn fork_in_flight_child_exits_v2() {
+    run("fork_exit", Gen::V2, FORK_ENV, 60);
+}
+#[test]
+fn fork_in_flight_child_uses_runtime_v3() {
+    run("fork_use", Gen::V3, FORK_ENV, 60);
+}
+#[test]
+fn fork_in_flight_child_uses_runtime_v2() {
+    run("fork_use", Gen::V2, FORK_ENV, 60);
 }
 #[test]
 fn generation_mismatch_warns() {
@@ -1081,17 +1102,13 @@ fn report_at_exit(l: &Lib) {
     assert_eq!(l.exec(m, i, o), NRT_SUCCESS);
     assert_eq!(l.exec(m, i, o), NRT_SUCCESS);
     assert_eq!(l.write(x, 0, &[0u8; 64]), NRT_SUCCESS);
-    // No nrt_close: the report is written by the exit handler. A forked copy of
-    // this process exits (running the atexit handlers) and leaves the report.
-    let p = report_path();
-    let _ = std::fs::remove_file(&p);
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe { libc::exit(0) }; // runs atexit handlers in the child copy
-    }
-    let mut status: c_int = 0;
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    let r = read_report();
+    // No nrt_close: the report is written by the exit handler when this process
+    // exits; the parent test reads it (report_written_at_exit).
+    assert!(!report_path().exists(), "the report is written at exit, not before");
+}
+
+fn check_report_at_exit(report: Option<&str>) {
+    let r = parse_report(report.expect("no report written at exit"));
     for k in [
         "hazards",
         "hazard_examples",
@@ -1116,4 +1133,200 @@ fn report_at_exit(l: &Lib) {
     assert_eq!(busy["core0"]["compute"], 0);
     assert!(busy["core0"].get("collectives").is_some());
     assert!(r["wall_us"].as_u64().unwrap() >= 6000);
+}
+
+// ---------------------------------------------------------------------- fork
+
+/// Every wait on a forked child, a helper thread or a completion in the fork
+/// scenarios ends after this (a hang is a failure, never a stuck test).
+const FORK_WATCHDOG: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ForkChild {
+    /// The child calls exit(0) at once.
+    Exit,
+    /// The child uses the runtime afresh (init, load, execute, read, close), then exit(0).
+    Use,
+}
+
+/// Runs `f` on a new thread with its own handle on the library; fails if it has
+/// not finished within FORK_WATCHDOG.
+fn with_watchdog<T: Send + 'static>(what: &str, f: impl FnOnce(&Lib) -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let l = Lib::open();
+        let _ = tx.send(f(&l));
+    });
+    rx.recv_timeout(FORK_WATCHDOG).unwrap_or_else(|e| panic!("{what} did not finish within {FORK_WATCHDOG:?}: {e}"))
+}
+
+/// Fork with simulated work in flight: a thread blocked in nrt_execute_repeat
+/// (20 x 20 ms on core 0) and 24 x 20 ms explicit-async executions on core 1 with
+/// a completion eventfd (run with NRT_SIM_QUEUE_DEPTH >= 24). The child exits at
+/// once or uses the runtime afresh; the parent then checks its own results and
+/// its report.
+fn fork_in_flight(l: &Lib, child: ForkChild) {
+    const LAT_US: u64 = 20_000;
+    const REPEAT: i32 = 20;
+    const ASYNC: usize = 24;
+    unsafe {
+        std::env::set_var("NRT_SIM_REPORT", report_path());
+    }
+    l.init();
+    let model = slow(LAT_US); // affine 1 1, x 64 -> y 64
+    let m0 = l.load(&model, 0);
+    let (x0, y0) = (l.dev(0, 64, "x0"), l.dev(0, 64, "y0"));
+    let (i0, o0) = (l.set(&[("x", x0)]), l.set(&[("y", y0)]));
+    let m1 = l.load(&model, 1);
+    let (x1, y1) = (l.dev(1, 64, "x1"), l.dev(1, 64, "y1"));
+    let (i1, o1) = (l.set(&[("x", x1)]), l.set(&[("y", y1)]));
+    let in0: Vec<u8> = (0..64u8).collect();
+    let in1: Vec<u8> = (0..64u8).map(|k| k.wrapping_mul(7)).collect();
+    assert_eq!(l.write(x0, 0, &in0), NRT_SUCCESS);
+    assert_eq!(l.write(x1, 0, &in1), NRT_SUCCESS);
+
+    // In flight 1: a thread blocked in a synchronous nrt_execute_repeat on core 0.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (mp, ip, op) = (m0 as usize, i0 as usize, o0 as usize);
+    std::thread::spawn(move || {
+        let l = Lib::open();
+        let _ = ready_tx.send(());
+        let st = unsafe { (l.c.nrt_execute_repeat)(mp as *mut _, ip as *const _, op as *mut _, REPEAT) };
+        let _ = tx.send(st);
+    });
+    // (its dlopen is done before the fd snapshots below)
+    ready_rx.recv_timeout(FORK_WATCHDOG).expect("the nrt_execute_repeat thread did not start");
+    // In flight 2: explicit-async executions on core 1, the last one with a
+    // completion eventfd (the simulator keeps a private dup of it until then).
+    let mut rets = vec![99u32; ASYNC];
+    let mut seqs = vec![0u64; ASYNC];
+    let before = open_fds();
+    let user_fd = unsafe {
+        if let Some(v3) = l.v3.as_ref() {
+            for k in 0..ASYNC {
+                assert_eq!((v3.nrta_execute_schedule)(m1, i1, o1, 0, &mut rets[k], &mut seqs[k]), NRT_SUCCESS);
+            }
+            let efd = libc::eventfd(0, libc::EFD_CLOEXEC);
+            assert!(efd >= 0);
+            assert_eq!((v3.nrta_event_register_seq_id_completion)(seqs[ASYNC - 1], efd), NRT_SUCCESS);
+            efd
+        } else {
+            let v2 = l.v2();
+            for s in seqs.iter_mut() {
+                assert_eq!((v2.nrta_execute_schedule)(m1, i1, o1, 0, std::ptr::null_mut(), s), NRT_SUCCESS);
+            }
+            let mut fd = -1;
+            assert_eq!((v2.nrta_get_completion_handle)(seqs[ASYNC - 1], &mut fd), NRT_SUCCESS);
+            fd
+        }
+    };
+    let sim_fds: Vec<c_int> = open_fds().difference(&before).copied().filter(|&f| f != user_fd).collect();
+    assert_eq!(sim_fds.len(), 1, "the simulator holds one private dup of the completion fd: {sim_fds:?}");
+    // Fork once core 0's first execution has completed: the rest are queued or running.
+    let st = unsafe { (l.c.nrt_tensor_check_output_completion)(y0, 5_000_000, 1) };
+    assert_eq!(st, NRT_SUCCESS, "first execution on core 0");
+    assert!(!l.is_completed(seqs[ASYNC - 1]).unwrap(), "core 1's work should still be in flight");
+
+    let report = report_path();
+    let _ = std::fs::remove_file(&report);
+    let t_fork = Instant::now();
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // The child: never returns into the test harness.
+        if child == ForkChild::Exit {
+            unsafe { libc::exit(0) }; // runs the atexit handlers, nrt-sim's report writer included
+        }
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            fork_child_uses_runtime(l, &sim_fds, user_fd, (m0, i0, o0, x0), &report)
+        }));
+        if r.is_err() {
+            unsafe { libc::_exit(3) }; // the panic message is already on stderr
+        }
+        unsafe { libc::exit(0) };
+    }
+
+    // The parent.
+    let status = wait_child(pid, FORK_WATCHDOG, "the forked child");
+    let child_ms = ms(t_fork.elapsed());
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the forked child failed: wait status {status:#x} (exit code {})",
+        libc::WEXITSTATUS(status)
+    );
+    println!("forked child ({}) done after {child_ms:.1} ms", if child == ForkChild::Exit { "exit" } else { "use" });
+    assert!(!report.exists(), "the child's exit must not write the parent's report");
+    let child_report = PathBuf::from(format!("{}.{pid}", report.display()));
+    match child {
+        ForkChild::Exit => assert!(!child_report.exists(), "a child without a session writes no report"),
+        ForkChild::Use => {
+            let r = read_report_at(&child_report);
+            assert_eq!(r["executions"], 4, "the child's own session: {r}");
+            let _ = std::fs::remove_file(&child_report);
+        }
+    }
+
+    // The parent's work completes normally.
+    let st = rx.recv_timeout(FORK_WATCHDOG).expect("nrt_execute_repeat in the parent never returned");
+    assert_eq!(st, NRT_SUCCESS);
+    assert!(readable(user_fd, FORK_WATCHDOG.as_millis() as c_int), "the parent's completion fd was never signalled");
+    unsafe { libc::close(user_fd) };
+    for &s in &seqs {
+        assert!(l.is_completed(s).unwrap());
+    }
+    if l.v3.is_some() {
+        assert!(rets.iter().all(|&r| r == NRT_SUCCESS), "{rets:?}");
+    }
+    assert_eq!(l.read(y0, 0, 64), affine_expect(1, 1, &[&in0], 64));
+    assert_eq!(l.read(y1, 0, 64), affine_expect(1, 1, &[&in1], 64));
+    with_watchdog("nrt_close in the parent", |l| l.close());
+    let r = read_report();
+    assert_eq!(r["executions"], REPEAT as u64 + ASYNC as u64, "{r}");
+    assert_eq!(r["failed_executions"], 0);
+    assert_eq!(r["hazards"], 0, "{r}");
+    let busy = &r["busy_us"];
+    let c0 = busy["core0"]["compute"].as_u64().unwrap();
+    let c1 = busy["core1"]["compute"].as_u64().unwrap();
+    assert_eq!(c0, REPEAT as u64 * LAT_US, "{r}");
+    assert_eq!(c1, ASYNC as u64 * LAT_US, "{r}");
+}
+
+/// Variant B, in the forked child: the inherited runtime is gone (uninitialised,
+/// no private fds, the parent's handles unknown); a new session works.
+fn fork_child_uses_runtime(
+    l: &Lib,
+    sim_fds: &[c_int],
+    user_fd: c_int,
+    parent: (*mut nrt_model_t, *mut nrt_tensor_set_t, *mut nrt_tensor_set_t, *mut nrt_tensor_t),
+    parent_report: &std::path::Path,
+) {
+    let (pm, pi, po, px) = parent;
+    for &fd in sim_fds {
+        assert!(!fd_is_open(fd), "the simulator's private fd {fd} is still open in the child");
+    }
+    assert!(fd_is_open(user_fd), "the caller's own fd must stay open");
+    let mut n = 0u32;
+    assert_eq!(unsafe { (l.c.nrt_get_total_vnc_count)(&mut n) }, NRT_UNINITIALIZED);
+    assert_eq!(l.exec(pm, pi, po), NRT_UNINITIALIZED);
+    assert_eq!(l.is_completed(1).unwrap_err(), NRT_UNINITIALIZED);
+    l.close(); // not initialised: logged, returns at once
+    l.init();
+    assert_eq!(l.exec(pm, pi, po), NRT_INVALID_HANDLE, "the parent's handles do not exist in the child");
+    assert_eq!(unsafe { (l.c.nrt_tensor_get_size)(px) }, 0);
+    let m = l.load(&slow(20_000), 0);
+    let (x, y) = (l.dev(0, 64, "cx"), l.dev(0, 64, "cy"));
+    let (i, o) = (l.set(&[("x", x)]), l.set(&[("y", y)]));
+    let input: Vec<u8> = (0..64u8).map(|k| k ^ 0x5a).collect();
+    assert_eq!(l.write(x, 0, &input), NRT_SUCCESS);
+    assert_eq!(l.exec(m, i, o), NRT_SUCCESS);
+    assert_eq!(l.read(y, 0, 64), affine_expect(1, 1, &[&input], 64));
+    assert_eq!(unsafe { (l.c.nrt_execute_repeat)(m, i, o, 3) }, NRT_SUCCESS);
+    assert_eq!(l.read(y, 0, 64), affine_expect(1, 1, &[&input], 64));
+    l.close();
+    let own = PathBuf::from(format!("{}.{}", parent_report.display(), std::process::id()));
+    let r = read_report_at(&own);
+    assert_eq!(r["executions"], 4, "{r}");
+    assert_eq!(r["busy_us"]["core0"]["compute"], 80_000, "{r}");
+    assert!(!parent_report.exists(), "the child's session must not write the parent's report");
 }

@@ -148,6 +148,8 @@ pub const LIB_VAR: &str = "NRT_SIM_TEST_LIB";
 pub struct Output {
     pub stdout: String,
     pub stderr: String,
+    /// The child's `report_path()` file, if it left one (read before its directory is removed).
+    pub report: Option<String>,
 }
 
 /// Runs `scenario` in a child process (the test binary re-executed) against the
@@ -191,6 +193,7 @@ pub fn run(scenario: &str, g: Gen, env: &[(&str, &str)], timeout_s: u64) -> Outp
     let o = Output {
         stdout: std::fs::read_to_string(&out_p).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err_p).unwrap_or_default(),
+        report: std::fs::read_to_string(dir.join(REPORT_FILE)).ok(),
     };
     let _ = std::fs::remove_dir_all(&dir);
     match status {
@@ -341,14 +344,59 @@ impl Lib {
     }
 }
 
+const REPORT_FILE: &str = "report.json";
+
 pub fn report_path() -> PathBuf {
-    PathBuf::from(std::env::var("NRT_SIM_TEST_DIR").unwrap()).join("report.json")
+    PathBuf::from(std::env::var("NRT_SIM_TEST_DIR").unwrap()).join(REPORT_FILE)
+}
+
+pub fn parse_report(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("report is not JSON ({e}): {s}"))
+}
+
+pub fn read_report_at(p: &std::path::Path) -> serde_json::Value {
+    let s = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("report {}: {e}", p.display()));
+    parse_report(&s)
 }
 
 pub fn read_report() -> serde_json::Value {
-    let p = report_path();
-    let s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("report {}: {e}", p.display()));
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("report is not JSON ({e}): {s}"))
+    read_report_at(&report_path())
+}
+
+/// Waits for the child `pid` (a fork of this process) under a watchdog: after
+/// `timeout` it is killed (SIGKILL) and the test fails. Returns the wait status.
+pub fn wait_child(pid: libc::pid_t, timeout: Duration, what: &str) -> c_int {
+    let t = Instant::now();
+    let mut status: c_int = 0;
+    loop {
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r >= 0, "waitpid({pid}) failed: {}", std::io::Error::last_os_error());
+        if r == pid {
+            return status;
+        }
+        if t.elapsed() > timeout {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("{what} (pid {pid}) hung: killed after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The file descriptors open in this process (from /proc/self/fd, without the
+/// directory's own descriptor).
+pub fn open_fds() -> std::collections::BTreeSet<c_int> {
+    let names: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.iter().filter_map(|n| n.parse().ok()).filter(|&fd| fd_is_open(fd)).collect()
+}
+
+pub fn fd_is_open(fd: c_int) -> bool {
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
 /// Waits for an fd to become readable; true if it did within `ms`.
