@@ -743,11 +743,11 @@ impl Runtime {
             }
             self.oracle.lock().remove(hazard_key);
             let seqno = seq::make(q.uid, counter);
+            // A synchronous caller is woken only once the op has left the
+            // queue (below), so its next schedule call finds the slot free.
+            let mut sync_waiter = None;
             match done {
-                Completion::Sync(slot) => {
-                    *slot.st.lock() = Some(status);
-                    slot.cv.notify_all();
-                }
+                Completion::Sync(slot) => sync_waiter = Some(slot),
                 Completion::Ret(p) => p.store(status),
                 Completion::Tracker(t) => {
                     if status != NRT_SUCCESS {
@@ -786,6 +786,11 @@ impl Runtime {
                 }
             }
             q.done_cv.notify_all();
+            drop(st);
+            if let Some(slot) = sync_waiter {
+                *slot.st.lock() = Some(status);
+                slot.cv.notify_all();
+            }
         }
     }
 

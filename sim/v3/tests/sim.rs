@@ -32,6 +32,7 @@ fn child_entry() {
         "timing" => timing(&lib),
         "overlap" => overlap(&lib),
         "queue_full" => queue_full(&lib),
+        "sync_frees_slot" => sync_frees_slot(&lib),
         "implicit" => implicit(&lib),
         "implicit_ignored" => implicit_ignored(&lib),
         "implicit_cap" => implicit_cap(&lib),
@@ -90,6 +91,10 @@ fn two_units_overlap() {
 #[test]
 fn queue_full_status() {
     run("queue_full", Gen::V3, &[("NRT_SIM_QUEUE_DEPTH", "2")], 30);
+}
+#[test]
+fn a_returned_sync_call_has_left_its_queue() {
+    run("sync_frees_slot", Gen::V3, &[("NRT_SIM_QUEUE_DEPTH", "1")], 30);
 }
 #[test]
 fn implicit_mode_230() {
@@ -719,6 +724,25 @@ fn queue_full(l: &Lib) {
     let r = read_report();
     assert_eq!(r["queue_full"], 1);
     assert_eq!(r["executions"], 4);
+}
+
+/// A synchronous call returns only once its request has left the queue: on a
+/// queue of capacity 1, a schedule right after it never meets NRT_QUEUE_FULL.
+fn sync_frees_slot(l: &Lib) {
+    l.init();
+    let v3 = l.v3();
+    let m = l.load(&slow(20), 0);
+    let x = l.dev(0, 64, "x");
+    let y = l.dev(0, 64, "y");
+    let (i, o) = (l.set(&[("x", x)]), l.set(&[("y", y)]));
+    for round in 0..300 {
+        assert_eq!(l.exec(m, i, o), NRT_SUCCESS);
+        let (mut ret, mut seq) = (0u32, 0u64);
+        let st = unsafe { (v3.nrta_execute_schedule)(m, i, o, 0, &mut ret, &mut seq) };
+        assert_eq!(st, NRT_SUCCESS, "round {round}: the queue still held the synchronous request");
+        l.wait_seq(seq);
+    }
+    l.close();
 }
 
 static CALLBACKS: Mutex<Vec<(u32, u32, u64, u32)>> = Mutex::new(Vec::new());
