@@ -259,29 +259,7 @@ static OBSERVER: OnceCell<Option<Observer>> = OnceCell::new();
 
 /// Sets up stats and tracing as configured (once).
 pub fn init(config: &Config, mode: &str) {
-    OBSERVER.get_or_init(|| {
-        if config.stats.is_none() && config.trace.is_none() {
-            return None;
-        }
-        let trace = config.trace.clone().map(|path| {
-            let cap = config.trace_events;
-            (path, Mutex::new(Ring { events: Vec::with_capacity(cap.min(1 << 20)), next: 0, total: 0, cap }))
-        });
-        Some(Observer {
-            start: Instant::now(),
-            stats: config.stats.clone(),
-            trace,
-            mode: mode.to_string(),
-            depth: config.max_inflight,
-            calls: Mutex::new(Vec::new()),
-            waits: Mutex::new(HashMap::new()),
-            queue_depth: [const { AtomicU64::new(0) }; SLOTS + 1],
-            submitted_ns: (0..CORES * SLOTS).map(|_| AtomicU64::new(0)).collect(),
-            ended_ns: (0..CORES * SLOTS).map(|_| AtomicU64::new(0)).collect(),
-            last_end_ns: (0..CORES).map(|_| AtomicU64::new(0)).collect(),
-            cores_seen: AtomicU32::new(0),
-        })
-    });
+    OBSERVER.get_or_init(|| (config.stats.is_some() || config.trace.is_some()).then(|| Observer::new(config, mode)));
 }
 
 /// The observer, when stats or tracing are on.
@@ -294,6 +272,27 @@ fn slot(core: u32, job: u64) -> usize {
 }
 
 impl Observer {
+    fn new(config: &Config, mode: &str) -> Observer {
+        let trace = config.trace.clone().map(|path| {
+            let cap = config.trace_events;
+            (path, Mutex::new(Ring { events: Vec::with_capacity(cap.min(1 << 20)), next: 0, total: 0, cap }))
+        });
+        Observer {
+            start: Instant::now(),
+            stats: config.stats.clone(),
+            trace,
+            mode: mode.to_string(),
+            depth: config.max_inflight,
+            calls: Mutex::new(Vec::new()),
+            waits: Mutex::new(HashMap::new()),
+            queue_depth: [const { AtomicU64::new(0) }; SLOTS + 1],
+            submitted_ns: (0..CORES * SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            ended_ns: (0..CORES * SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            last_end_ns: (0..CORES).map(|_| AtomicU64::new(0)).collect(),
+            cores_seen: AtomicU32::new(0),
+        }
+    }
+
     fn now_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
@@ -702,21 +701,7 @@ mod tests {
         config.stats = Some(StatsOut::Stderr);
         config.trace = Some("unused".into());
         config.trace_events = trace_cap;
-        OBSERVER.get_or_init(|| None);
-        Observer {
-            start: Instant::now(),
-            stats: config.stats.clone(),
-            trace: Some(("unused".into(), Mutex::new(Ring { events: Vec::new(), next: 0, total: 0, cap: trace_cap }))),
-            mode: "async".into(),
-            depth: 4,
-            calls: Mutex::new(Vec::new()),
-            waits: Mutex::new(HashMap::new()),
-            queue_depth: [const { AtomicU64::new(0) }; SLOTS + 1],
-            submitted_ns: (0..CORES * SLOTS).map(|_| AtomicU64::new(0)).collect(),
-            ended_ns: (0..CORES * SLOTS).map(|_| AtomicU64::new(0)).collect(),
-            last_end_ns: (0..CORES).map(|_| AtomicU64::new(0)).collect(),
-            cores_seen: AtomicU32::new(0),
-        }
+        Observer::new(&config, "async")
     }
 
     static READ: CallStat = CallStat::new("nrt_tensor_read");
