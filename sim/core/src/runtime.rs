@@ -1242,24 +1242,14 @@ impl Runtime {
                 buf.write(&r.read());
                 Ok(())
             }
-            Some(core) => {
-                let q = self.role_queue(core, UnitRole::Read).clone();
-                let slot = SyncSlot::new();
-                let dur = self.cfg.dma_time(size as u64);
-                self.submit(
-                    &q,
-                    call,
-                    format!("{call} of '{}'", t.name),
-                    Work::Read { src: r, dst: buf },
-                    dur,
-                    Completion::Sync(slot.clone()),
-                    true,
-                )?;
-                match slot.wait() {
-                    NRT_SUCCESS => Ok(()),
-                    s => Err(s),
-                }
-            }
+            Some(core) => self.transfer_and_wait(
+                core,
+                UnitRole::Read,
+                call,
+                format!("{call} of '{}'", t.name),
+                Work::Read { src: r, dst: buf },
+                size as u64,
+            ),
         }
     }
 
@@ -1293,24 +1283,35 @@ impl Runtime {
                 r.write(&v);
                 Ok(())
             }
-            Some(core) => {
-                let q = self.role_queue(core, UnitRole::Write).clone();
-                let slot = SyncSlot::new();
-                let dur = self.cfg.dma_time(size as u64);
-                self.submit(
-                    &q,
-                    call,
-                    format!("{call} of '{}'", t.name),
-                    Work::Write { dst: r, src: buf },
-                    dur,
-                    Completion::Sync(slot.clone()),
-                    true,
-                )?;
-                match slot.wait() {
-                    NRT_SUCCESS => Ok(()),
-                    s => Err(s),
-                }
-            }
+            Some(core) => self.transfer_and_wait(
+                core,
+                UnitRole::Write,
+                call,
+                format!("{call} of '{}'", t.name),
+                Work::Write { dst: r, src: buf },
+                size as u64,
+            ),
+        }
+    }
+
+    /// A synchronous transfer: one op on the core's unit for `role`, and the
+    /// wait for it (the synchronous API is "schedule, then wait").
+    fn transfer_and_wait(
+        self: &Arc<Self>,
+        core: u32,
+        role: UnitRole,
+        call: &str,
+        desc: String,
+        work: Work,
+        bytes: u64,
+    ) -> Res<()> {
+        let q = self.role_queue(core, role).clone();
+        let slot = SyncSlot::new();
+        let dur = self.cfg.dma_time(bytes);
+        self.submit(&q, call, desc, work, dur, Completion::Sync(slot.clone()), true)?;
+        match slot.wait() {
+            NRT_SUCCESS => Ok(()),
+            st => Err(st),
         }
     }
 
@@ -1379,24 +1380,14 @@ impl Runtime {
                 dr.write(&v);
                 Ok(())
             }
-            Some(c) => {
-                let q = self.role_queue(c, UnitRole::Op).clone();
-                let slot = SyncSlot::new();
-                let dur = self.cfg.dma_time(n as u64);
-                self.submit(
-                    &q,
-                    call,
-                    format!("{call} '{}' -> '{}'", s.name, d.name),
-                    Work::Copy { src: sr, dst: dr },
-                    dur,
-                    Completion::Sync(slot.clone()),
-                    true,
-                )?;
-                match slot.wait() {
-                    NRT_SUCCESS => Ok(()),
-                    st => Err(st),
-                }
-            }
+            Some(c) => self.transfer_and_wait(
+                c,
+                UnitRole::Op,
+                call,
+                format!("{call} '{}' -> '{}'", s.name, d.name),
+                Work::Copy { src: sr, dst: dr },
+                n as u64,
+            ),
         }
     }
 
@@ -1414,24 +1405,14 @@ impl Runtime {
                 r.storage.mem.fill(r.off, r.len, value as u8);
                 Ok(())
             }
-            Some(c) => {
-                let q = self.role_queue(c, UnitRole::Op).clone();
-                let slot = SyncSlot::new();
-                let dur = self.cfg.dma_time(size as u64);
-                self.submit(
-                    &q,
-                    call,
-                    format!("{call} of '{}'", t.name),
-                    Work::Memset { dst: r, value: value as u8 },
-                    dur,
-                    Completion::Sync(slot.clone()),
-                    true,
-                )?;
-                match slot.wait() {
-                    NRT_SUCCESS => Ok(()),
-                    st => Err(st),
-                }
-            }
+            Some(c) => self.transfer_and_wait(
+                c,
+                UnitRole::Op,
+                call,
+                format!("{call} of '{}'", t.name),
+                Work::Memset { dst: r, value: value as u8 },
+                size as u64,
+            ),
         }
     }
 
