@@ -199,6 +199,9 @@ impl TensorRecord {
 pub struct Mirror {
     pub set: Handle,
     pub model: Handle,
+    /// Holds the model's outputs (else its inputs): one application set may
+    /// serve as both, with the same tensors under different names.
+    pub outputs: bool,
     pub tensors: Vec<Handle>,
 }
 

@@ -455,19 +455,18 @@ impl<D: Device> Engine<D> {
         &'static self,
         set: &SetRecord,
         model: &ModelRecord,
-        names: &[ModelTensor],
+        outputs: bool,
         tensors: &[Handle],
     ) -> Result<Arc<Mirror>, Status> {
+        let names = if outputs { &model.outputs } else { &model.inputs };
+        let same_use = |m: &Arc<Mirror>| m.model == model.handle && m.outputs == outputs;
         let mut spare = {
             let mut c = set.contents.lock();
-            if let Some(m) = c.mirrors.iter().find(|m| m.model == model.handle && m.tensors == tensors) {
+            if let Some(m) = c.mirrors.iter().find(|m| same_use(m) && m.tensors == tensors) {
                 return Ok(m.clone());
             }
             // One no request holds can be rewritten in place.
-            c.mirrors
-                .iter()
-                .position(|m| m.model == model.handle && Arc::strong_count(m) == 1)
-                .map(|i| c.mirrors.swap_remove(i))
+            c.mirrors.iter().position(|m| same_use(m) && Arc::strong_count(m) == 1).map(|i| c.mirrors.swap_remove(i))
         };
         let mirror = match spare.as_mut().and_then(Arc::get_mut) {
             Some(m) => {
@@ -492,7 +491,7 @@ impl<D: Device> Engine<D> {
                         return Err(st);
                     }
                 }
-                Arc::new(Mirror { set: h, model: model.handle, tensors: tensors.to_vec() })
+                Arc::new(Mirror { set: h, model: model.handle, outputs, tensors: tensors.to_vec() })
             }
         };
         let mut c = set.contents.lock();
@@ -739,8 +738,8 @@ impl<D: Device> Engine<D> {
                 && s.tensors
                     .iter()
                     .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
-            let input = self.mirror(&in_set, &m, &m.inputs, &s.in_handles)?;
-            let output = self.mirror(&out_set, &m, &m.outputs, &s.out_handles)?;
+            let input = self.mirror(&in_set, &m, false, &s.in_handles)?;
+            let output = self.mirror(&out_set, &m, true, &s.out_handles)?;
             let mut last = 0;
             for _ in 0..repeat.max(1) {
                 last = self.accept(&m, &s.accesses, &s.tensors, &input, &output)?;

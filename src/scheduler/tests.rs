@@ -15,6 +15,8 @@ use crate::config::Config;
 
 #[derive(Default)]
 struct FakeState {
+    /// (set, name, tensor) of every add, to check what requests were given.
+    added: Vec<(Handle, String, Handle)>,
     queued: HashMap<u32, VecDeque<u64>>,
     done: HashSet<u64>,
     statuses: HashMap<u64, Status>,
@@ -80,8 +82,10 @@ impl Device for Fake {
         st.sets_allocated += 1;
         Ok(0x9000_0000 + st.sets_allocated * 16)
     }
-    fn add_to_set(&self, _set: Handle, _name: &CString, _t: Handle) -> Status {
-        self.st.lock().adds += 1;
+    fn add_to_set(&self, set: Handle, name: &CString, t: Handle) -> Status {
+        let mut st = self.st.lock();
+        st.added.push((set, name.to_string_lossy().into_owned(), t));
+        st.adds += 1;
         NRT_SUCCESS
     }
     fn destroy_set(&self, _set: Handle) {
@@ -389,4 +393,23 @@ fn a_repeat_count_above_the_window_does_not_deadlock() {
     assert_eq!(completed, 5);
     assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
     assert_eq!(e.device.st.lock().schedules, 5);
+}
+
+#[test]
+fn one_set_as_input_and_output_gets_a_mirror_per_use() {
+    let e = engine(4);
+    // The application's set S holds x and y, and both are the same tensor.
+    e.set_allocated(0x250);
+    {
+        let set = e.sets.get(0x250).unwrap();
+        let mut c = set.contents.lock();
+        c.put(b"x", X);
+        c.put(b"y", X);
+    }
+    assert_eq!(exec(e, 0x250, 0x250), NRT_SUCCESS);
+    let st = e.device.st.lock();
+    assert_eq!(st.sets_allocated, 2, "an input mirror and an output mirror");
+    let names: Vec<&str> = st.added.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert_eq!(names, vec!["x", "y"], "each mirror holds its own use's name");
+    assert_ne!(st.added[0].0, st.added[1].0);
 }
