@@ -148,12 +148,23 @@ impl CallStat {
 
 // ---- what the current call waited for -------------------------------------
 
+/// What a call waited for: request `job` of `core` (None: room in the
+/// window), because of `why`, on bytes of `tensor`, for `ns`.
+#[derive(Clone)]
+struct Wait {
+    core: u32,
+    job: Option<u64>,
+    why: &'static str,
+    tensor: Option<Arc<str>>,
+    ns: u64,
+}
+
 #[derive(Default)]
 struct CallCtx {
     tid: u32,
     blocked_ns: u64,
-    /// The longest wait of this call: (core, job, why, tensor).
-    waited: Option<(u32, Option<u64>, &'static str, Option<Arc<str>>, u64)>,
+    /// The longest wait of this call.
+    waited: Option<Wait>,
 }
 
 thread_local! {
@@ -175,28 +186,9 @@ fn tid() -> u32 {
 // ---- the trace ------------------------------------------------------------
 
 enum Event {
-    Host {
-        tid: u32,
-        name: &'static str,
-        ts: u64,
-        dur: u64,
-        blocked: u64,
-        waited: Option<(u32, Option<u64>, &'static str, Option<Arc<str>>)>,
-    },
-    Device {
-        core: u32,
-        job: u64,
-        model: u32,
-        ts: u64,
-        dur: u64,
-        status: u32,
-    },
-    Flow {
-        core: u32,
-        tid: u32,
-        from: u64,
-        to: u64,
-    },
+    Host { tid: u32, name: &'static str, ts: u64, dur: u64, blocked: u64, waited: Option<Wait> },
+    Device { core: u32, job: u64, model: u32, ts: u64, dur: u64, status: u32 },
+    Flow { core: u32, tid: u32, from: u64, to: u64 },
 }
 
 struct Ring {
@@ -316,21 +308,20 @@ impl Observer {
             (c.blocked_ns, c.waited.take())
         });
         stat.record(self, blocked);
-        if let Some((_, _, why, tensor, ns)) = &waited {
-            let mut w = self.waits.lock();
-            let agg = w.entry(WaitKey { tensor: tensor.clone(), call: stat.name, why }).or_default();
+        if let Some(w) = &waited {
+            let mut waits = self.waits.lock();
+            let agg = waits.entry(WaitKey { tensor: w.tensor.clone(), call: stat.name, why: w.why }).or_default();
             agg.count += 1;
-            agg.ns += ns;
+            agg.ns += w.ns;
         }
         if let Some((_, ring)) = &self.trace {
             let mut ring = ring.lock();
-            if let Some((core, Some(job), ..)) = &waited {
+            if let Some(Wait { core, job: Some(job), .. }) = &waited {
                 let from = self.ended_ns[slot(*core, *job)].load(Ordering::Relaxed);
                 if from > 0 && from <= t1 {
                     ring.push(Event::Flow { core: *core, tid, from, to: t1 });
                 }
             }
-            let waited = waited.map(|(core, job, why, tensor, _)| (core, job, why, tensor));
             ring.push(Event::Host { tid, name: stat.name, ts: t0, dur: t1 - t0, blocked, waited });
         }
     }
@@ -341,8 +332,8 @@ impl Observer {
         CTX.with(|c| {
             let mut c = c.borrow_mut();
             c.blocked_ns += ns;
-            if c.waited.as_ref().is_none_or(|w| w.4 < ns) {
-                c.waited = Some((core, job, why, tensor.cloned(), ns));
+            if c.waited.as_ref().is_none_or(|w| w.ns < ns) {
+                c.waited = Some(Wait { core, job, why, tensor: tensor.cloned(), ns });
             }
         });
     }
@@ -435,7 +426,7 @@ impl Observer {
                         us(*dur),
                         us(*blocked)
                     );
-                    if let Some((core, job, why, tensor)) = waited {
+                    if let Some(Wait { core, job, why, tensor, .. }) = waited {
                         match job {
                             Some(j) => {
                                 let _ = write!(out, ", \"waited_for\": \"core{core} #{j}\"");
@@ -488,7 +479,7 @@ impl Observer {
 
     fn sorted_waits(&self) -> Vec<(WaitKey, WaitAgg)> {
         let mut waits: Vec<_> = self.waits.lock().iter().map(|(k, v)| (k.clone(), *v)).collect();
-        waits.sort_by(|a, b| b.1.ns.cmp(&a.1.ns));
+        waits.sort_by_key(|w| std::cmp::Reverse(w.1.ns));
         waits
     }
 
