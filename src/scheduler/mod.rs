@@ -11,7 +11,7 @@ pub mod queue;
 
 use std::cell::RefCell;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,12 +117,10 @@ impl Core {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RtState {
-    Uninitialized,
-    Open,
-    Closed,
-}
+/// The runtime's state as the shim saw it (an atomic: every call reads it).
+const UNINITIALIZED: u8 = 0;
+const OPEN: u8 = 1;
+const CLOSED: u8 = 2;
 
 /// Per-thread scratch space, so a call allocates nothing in steady state.
 #[derive(Default)]
@@ -144,7 +142,7 @@ pub struct Engine<D: Device> {
     pub tensors: Registry<TensorRecord>,
     pub sets: Registry<SetRecord>,
     pub models: Registry<ModelRecord>,
-    state: Mutex<RtState>,
+    state: AtomicU8,
     ncores: AtomicU32,
     next_model_id: AtomicU32,
     callback: Mutex<Option<Callback>>,
@@ -175,7 +173,7 @@ impl<D: Device> Engine<D> {
             tensors: Registry::default(),
             sets: Registry::default(),
             models: Registry::default(),
-            state: Mutex::new(RtState::Uninitialized),
+            state: AtomicU8::new(UNINITIALIZED),
             ncores: AtomicU32::new(0),
             next_model_id: AtomicU32::new(1),
             callback: Mutex::new(None),
@@ -192,21 +190,21 @@ impl<D: Device> Engine<D> {
 
     /// The runtime's state check every call makes first.
     pub fn check_open(&'static self) -> Result<(), Status> {
-        match *self.state.lock() {
-            RtState::Open => Ok(()),
-            RtState::Uninitialized => Err(NRT_UNINITIALIZED),
-            RtState::Closed => Err(NRT_CLOSED),
+        match self.state.load(Ordering::Acquire) {
+            OPEN => Ok(()),
+            UNINITIALIZED => Err(NRT_UNINITIALIZED),
+            _ => Err(NRT_CLOSED),
         }
     }
 
     pub fn is_open(&'static self) -> bool {
-        *self.state.lock() == RtState::Open
+        self.state.load(Ordering::Acquire) == OPEN
     }
 
     /// The real nrt_init succeeded.
     pub fn opened(&'static self, ncores: u32) {
         self.ncores.store(ncores.min(MAX_CORES as u32), Ordering::Release);
-        *self.state.lock() = RtState::Open;
+        self.state.store(OPEN, Ordering::Release);
     }
 
     pub fn ncores(&'static self) -> u32 {
@@ -236,7 +234,7 @@ impl<D: Device> Engine<D> {
             core.completed.store(0, Ordering::Release);
             core.poisoned.store(false, Ordering::Release);
         }
-        *self.state.lock() = RtState::Closed;
+        self.state.store(CLOSED, Ordering::Release);
     }
 
     /// At exit: give in-flight work a bounded time, then stop the thread.
