@@ -1,10 +1,15 @@
 //! Project tasks.
 //!
-//! `cargo xtask demo` builds the shim and the simulator (release), and runs a
-//! legacy double-buffered inference program three ways on the simulator: the
-//! synchronous 2.31+ runtime, the old implicit-async mode (2.30 with
-//! NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS=3), and the shim; it prints the
-//! wall time, throughput and device utilisation of each.
+//! `cargo xtask demo [ITERATIONS]` builds the shim, `nrt-shim` and the simulator
+//! (release), compiles the legacy program tests/legacy/p2_double_buffer.c and the
+//! demo's timing interposer (cli/demo/timeline.c) into target/nrt-demo/, then runs
+//! `target/release/nrt-shim demo`: the program three ways on the simulator (the
+//! synchronous 2.31+ runtime, the old implicit-async mode, the shim), a table, and a
+//! trace and SVG timeline of each in target/nrt-demo/.
+//!
+//! `cargo xtask install [--prefix /usr/local] [--destdir DIR]` builds the same and
+//! installs the library, header, pkg-config file, `nrt-shim`, the simulator and the
+//! demo program (layout in xtask/src/install.rs). `DESTDIR` is honoured too.
 //!
 //! `cargo xtask sim [--release] [--out DIR]` builds both nrt-sim
 //! libraries and lays them out like an installed runtime:
@@ -16,11 +21,15 @@
 //! DIR/lib-v2/libnrt.so -> libnrt.so.1
 //! ```
 
+mod install;
+
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
 fn usage() -> ! {
-    eprintln!("usage: cargo xtask sim [--release] [--out DIR]\n       cargo xtask demo [ITERATIONS]");
+    eprintln!(
+        "usage: cargo xtask sim [--release] [--out DIR]\n       cargo xtask demo [ITERATIONS]\n       cargo xtask install [--prefix /usr/local] [--destdir DIR]"
+    );
     exit(2)
 }
 
@@ -100,122 +109,111 @@ fn run_cargo(root: &Path, args: &[&str]) {
     }
 }
 
-/// A number after `"key":` in the simulator's JSON report.
-fn json_number(text: &str, key: &str) -> Option<u64> {
-    let at = text.find(&format!("\"{key}\""))?;
-    let rest = text[at + key.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
-/// The busiest unit's busy time in the report's "busy_us" object.
-fn busiest_unit_us(text: &str) -> u64 {
-    let Some(at) = text.find("\"busy_us\"") else { return 0 };
-    let mut best = 0;
-    let body = &text[at..];
-    let body = &body[..body.find("\"queue_full\"").unwrap_or(body.len())];
-    for part in body.split(':').skip(1) {
-        let digits: String = part.trim_start().chars().take_while(|c| c.is_ascii_digit()).collect();
-        if let Ok(n) = digits.parse::<u64>() {
-            best = best.max(n);
+/// Compiles the demo's legacy program and the timing interposer into `out`
+/// (target/nrt-demo): `double_buffer` and `libnrt_demo_timeline.so`.
+fn build_demo_programs(root: &Path, v3: &Path, out: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(out).expect("cannot create target/nrt-demo");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let include = format!("-I{}", root.join("include").display());
+    let exe = out.join("double_buffer");
+    let lib = out.join("libnrt_demo_timeline.so");
+    let builds: [(PathBuf, &PathBuf, Vec<String>); 2] = [
+        (root.join("tests/legacy/p2_double_buffer.c"), &exe, vec![format!("-L{}", v3.display()), "-lnrt".into()]),
+        (root.join("cli/demo/timeline.c"), &lib, vec!["-shared".into(), "-fPIC".into(), "-ldl".into()]),
+    ];
+    for (src, dst, extra) in builds {
+        let st = Command::new(&cc)
+            .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", &include])
+            .arg(&src)
+            .arg("-o")
+            .arg(dst)
+            .args(&extra)
+            .status()
+            .expect("cannot run the C compiler (set CC)");
+        if !st.success() {
+            eprintln!("xtask: compiling {} failed", src.display());
+            exit(1);
         }
     }
-    best
+    vec![exe, lib]
 }
-
-/// (name, description, environment) of one demo configuration.
-type Run = (&'static str, &'static str, Vec<(&'static str, String)>);
 
 fn demo(args: &[String]) {
     let iterations: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let (latency_us, host_us) = (1000, 600);
     let root = workspace_root();
-    run_cargo(&root, &["build", "--release", "-p", "nrt-async-shim"]);
+    run_cargo(&root, &["build", "--release", "-p", "nrt-async-shim", "-p", "nrt-shim"]);
     let (v3, _) = sim(&["--release".to_string()]);
     let target = target_dir(&root);
-    let shim = target.join("release/libnrt_async_shim.so");
     let out = target.join("nrt-demo");
-    std::fs::create_dir_all(&out).expect("cannot create target/nrt-demo");
-    let exe = out.join("double_buffer");
-    let src = root.join("tests/legacy/p2_double_buffer.c");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let st = Command::new(&cc)
-        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread"])
-        .arg(format!("-I{}", root.join("include").display()))
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", v3.display()))
-        .arg("-lnrt")
+    build_demo_programs(&root, &v3, &out);
+    println!();
+    let st = Command::new(target.join("release/nrt-shim"))
+        .args(["demo", "--iterations", &iterations.to_string(), "--out"])
+        .arg(&out)
+        .arg("--program")
+        .arg(out.join("double_buffer"))
         .status()
-        .expect("cannot run the C compiler (set CC)");
-    if !st.success() {
-        eprintln!("xtask: compiling {} failed", src.display());
-        exit(1);
+        .expect("cannot run target/release/nrt-shim");
+    exit(st.code().unwrap_or(1));
+}
+
+/// `cargo xtask install [--prefix /usr/local] [--destdir D]`
+fn install_cmd(args: &[String]) {
+    let mut prefix = PathBuf::from("/usr/local");
+    let mut destdir: Option<PathBuf> = std::env::var_os("DESTDIR").filter(|d| !d.is_empty()).map(PathBuf::from);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--prefix" => prefix = PathBuf::from(it.next().unwrap_or_else(|| usage())),
+            "--destdir" => destdir = Some(PathBuf::from(it.next().unwrap_or_else(|| usage()))),
+            _ => usage(),
+        }
     }
-    println!();
-    println!(
-        "Legacy program: {} (unmodified), {iterations} iterations, model {latency_us} us, host work {host_us} us per step",
-        src.strip_prefix(&root).unwrap_or(&src).display()
-    );
-    let runs: [Run; 3] = [
-        (
-            "sync",
-            "SDK 2.31+ runtime, no shim (what legacy binaries get today)",
-            vec![("NRT_SIM_RUNTIME", "2.32".into())],
-        ),
-        (
-            "implicit",
-            "SDK 2.30 runtime, NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS=3 (what they had)",
-            vec![("NRT_SIM_RUNTIME", "2.30".into()), ("NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS", "3".into())],
-        ),
-        (
-            "shim",
-            "SDK 2.31+ runtime, nrt-async-shim preloaded, same variable",
-            vec![
-                ("NRT_SIM_RUNTIME", "2.32".into()),
-                ("NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS", "3".into()),
-                ("LD_PRELOAD", shim.display().to_string()),
-            ],
-        ),
-    ];
-    println!();
-    println!("{:<9} {:>10} {:>12} {:>12} {:>9}  what", "config", "wall ms", "iter/s", "device busy", "vs sync");
-    let mut sync_ms = 0.0;
-    for (name, what, env) in runs {
-        let report = out.join(format!("{name}.report.json"));
-        let _ = std::fs::remove_file(&report);
-        let output = Command::new(&exe)
-            .args([iterations.to_string(), latency_us.to_string(), host_us.to_string()])
-            .env("LD_LIBRARY_PATH", &v3)
-            .env("NRT_SIM_REPORT", &report)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .expect("cannot run the demo program");
-        if !output.status.success() {
-            eprintln!("xtask: the {name} run failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let cwd = std::env::current_dir().unwrap();
+    if !prefix.is_absolute() {
+        prefix = cwd.join(prefix);
+    }
+    let destdir = destdir.map(|d| if d.is_absolute() { d } else { cwd.join(d) });
+    let root = workspace_root();
+    run_cargo(&root, &["build", "--release", "-p", "nrt-async-shim", "-p", "nrt-shim"]);
+    let (v3, _) = sim(&["--release".to_string()]);
+    let target = target_dir(&root);
+    let release = target.join("release");
+    let demo = build_demo_programs(&root, &v3, &target.join("nrt-demo"));
+    let src = install::Sources {
+        version: install::package_version(&root.join("Cargo.toml")),
+        shim: release.join("libnrt_async_shim.so"),
+        nrt_shim: release.join("nrt-shim"),
+        sim_v3: release.join("libnrt_sim.so"),
+        sim_v2: release.join("libnrt_sim_v2.so"),
+        include: root.join("include"),
+        pc_template: root.join("packaging/nrt-async-shim.pc.in"),
+        demo,
+    };
+    match install::install(&src, &prefix, destdir.as_deref()) {
+        Ok(made) => {
+            for m in &made {
+                println!("installed {}", m.display());
+            }
+            let p = prefix.display();
+            println!();
+            println!(
+                "nrt-async-shim installed under {p}{}",
+                destdir.map(|d| format!(" (staged in {})", d.display())).unwrap_or_default()
+            );
+            println!("  run a program with it:   {p}/bin/nrt-shim run -- ./app     (nrt-shim doctor ./app checks the set-up)");
+            println!("  link against it:         cc app.c $(pkg-config --cflags --libs nrt-async-shim) -lnrt   (PKG_CONFIG_PATH={p}/lib/pkgconfig if needed)");
+            println!("  the simulator (no device): {p}/lib/nrt-sim/lib (v3), {p}/lib/nrt-sim/lib-v2 (v2); `nrt-shim run --sim`");
+            println!("  if {p}/lib is not searched by the loader: run ldconfig, or add it to LD_LIBRARY_PATH");
+        }
+        Err(e) => {
+            eprintln!("xtask: install failed: {e}");
+            eprintln!(
+                "xtask: (a system prefix needs root: sudo -E cargo xtask install, or choose --prefix $HOME/.local)"
+            );
             exit(1);
         }
-        let text = std::fs::read_to_string(&report).unwrap_or_default();
-        let wall = json_number(&text, "wall_us").unwrap_or(0) as f64;
-        let hazards = json_number(&text, "hazards").unwrap_or(0);
-        let util = if wall > 0.0 { busiest_unit_us(&text) as f64 / wall * 100.0 } else { 0.0 };
-        let ms = wall / 1000.0;
-        if name == "sync" {
-            sync_ms = ms;
-        }
-        println!(
-            "{:<9} {:>10.1} {:>12.0} {:>11.0}% {:>8.2}x  {what}{}",
-            name,
-            ms,
-            iterations as f64 / (wall / 1e6),
-            util,
-            sync_ms / ms,
-            if hazards > 0 { format!(" [{hazards} HAZARDS]") } else { String::new() }
-        );
     }
-    println!();
-    println!("Every run checked every output against the model's formula; reports: {}/*.report.json", out.display());
 }
 
 fn main() {
@@ -225,6 +223,7 @@ fn main() {
             sim(&args[1..]);
         }
         Some("demo") => demo(&args[1..]),
+        Some("install") => install_cmd(&args[1..]),
         _ => usage(),
     }
 }
