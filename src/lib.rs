@@ -14,6 +14,7 @@ pub mod config;
 #[cfg_attr(test, allow(dead_code))]
 mod exports;
 mod ffi;
+pub mod idhash;
 pub mod observe;
 pub mod registry;
 pub mod scheduler;

@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::idhash::IdHasher;
 use crate::tracker::{OpSeq, StorageId};
 
 /// A runtime handle (an opaque pointer).
@@ -21,36 +22,7 @@ pub type Handle = usize;
 
 const SHARDS: usize = 16;
 
-/// Hashes pointers with the murmur3 finaliser. A plain multiply is not
-/// enough: the table takes buckets from the hash's low bits, which a multiply
-/// derives from the pointer's low bits only, and those are equal for every
-/// aligned handle of one shard (all of them would probe from one bucket).
-#[derive(Default)]
-pub struct PtrHasher(u64);
-
-fn fmix64(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
-}
-
-impl Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = fmix64(n as u64);
-    }
-}
-
-type PtrMap<T> = HashMap<Handle, Arc<T>, BuildHasherDefault<PtrHasher>>;
+type PtrMap<T> = HashMap<Handle, Arc<T>, BuildHasherDefault<IdHasher>>;
 
 /// A map from handle to record, split in shards.
 pub struct Registry<T> {
@@ -288,21 +260,6 @@ mod tests {
         assert!(r.get(0x1010).is_none());
         assert_eq!(r.drain().len(), 255);
         assert!(r.is_empty());
-    }
-
-    #[test]
-    fn handles_of_one_shard_spread_over_the_buckets() {
-        use std::collections::HashSet;
-        // 16-byte aligned handles that all fall in the same shard.
-        let low_bits: HashSet<u64> = (0..10_000usize)
-            .map(|i| 0x7f00_0000_0000 + i * 16 * SHARDS)
-            .map(|h| {
-                let mut hasher = PtrHasher::default();
-                hasher.write_usize(h);
-                hasher.finish() & 0xff
-            })
-            .collect();
-        assert!(low_bits.len() > 200, "only {} of 256 low-byte values: buckets would collide", low_bits.len());
     }
 
     #[test]

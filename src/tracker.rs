@@ -16,6 +16,9 @@
 //! Safe Rust, no C: tested on its own below.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use crate::idhash::IdHasher;
 
 /// Identifies one storage region (a device allocation, or one attached host
 /// buffer). Slices share their source's id.
@@ -129,7 +132,7 @@ struct StorageTrack {
 /// Pending accesses and poison marks of the storages of one queue.
 #[derive(Default, Debug)]
 pub struct Tracker {
-    storages: HashMap<StorageId, StorageTrack>,
+    storages: HashMap<StorageId, StorageTrack, BuildHasherDefault<IdHasher>>,
     poison_marks: usize,
 }
 
