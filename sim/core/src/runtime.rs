@@ -1217,10 +1217,13 @@ impl Runtime {
     pub fn tensor_read(self: &Arc<Self>, h: usize, off: u64, buf: UserBuf, honour_implicit: bool) -> Res<()> {
         let call = "nrt_tensor_read";
         let (t, off, size) = self.io_target(call, h, off, buf.len() as u64)?;
-        self.read_validated(call, &t, off, size, buf, honour_implicit)
+        self.transfer_validated(call, &t, off, size, buf, honour_implicit, false)
     }
 
-    fn read_validated(
+    /// A validated synchronous transfer between `buf` and the tensor's bytes
+    /// (`write`: into the tensor).
+    #[allow(clippy::too_many_arguments)]
+    fn transfer_validated(
         self: &Arc<Self>,
         call: &str,
         t: &Tensor,
@@ -1228,6 +1231,7 @@ impl Runtime {
         size: usize,
         buf: UserBuf,
         honour_implicit: bool,
+        write: bool,
     ) -> Res<()> {
         if size == 0 {
             return Ok(());
@@ -1236,62 +1240,33 @@ impl Runtime {
             self.implicit_wait(t.device_core());
         }
         let r = t.region(off, size);
-        match t.device_core() {
-            None => {
-                self.host_access(&format!("{call} of '{}'", t.name), &[r.range(false)]);
+        let desc = format!("{call} of '{}'", t.name);
+        match (t.device_core(), write) {
+            (None, false) => {
+                self.host_access(&desc, &[r.range(false)]);
                 buf.write(&r.read());
                 Ok(())
             }
-            Some(core) => self.transfer_and_wait(
-                core,
-                UnitRole::Read,
-                call,
-                format!("{call} of '{}'", t.name),
-                Work::Read { src: r, dst: buf },
-                size as u64,
-            ),
+            (None, true) => {
+                self.host_access(&desc, &[r.range(true)]);
+                let mut v = vec![0u8; size];
+                buf.read(&mut v);
+                r.write(&v);
+                Ok(())
+            }
+            (Some(core), false) => {
+                self.transfer_and_wait(core, UnitRole::Read, call, desc, Work::Read { src: r, dst: buf }, size as u64)
+            }
+            (Some(core), true) => {
+                self.transfer_and_wait(core, UnitRole::Write, call, desc, Work::Write { dst: r, src: buf }, size as u64)
+            }
         }
     }
 
     pub fn tensor_write(self: &Arc<Self>, h: usize, off: u64, buf: UserBuf, honour_implicit: bool) -> Res<()> {
         let call = "nrt_tensor_write";
         let (t, off, size) = self.io_target(call, h, off, buf.len() as u64)?;
-        self.write_validated(call, &t, off, size, buf, honour_implicit)
-    }
-
-    fn write_validated(
-        self: &Arc<Self>,
-        call: &str,
-        t: &Tensor,
-        off: usize,
-        size: usize,
-        buf: UserBuf,
-        honour_implicit: bool,
-    ) -> Res<()> {
-        if size == 0 {
-            return Ok(());
-        }
-        if honour_implicit {
-            self.implicit_wait(t.device_core());
-        }
-        let r = t.region(off, size);
-        match t.device_core() {
-            None => {
-                self.host_access(&format!("{call} of '{}'", t.name), &[r.range(true)]);
-                let mut v = vec![0u8; size];
-                buf.read(&mut v);
-                r.write(&v);
-                Ok(())
-            }
-            Some(core) => self.transfer_and_wait(
-                core,
-                UnitRole::Write,
-                call,
-                format!("{call} of '{}'", t.name),
-                Work::Write { dst: r, src: buf },
-                size as u64,
-            ),
-        }
+        self.transfer_validated(call, &t, off, size, buf, honour_implicit, true)
     }
 
     /// A synchronous transfer: one op on the core's unit for `role`, and the
@@ -1337,11 +1312,7 @@ impl Runtime {
             }
         }
         for (t, o, s, buf) in checked {
-            if write {
-                self.write_validated(call, &t, o, s, buf, !unsafe_mode)?;
-            } else {
-                self.read_validated(call, &t, o, s, buf, !unsafe_mode)?;
-            }
+            self.transfer_validated(call, &t, o, s, buf, !unsafe_mode, write)?;
         }
         Ok(())
     }
