@@ -28,16 +28,16 @@ mod support;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::fs;
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use support::{artefact, have_tool, profile_dir, repo_root, shim_dir, shim_lib, sim_dir, Gen, Mode, Outcome};
+use support::{
+    artefact, have_tool, profile_dir, repo_root, run_watched, shim_dir, shim_lib, sim_dir, Finished, Gen, Mode, Outcome,
+};
 
 /// The watchdog of an ordinary run.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -337,39 +337,7 @@ impl Proc {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-        let start = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: cannot start {}: {e}", self.program.display()));
-        let pid = child.id();
-        let mut out_pipe = child.stdout.take().unwrap();
-        let mut err_pipe = child.stderr.take().unwrap();
-        let out_reader = thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = out_pipe.read_to_end(&mut v);
-            v
-        });
-        let err_reader = thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = err_pipe.read_to_end(&mut v);
-            v
-        });
-        let mut timed_out = false;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for the child") {
-                break status;
-            }
-            if start.elapsed() > self.timeout {
-                timed_out = true;
-                // SAFETY: kill(2) on the process group this run created (process_group(0)).
-                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-                let _ = child.kill();
-                break child.wait().expect("waiting for the killed child");
-            }
-            thread::sleep(Duration::from_millis(2));
-        };
-        let wall = start.elapsed();
-        let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).to_string();
-        let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).to_string();
+        let Finished { status, stdout, stderr, wall, timed_out } = run_watched(cmd, self.timeout, &what, &self.program);
         let out = Outcome {
             what,
             mode: if self.preload { Mode::Preload } else { Mode::Reference },
