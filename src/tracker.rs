@@ -50,8 +50,10 @@ impl ByteRange {
         self.end <= self.start
     }
 
+    /// Whether the two share a byte. An empty range touches no byte, so it
+    /// overlaps nothing (a zero-byte read inside marked bytes reads none).
     pub fn overlaps(&self, other: &ByteRange) -> bool {
-        self.start < other.end && other.start < self.end
+        !self.is_empty() && !other.is_empty() && self.start < other.end && other.start < self.end
     }
 }
 
@@ -275,6 +277,15 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_range_overlaps_nothing() {
+        let r = ByteRange::new(0, 16);
+        assert!(r.overlaps(&ByteRange::new(15, 1)));
+        assert!(!r.overlaps(&ByteRange::new(16, 1)));
+        assert!(!r.overlaps(&ByteRange::new(8, 0)));
+        assert!(!ByteRange::new(8, 0).overlaps(&r));
+    }
 
     fn acc(storage: StorageId, start: u64, len: u64, kind: AccessKind) -> StorageRange {
         StorageRange { storage, range: ByteRange::new(start, len), kind }

@@ -31,6 +31,7 @@ macro_rules! runtime_table {
             pub nrta_get_completion_handle: Option<unsafe extern "C" fn(nrta_seq_t, *mut c_int) -> NRT_STATUS>,
             pub nrta_error_tracker_create: Option<unsafe extern "C" fn(u32, *mut *mut c_void) -> NRT_STATUS>,
             pub nrta_error_tracker_get_list: Option<unsafe extern "C" fn(*mut c_void, *mut *const nrta_error_t, *mut usize) -> NRT_STATUS>,
+            pub nrta_error_tracker_destroy: Option<unsafe extern "C" fn(*mut c_void)>,
             pub source: String,
         }
 
@@ -50,6 +51,7 @@ macro_rules! runtime_table {
                         nrta_get_completion_handle: res.get(c"nrta_get_completion_handle").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
                         nrta_error_tracker_create: res.get(c"nrta_error_tracker_create").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
                         nrta_error_tracker_get_list: res.get(c"nrta_error_tracker_get_list").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
+                        nrta_error_tracker_destroy: res.get(c"nrta_error_tracker_destroy").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
                         source: res.source.clone(),
                     }
                 }
@@ -150,7 +152,8 @@ pub struct RealDevice {
     completion_fd: c_int,
     /// Ends a wait early.
     wake_fd: c_int,
-    /// v2 error trackers, one per core, created on first use.
+    /// v2 error trackers, one per core, created on first use after each
+    /// nrt_init (the runtime forgets them at nrt_close).
     trackers: Box<[AtomicPtr<c_void>]>,
     /// v2: errors read from trackers and not yet matched to a request.
     v2_errors: Mutex<Vec<(u64, Status)>>,
@@ -329,6 +332,19 @@ impl Device for RealDevice {
                 }
             }
         }
+    }
+
+    fn closed(&self) {
+        // The runtime invalidates every handle at nrt_close: a tracker kept
+        // past it would make every request after the next nrt_init fail.
+        for slot in self.trackers.iter() {
+            let t = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if let (false, Some(destroy)) = (t.is_null(), self.rt.nrta_error_tracker_destroy) {
+                // SAFETY: our own tracker; no request is pending (the engine drained).
+                unsafe { destroy(t) };
+            }
+        }
+        self.v2_errors.lock().clear();
     }
 
     fn wake(&self) {

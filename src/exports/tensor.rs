@@ -2,7 +2,6 @@
 //! bytes it reads or overwrites, then runs the runtime's own call.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::time::{Duration, Instant};
 
 use nrt_sys::*;
 
@@ -232,7 +231,9 @@ export! {
         }
         if let Ok(rec) = record(s, tensor, "nrt_tensor_get_va") {
             let view = rec.view();
-            s.engine.host_access(&view, whole(&view), AccessKind::Write, None, || NRT_SUCCESS);
+            // The program may read or write through the address: wait for
+            // every pending user. Touching no bytes, it clears no failure mark.
+            s.engine.wait_pending(&view, whole(&view), AccessKind::Write);
             let va = real!(s, nrt_tensor_get_va(tensor));
             if !va.is_null() {
                 s.engine.address_taken(&rec);
@@ -252,14 +253,16 @@ export! {
         }
         status((|| {
             let rec = record(s, output_tensor, "nrt_tensor_check_output_completion")?;
-            let start = Instant::now();
-            let deadline = (timeout_us >= 0).then(|| start + Duration::from_micros(timeout_us as u64));
-            let st = s.engine.wait_producer(&rec.view(), deadline);
+            // The synchronous runtime completed every request the program
+            // issued before this call, so those count whatever the timeout
+            // (a count already reached must not time out). The caller's
+            // timeout is for completions it has not asked for yet (another
+            // thread's executions), and the runtime applies it.
+            let st = s.engine.wait_producer(&rec.view(), None);
             if st != NRT_SUCCESS {
                 return Ok(st);
             }
-            let left = if timeout_us < 0 { timeout_us } else { timeout_us.saturating_sub(start.elapsed().as_micros() as i64).max(0) };
-            Ok(real!(s, nrt_tensor_check_output_completion(output_tensor, left, expected_completion_count)))
+            Ok(real!(s, nrt_tensor_check_output_completion(output_tensor, timeout_us, expected_completion_count)))
         })())
     }
 }
@@ -273,7 +276,8 @@ export! {
         status((|| {
             let rec = record(s, output_tensor, "nrt_tensor_reset_output_completion")?;
             let view = rec.view();
-            s.engine.host_access(&view, whole(&view), AccessKind::Write, None, || NRT_SUCCESS);
+            // Pending producers would count after the reset otherwise.
+            s.engine.wait_pending(&view, whole(&view), AccessKind::Read);
             Ok(real!(s, nrt_tensor_reset_output_completion(output_tensor)))
         })())
     }
@@ -301,7 +305,7 @@ export! {
         status((|| {
             let rec = record(s, tensor, "nrt_tensor_attach_buffer")?;
             let view = rec.view();
-            s.engine.host_access(&view, whole(&view), AccessKind::Write, None, || NRT_SUCCESS);
+            s.engine.wait_pending(&view, whole(&view), AccessKind::Write);
             let st = real!(s, nrt_tensor_attach_buffer(tensor, buffer, size));
             if st == NRT_SUCCESS {
                 s.engine.buffer_attached(&rec, size as u64);

@@ -66,6 +66,9 @@ pub trait Device: Send + Sync + 'static {
     fn wait_any(&self, device_seqs: &[u64], attempt: u32);
     /// Ends a wait_any early.
     fn wake(&self);
+    /// All work is done and the runtime is about to close: forget the
+    /// runtime objects the device created for itself.
+    fn closed(&self) {}
     fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status>;
     fn allocate_set(&self) -> Result<Handle, Status>;
     fn add_to_set(&self, set: Handle, name: &CString, tensor: Handle) -> Status;
@@ -228,6 +231,7 @@ impl<D: Device> Engine<D> {
         self.sweep_orphans();
         self.tensors.drain();
         self.models.drain();
+        self.device.closed();
         for core in self.cores.iter() {
             let mut q = core.q.lock();
             *q = CoreQueue::new(self.config.max_inflight);
@@ -573,6 +577,22 @@ impl<D: Device> Engine<D> {
     /// reports a pending failure of the request that produced the bytes (for
     /// reads), then runs `call` (the real runtime call). `deadline`: give up
     /// with NRT_TIMEOUT.
+    /// Waits for the pending requests that conflict with an access of `kind`
+    /// to `range`, for calls that touch no bytes themselves (get_va, before
+    /// the program may; reset_output_completion): failures stay unreported
+    /// and their marks stay.
+    pub fn wait_pending(&'static self, view: &TensorView, range: ByteRange, kind: AccessKind) {
+        let Some(storage) = view.storage.as_ref() else { return };
+        let Some(c) = storage.core else { return };
+        let last = match kind {
+            AccessKind::Read => storage.last_writer.load(Ordering::Acquire),
+            AccessKind::Write => storage.last_user.load(Ordering::Acquire),
+        };
+        if last > self.core(c).completed.load(Ordering::Acquire) {
+            self.wait_conflicts(c, &[StorageRange { storage: storage.id, range, kind }], None, view.name.as_ref());
+        }
+    }
+
     pub fn host_access(
         &'static self,
         view: &TensorView,
@@ -607,12 +627,22 @@ impl<D: Device> Engine<D> {
             }
         }
         let st = call();
-        if kind == AccessKind::Write && st == NRT_SUCCESS && core.poisoned.load(Ordering::Acquire) {
+        if kind == AccessKind::Write && st == NRT_SUCCESS {
+            self.host_wrote(view, range);
+        }
+        st
+    }
+
+    /// The program wrote these bytes: they no longer hold a failed request's output.
+    fn host_wrote(&'static self, view: &TensorView, range: ByteRange) {
+        let Some(storage) = view.storage.as_ref() else { return };
+        let Some(c) = storage.core else { return };
+        let core = self.core(c);
+        if core.poisoned.load(Ordering::Acquire) {
             let mut q = core.q.lock();
             q.host_wrote(storage.id, range);
             core.poisoned.store(q.tracker().has_any_poison(), Ordering::Release);
         }
-        st
     }
 
     /// Several host accesses made safe together (batches, copies): waits for
@@ -622,17 +652,29 @@ impl<D: Device> Engine<D> {
         parts: &[(TensorView, ByteRange, AccessKind)],
         call: impl FnOnce() -> Status,
     ) -> Status {
+        let mut failed = NRT_SUCCESS;
         for (view, range, kind) in parts {
-            let st = self.host_access(view, *range, *kind, None, || NRT_SUCCESS);
-            if st != NRT_SUCCESS {
-                return st;
+            match kind {
+                // Every part is checked, so that one call reports every
+                // failure whose outputs it touches; the first status wins.
+                AccessKind::Read => {
+                    let st = self.host_access(view, *range, AccessKind::Read, None, || NRT_SUCCESS);
+                    if failed == NRT_SUCCESS {
+                        failed = st;
+                    }
+                }
+                // Marks are cleared only once the runtime has written the bytes.
+                AccessKind::Write => self.wait_pending(view, *range, AccessKind::Write),
             }
+        }
+        if failed != NRT_SUCCESS {
+            return failed;
         }
         let st = call();
         if st == NRT_SUCCESS {
             for (view, range, kind) in parts {
                 if *kind == AccessKind::Write {
-                    self.host_access(view, *range, AccessKind::Write, None, || NRT_SUCCESS);
+                    self.host_wrote(view, *range);
                 }
             }
         }
@@ -679,54 +721,61 @@ impl<D: Device> Engine<D> {
             s.tensors.clear();
             s.in_handles.clear();
             s.out_handles.clear();
-            let mut host = false;
-            for (set, decl, kind) in [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)]
-            {
+            // The runtime's order: first the handles of every named tensor
+            // (NRT_INVALID_HANDLE), then presence, size, placement and core
+            // (NRT_INVALID), so that a program gets the status it got before.
+            let decls = [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)];
+            let mut missing = None;
+            for (set, decl, kind) in decls {
                 let contents = set.contents.lock();
                 for t in decl.iter() {
-                    let Some(h) = contents.get(&t.name) else {
-                        log::warn!(
-                            "nrt_execute: the {} set has no tensor named '{}'",
-                            role(kind),
-                            t.name.to_string_lossy()
-                        );
-                        return Err(NRT_INVALID);
-                    };
-                    let rec = self.tensor(h)?;
-                    let view = rec.view();
-                    if view.size != t.size {
-                        log::warn!(
-                            "nrt_execute: tensor '{}' has {} bytes, the model declares {}",
-                            t.name.to_string_lossy(),
-                            view.size,
-                            t.size
-                        );
-                        return Err(NRT_INVALID);
-                    }
-                    match placement(&view) {
-                        Placement::Device(c) if c != m.core => {
-                            log::warn!(
-                                "nrt_execute: tensor '{}' is on core {c}, the model on core {}",
-                                t.name.to_string_lossy(),
-                                m.core
-                            );
-                            return Err(NRT_INVALID);
+                    match contents.get(&t.name) {
+                        Some(h) => {
+                            s.tensors.push((self.tensor(h)?, kind));
+                            match kind {
+                                AccessKind::Read => s.in_handles.push(h),
+                                AccessKind::Write => s.out_handles.push(h),
+                            }
                         }
-                        Placement::Device(_) => {}
-                        Placement::Host => host = true,
+                        None => missing = missing.or(Some((&t.name, kind))),
                     }
-                    if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
-                        s.accesses.push(StorageRange {
-                            storage: st.id,
-                            range: ByteRange::new(view.offset, view.size),
-                            kind,
-                        });
+                }
+            }
+            if let Some((name, kind)) = missing {
+                log::warn!("nrt_execute: the {} set has no tensor named '{}'", role(kind), name.to_string_lossy());
+                return Err(NRT_INVALID);
+            }
+            let mut host = false;
+            let decls = m.inputs.iter().chain(m.outputs.iter());
+            for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
+                let view = rec.view();
+                if view.size != t.size {
+                    log::warn!(
+                        "nrt_execute: tensor '{}' has {} bytes, the model declares {}",
+                        t.name.to_string_lossy(),
+                        view.size,
+                        t.size
+                    );
+                    return Err(NRT_INVALID);
+                }
+                match placement(&view) {
+                    Placement::Device(c) if c != m.core => {
+                        log::warn!(
+                            "nrt_execute: tensor '{}' is on core {c}, the model on core {}",
+                            t.name.to_string_lossy(),
+                            m.core
+                        );
+                        return Err(NRT_INVALID);
                     }
-                    match kind {
-                        AccessKind::Read => s.in_handles.push(h),
-                        AccessKind::Write => s.out_handles.push(h),
-                    }
-                    s.tensors.push((rec, kind));
+                    Placement::Device(_) => {}
+                    Placement::Host => host = true,
+                }
+                if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
+                    s.accesses.push(StorageRange {
+                        storage: st.id,
+                        range: ByteRange::new(view.offset, view.size),
+                        kind: *kind,
+                    });
                 }
             }
             if host {

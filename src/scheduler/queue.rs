@@ -8,7 +8,9 @@
 
 use std::collections::VecDeque;
 
-use crate::tracker::{AccessKind, ByteRange, Conflict, FailureId, OpSeq, Status, StorageId, StorageRange, Tracker};
+use crate::tracker::{
+    AccessKind, ByteRange, Conflict, FailureId, OpSeq, PoisonMark, Status, StorageId, StorageRange, Tracker,
+};
 
 pub const NRT_SUCCESS: Status = 0;
 pub const NRT_QUEUE_FULL: Status = 7;
@@ -284,11 +286,18 @@ impl<P> CoreQueue<P> {
     /// The first such read is also where the failure is reported, if neither
     /// a callback nor a drain reported it before.
     pub fn failure_in(&mut self, storage: StorageId, range: ByteRange) -> Option<Status> {
-        let mark = *self.tracker.poison_in(storage, range).next()?;
-        if let Some(i) = self.unreported.iter().position(|f| f.id == mark.failure) {
-            self.unreported.swap_remove(i);
+        // The read reports every failure whose marks it touches, and returns
+        // the status of the lowest-addressed mark.
+        let mut first: Option<PoisonMark> = None;
+        for mark in self.tracker.poison_in(storage, range) {
+            if let Some(i) = self.unreported.iter().position(|f| f.id == mark.failure) {
+                self.unreported.swap_remove(i);
+            }
+            if first.is_none_or(|f| mark.range.start < f.range.start) {
+                first = Some(*mark);
+            }
         }
-        Some(mark.status)
+        first.map(|m| m.status)
     }
 
     /// The failure of one request, if it has not reached the application yet.

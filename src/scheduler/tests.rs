@@ -23,6 +23,7 @@ struct FakeState {
     next_seq: u64,
     capacity: usize,
     freed: Vec<Handle>,
+    closed: usize,
     sets_allocated: usize,
     sets_destroyed: usize,
     adds: usize,
@@ -74,6 +75,9 @@ impl Device for Fake {
         std::thread::sleep(Duration::from_micros(200));
     }
     fn wake(&self) {}
+    fn closed(&self) {
+        self.st.lock().closed += 1;
+    }
     fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status> {
         self.models.get(&model).cloned().ok_or(NRT_INVALID_HANDLE)
     }
@@ -367,49 +371,70 @@ fn before_init_and_after_close() {
     e.opened(1);
     e.close();
     assert_eq!(e.execute(MODEL, IN, OUT, 1, || 0), NRT_CLOSED);
+    assert_eq!(e.device.st.lock().closed, 1, "the device forgets its runtime objects (v2 error trackers)");
 }
 
 #[test]
-fn the_completion_thread_is_started_lazily_once() {
+fn handles_are_checked_before_names_as_the_runtime_does() {
     let e = engine(4);
-    assert_eq!(e.device.threads.load(Ordering::SeqCst), 0);
+    // The input set lacks x, the output set names a freed tensor: the
+    // runtime reports the handle (NRT_INVALID_HANDLE) before the name.
+    e.set_allocated(0x260);
+    e.free_tensor(Y2);
+    assert_eq!(e.execute(MODEL, 0x260, OUT2, 1, || 0), NRT_INVALID_HANDLE);
+    assert_eq!(e.execute(MODEL, 0x260, OUT, 1, || 0), NRT_INVALID, "no freed handle: the missing name");
+}
+
+#[test]
+fn waiting_without_touching_bytes_keeps_failure_marks() {
+    let e = engine(4);
     exec(e, IN, OUT);
-    exec(e, IN2, OUT2);
-    assert_eq!(e.device.threads.load(Ordering::SeqCst), 1);
+    e.device.complete(0, 1006);
+    // What nrt_tensor_get_va and reset_output_completion do: wait, touch nothing.
+    let view = e.tensor(Y).unwrap().view();
+    e.wait_pending(&view, ByteRange::new(view.offset, view.size), AccessKind::Write);
+    assert_eq!(read(e, Y), 1006, "still the failed request's output");
 }
 
 #[test]
-fn a_repeat_count_above_the_window_does_not_deadlock() {
-    let e = engine(2);
-    let r = spawn(move || e.execute(MODEL, IN, OUT, 5, || panic!("async path")));
-    let mut completed = 0;
-    let t0 = std::time::Instant::now();
-    while completed < 5 && t0.elapsed() < WATCHDOG {
-        if e.device.complete(0, NRT_SUCCESS) {
-            completed += 1;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    assert_eq!(completed, 5);
-    assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
-    assert_eq!(e.device.st.lock().schedules, 5);
-}
-
-#[test]
-fn one_set_as_input_and_output_gets_a_mirror_per_use() {
+fn a_zero_byte_read_inside_marked_bytes_succeeds() {
     let e = engine(4);
-    // The application's set S holds x and y, and both are the same tensor.
-    e.set_allocated(0x250);
-    {
-        let set = e.sets.get(0x250).unwrap();
-        let mut c = set.contents.lock();
-        c.put(b"x", X);
-        c.put(b"y", X);
+    exec(e, IN, OUT);
+    e.device.complete(0, 1004);
+    let view = e.tensor(Y).unwrap().view();
+    assert_eq!(e.host_access(&view, ByteRange::new(8, 0), AccessKind::Read, None, || NRT_SUCCESS), NRT_SUCCESS);
+    assert_eq!(e.drain(0), 1004, "and reports nothing");
+}
+
+#[test]
+fn a_read_reports_every_failure_whose_marks_it_touches() {
+    let e = engine(4);
+    // One 128-byte tensor; two requests write its halves (through slices) and fail.
+    const BIG: Handle = 0x1100;
+    e.tensor_allocated(BIG, None, Some(0), 128);
+    let big = e.tensor(BIG).unwrap().view();
+    for (slice, off, set) in [(0x1110, 0, 0x270), (0x1120, 64, 0x280)] {
+        e.slice_allocated(slice, None, &big, off, 64);
+        e.set_allocated(set);
+        e.sets.get(set).unwrap().contents.lock().put(b"y", slice);
     }
-    assert_eq!(exec(e, 0x250, 0x250), NRT_SUCCESS);
-    let st = e.device.st.lock();
-    assert_eq!(st.sets_allocated, 2, "an input mirror and an output mirror");
-    let names: Vec<&str> = st.added.iter().map(|(_, n, _)| n.as_str()).collect();
-    assert_eq!(names, vec!["x", "y"], "each mirror holds its own use's name");
-    assert_ne!(st.added[0].0, st.added[1].0);
+    exec(e, IN, 0x270);
+    exec(e, IN2, 0x280);
+    e.device.complete(0, 1004);
+    e.device.complete(0, 1006);
+    let whole = ByteRange::new(0, 128);
+    assert_eq!(e.host_access(&big, whole, AccessKind::Read, None, || NRT_SUCCESS), 1004, "the lowest mark's status");
+    assert_eq!(e.drain(0), NRT_SUCCESS, "the read reported both");
+}
+
+#[test]
+fn a_failure_whose_marks_were_replaced_is_reported_by_the_drain() {
+    let e = engine(4);
+    exec(e, IN, OUT);
+    exec(e, IN2, OUT); // writes y again
+    e.device.complete(0, 1004);
+    e.device.complete(0, 1006);
+    assert_eq!(read(e, Y), 1006, "y holds the second request's (failed) output");
+    assert_eq!(e.drain(0), 1004, "the first failure reaches the program once, at the drain");
+    assert_eq!(e.drain(0), NRT_SUCCESS);
 }
