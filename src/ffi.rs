@@ -48,6 +48,7 @@ pub static TEST_PANIC: Lazy<Option<String>> =
 /// line, never an unwind into C (which would abort the process).
 pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R) -> R {
     let name = stat.name;
+    let outer = crate::observe::enter_call(name);
     let observer = crate::observe::get();
     let t0 = observer.map(|o| o.begin());
     let body = || {
@@ -57,6 +58,7 @@ pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R
         body()
     };
     let result = catch_unwind(AssertUnwindSafe(body));
+    crate::observe::leave_call(outer);
     if let (Some(o), Some(t0)) = (observer, t0) {
         o.end(stat, t0);
     }

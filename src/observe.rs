@@ -169,6 +169,30 @@ struct CallCtx {
 
 thread_local! {
     static CTX: RefCell<CallCtx> = RefCell::new(CallCtx::default());
+    /// The export this thread is in, for log lines written deeper down.
+    static CALL: std::cell::Cell<&'static str> = const { std::cell::Cell::new("nrt") };
+}
+
+/// An export begins on this thread; returns what to restore at its end.
+pub fn enter_call(name: &'static str) -> &'static str {
+    CALL.with(|c| c.replace(name))
+}
+
+pub fn leave_call(outer: &'static str) {
+    CALL.with(|c| c.set(outer));
+}
+
+/// The name of the export the calling thread is in ("nrt" outside any).
+pub fn current_call() -> &'static str {
+    CALL.with(|c| c.get())
+}
+
+/// Rejects bad input: one warning naming the export, then the status. Every
+/// status the shim decides by itself (not the runtime) goes through here, so
+/// that the program sees one log line per bad call, as without the shim.
+pub fn reject(status: u32, why: std::fmt::Arguments) -> u32 {
+    log::warn!("{}: {why}", current_call());
+    status
 }
 
 static NEXT_TID: AtomicU32 = AtomicU32::new(1);

@@ -14,9 +14,9 @@ export! {
         }
         status((|| {
             s.engine.check_open()?;
-            let m = handle(model, "model", "nrt_execute")?;
-            let i = handle(input_set, "input set", "nrt_execute")?;
-            let o = handle(output_set, "output set", "nrt_execute")?;
+            let m = handle(model, "model")?;
+            let i = handle(input_set, "input set")?;
+            let o = handle(output_set, "output set")?;
             Ok(s.engine.execute(m, i, o, 1, || real!(s, nrt_execute(model, input_set, output_set))))
         })())
     }
@@ -36,9 +36,9 @@ export! {
         }
         status((|| {
             s.engine.check_open()?;
-            let m = handle(model, "model", "nrt_execute_repeat")?;
-            let i = handle(input_set, "input set", "nrt_execute_repeat")?;
-            let o = handle(output_set, "output set", "nrt_execute_repeat")?;
+            let m = handle(model, "model")?;
+            let i = handle(input_set, "input set")?;
+            let o = handle(output_set, "output set")?;
             Ok(s.engine.execute(m, i, o, repeat_count as u32, || {
                 real!(s, nrt_execute_repeat(model, input_set, output_set, repeat_count))
             }))

@@ -8,7 +8,7 @@ use nrt_sys::*;
 use super::get;
 use crate::config::Mode;
 use crate::ffi::{export, real};
-use crate::scheduler::Callback;
+use crate::scheduler::{Callback, NRT_INVALID};
 
 /// Calls the application's C callback stored in `raw`.
 fn trampoline(raw: usize, params: usize, model_id: u32, vnc: u32, job_id: u64, status: u32) {
@@ -26,7 +26,14 @@ export! {
         if s.mode == Mode::Passthrough {
             return real!(s, nrt_register_async_exec_callback(callback, params));
         }
-        s.engine.set_callback(callback.map(|f| Callback { call: trampoline, raw: f as usize, params: params as usize }));
+        // The runtime's checks: the state, then a NULL callback.
+        if let Err(st) = s.engine.check_open() {
+            return st;
+        }
+        let Some(f) = callback else {
+            return crate::observe::reject(NRT_INVALID, format_args!("callback is NULL"));
+        };
+        s.engine.set_callback(Some(Callback { call: trampoline, raw: f as usize, params: params as usize }));
         NRT_SUCCESS
     }
 }

@@ -116,11 +116,10 @@ fn get() -> Result<&'static Shim, Status> {
     }
 }
 
-/// Turns an opaque pointer into a handle, NULL into NRT_INVALID.
-fn handle<T>(p: *const T, what: &str, call: &str) -> Result<Handle, Status> {
+/// Turns an opaque pointer into a handle, NULL into NRT_INVALID (logged once).
+fn handle<T>(p: *const T, what: &str) -> Result<Handle, Status> {
     if p.is_null() {
-        log::warn!("{call}: {what} is NULL");
-        Err(NRT_INVALID)
+        Err(crate::observe::reject(NRT_INVALID, format_args!("{what} is NULL")))
     } else {
         Ok(p as Handle)
     }

@@ -52,6 +52,10 @@ pub unsafe extern "C" fn nrt_async_shim_stats_json(buf: *mut c_char, len: usize,
             unsafe { *needed = n };
         }
         if buf.is_null() || len < n {
+            // A size query (no buffer, `needed` given) is not a mistake.
+            if !buf.is_null() || needed.is_null() {
+                log::warn!("nrt_async_shim_stats_json: a buffer of {len} bytes is too small: {n} needed");
+            }
             return NRT_INVALID;
         }
         // SAFETY: len >= n bytes at buf.

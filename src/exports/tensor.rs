@@ -8,16 +8,17 @@ use nrt_sys::*;
 use super::{get, handle, status, Shim};
 use crate::config::Mode;
 use crate::ffi::{export, real};
+use crate::observe;
 use crate::registry::{TensorRecord, TensorView};
 use crate::scheduler::{Engine, NRT_INVALID, NRT_RESOURCE};
 use crate::tracker::{AccessKind, ByteRange, Status};
 
 /// The state check, then the tensor's record (NULL: NRT_INVALID; never seen
 /// or freed: NRT_INVALID_HANDLE).
-fn record(s: &'static Shim, t: *const nrt_tensor_t, call: &str) -> Result<std::sync::Arc<TensorRecord>, Status> {
+fn record(s: &'static Shim, t: *const nrt_tensor_t) -> Result<std::sync::Arc<TensorRecord>, Status> {
     s.engine.check_open()?;
-    let h = handle(t, "tensor", call)?;
-    s.engine.tensor(h).inspect_err(|_| log::warn!("{call}: tensor {h:#x} is not a live tensor"))
+    let h = handle(t, "tensor")?;
+    s.engine.tensor(h)
 }
 
 /// A tensor's name, for stats and traces (only when they are on: it allocates).
@@ -84,7 +85,7 @@ export! {
             return real!(s, nrt_tensor_read(tensor, buf, offset, size));
         }
         status((|| {
-            let rec = tensor_checked(s, tensor, buf.is_null() && size > 0, "nrt_tensor_read")?;
+            let rec = tensor_checked(s, tensor, buf.is_null() && size > 0)?;
             let view = rec.view();
             let r = range(&view, offset as u64, size as u64)?;
             Ok(s.engine.host_access(&view, r, AccessKind::Read, None, || real!(s, nrt_tensor_read(tensor, buf, offset, size))))
@@ -98,14 +99,13 @@ fn tensor_checked(
     s: &'static Shim,
     t: *const nrt_tensor_t,
     null_buffer: bool,
-    call: &str,
 ) -> Result<std::sync::Arc<TensorRecord>, Status> {
     s.engine.check_open()?;
+    let h = handle(t, "tensor")?;
     if null_buffer {
-        log::warn!("{call}: buffer is NULL");
-        return Err(NRT_INVALID);
+        return Err(observe::reject(NRT_INVALID, format_args!("buffer is NULL")));
     }
-    record(s, t, call)
+    s.engine.tensor(h)
 }
 
 export! {
@@ -116,7 +116,7 @@ export! {
             return real!(s, nrt_tensor_write(tensor, buf, offset, size));
         }
         status((|| {
-            let rec = tensor_checked(s, tensor, buf.is_null() && size > 0, "nrt_tensor_write")?;
+            let rec = tensor_checked(s, tensor, buf.is_null() && size > 0)?;
             let view = rec.view();
             let r = range(&view, offset as u64, size as u64)?;
             Ok(s.engine.host_access(&view, r, AccessKind::Write, None, || real!(s, nrt_tensor_write(tensor, buf, offset, size))))
@@ -131,7 +131,7 @@ export! {
             return real!(s, nrt_tensor_memset(tensor, offset, value, size));
         }
         status((|| {
-            let rec = tensor_checked(s, tensor, false, "nrt_tensor_memset")?;
+            let rec = tensor_checked(s, tensor, false)?;
             let view = rec.view();
             let r = range(&view, offset, size as u64)?;
             Ok(s.engine.host_access(&view, r, AccessKind::Write, None, || real!(s, nrt_tensor_memset(tensor, offset, value, size))))
@@ -148,10 +148,10 @@ export! {
         }
         status((|| {
             s.engine.check_open()?;
-            handle(src, "source tensor", "nrt_tensor_copy")?;
-            handle(dst, "destination tensor", "nrt_tensor_copy")?;
-            let sv = record(s, src, "nrt_tensor_copy")?.view();
-            let dv = record(s, dst, "nrt_tensor_copy")?.view();
+            s.engine.check_open()?;
+            let (src_h, dst_h) = (handle(src, "source tensor")?, handle(dst, "destination tensor")?);
+            let sv = s.engine.tensor(src_h)?.view();
+            let dv = s.engine.tensor(dst_h)?.view();
             let sr = range(&sv, src_offset as u64, size as u64)?;
             let dr = range(&dv, dst_offset as u64, size as u64)?;
             let parts = [(sv, sr, AccessKind::Read), (dv, dr, AccessKind::Write)];
@@ -160,34 +160,48 @@ export! {
     }
 }
 
-/// The accesses of a batch call, checked like the single calls.
+/// A batch's ops.
+///
+/// # Safety
+/// `b.ops` points to `b.num_ops` ops (or `num_ops` is 0).
+unsafe fn batch_ops(b: &nrt_tensor_batch_t) -> impl Iterator<Item = &nrt_tensor_batch_op_t> {
+    // SAFETY: as the caller promises.
+    (0..b.num_ops as usize).map(move |j| unsafe { &*b.ops.add(j) })
+}
+
+/// The accesses of a batch call, checked in the runtime's order: every NULL
+/// (array, tensors, ops, buffers), then every tensor's handle, then ranges.
 fn batch_parts(
     s: &'static Shim,
     batches: *const nrt_tensor_batch_t,
     n: u64,
     kind: AccessKind,
-    call: &str,
 ) -> Result<Vec<(TensorView, ByteRange, AccessKind)>, Status> {
     s.engine.check_open()?;
     if n > 0 {
-        handle(batches, "batch array", call)?;
+        handle(batches, "batch array")?;
+    }
+    // SAFETY: the caller passes n batches (batches checked for NULL above).
+    let batch = |i: usize| unsafe { &*batches.add(i) };
+    for i in 0..n as usize {
+        let b = batch(i);
+        handle(b.tensor, "batch tensor")?;
+        if b.num_ops > 0 && b.ops.is_null() {
+            return Err(observe::reject(NRT_INVALID, format_args!("batch {i} has NULL ops")));
+        }
+        // SAFETY: ops checked for NULL just above; the caller passes num_ops of them.
+        if let Some(j) = unsafe { batch_ops(b) }.position(|op| op.buffer.is_null() && op.size > 0) {
+            return Err(observe::reject(NRT_INVALID, format_args!("batch {i} op {j} has a NULL buffer")));
+        }
+    }
+    let mut views = Vec::with_capacity(n as usize);
+    for i in 0..n as usize {
+        views.push(s.engine.tensor(batch(i).tensor as usize)?.view());
     }
     let mut parts = Vec::new();
-    for i in 0..n as usize {
-        // SAFETY: the caller passes n batches.
-        let b = unsafe { &*batches.add(i) };
-        if b.num_ops > 0 && b.ops.is_null() {
-            log::warn!("{call}: batch {i} has NULL ops");
-            return Err(NRT_INVALID);
-        }
-        let view = record(s, b.tensor, call)?.view();
-        for j in 0..b.num_ops as usize {
-            // SAFETY: the caller passes num_ops ops.
-            let op = unsafe { &*b.ops.add(j) };
-            if op.buffer.is_null() && op.size > 0 {
-                log::warn!("{call}: batch {i} op {j} has a NULL buffer");
-                return Err(NRT_INVALID);
-            }
+    for (i, view) in views.into_iter().enumerate() {
+        // SAFETY: checked in the first pass.
+        for op in unsafe { batch_ops(batch(i)) } {
             parts.push((view.clone(), range(&view, op.offset, op.size)?, kind));
         }
     }
@@ -201,7 +215,7 @@ export! {
             return real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode));
         }
         status((|| {
-            let parts = batch_parts(s, batches, num_batches, AccessKind::Read, "nrt_tensor_read_batch")?;
+            let parts = batch_parts(s, batches, num_batches, AccessKind::Read)?;
             Ok(s.engine.host_accesses(&parts, || real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode))))
         })())
     }
@@ -214,7 +228,7 @@ export! {
             return real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode));
         }
         status((|| {
-            let parts = batch_parts(s, batches, num_batches, AccessKind::Write, "nrt_tensor_write_batch")?;
+            let parts = batch_parts(s, batches, num_batches, AccessKind::Write)?;
             Ok(s.engine.host_accesses(&parts, || real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode))))
         })())
     }
@@ -229,18 +243,18 @@ export! {
         if s.mode == Mode::Passthrough {
             return real!(s, nrt_tensor_get_va(tensor));
         }
-        if let Ok(rec) = record(s, tensor, "nrt_tensor_get_va") {
-            let view = rec.view();
-            // The program may read or write through the address: wait for
-            // every pending user. Touching no bytes, it clears no failure mark.
-            s.engine.wait_pending(&view, whole(&view), AccessKind::Write);
-            let va = real!(s, nrt_tensor_get_va(tensor));
-            if !va.is_null() {
-                s.engine.address_taken(&rec);
-            }
-            return va;
+        // Bad input was logged once, by `record`; an unknown handle is not
+        // passed on (the runtime could not do better than NULL either).
+        let Ok(rec) = record(s, tensor) else { return std::ptr::null_mut() };
+        let view = rec.view();
+        // The program may read or write through the address: wait for
+        // every pending user. Touching no bytes, it clears no failure mark.
+        s.engine.wait_pending(&view, whole(&view), AccessKind::Write);
+        let va = real!(s, nrt_tensor_get_va(tensor));
+        if !va.is_null() {
+            s.engine.address_taken(&rec);
         }
-        real!(s, nrt_tensor_get_va(tensor))
+        va
     }
 }
 
@@ -252,7 +266,7 @@ export! {
             return real!(s, nrt_tensor_check_output_completion(output_tensor, timeout_us, expected_completion_count));
         }
         status((|| {
-            let rec = record(s, output_tensor, "nrt_tensor_check_output_completion")?;
+            let rec = record(s, output_tensor)?;
             // The synchronous runtime completed every request the program
             // issued before this call, so those count whatever the timeout
             // (a count already reached must not time out). The caller's
@@ -274,7 +288,7 @@ export! {
             return real!(s, nrt_tensor_reset_output_completion(output_tensor));
         }
         status((|| {
-            let rec = record(s, output_tensor, "nrt_tensor_reset_output_completion")?;
+            let rec = record(s, output_tensor)?;
             let view = rec.view();
             // Pending producers would count after the reset otherwise.
             s.engine.wait_pending(&view, whole(&view), AccessKind::Read);
@@ -303,7 +317,7 @@ export! {
             return real!(s, nrt_tensor_attach_buffer(tensor, buffer, size));
         }
         status((|| {
-            let rec = record(s, tensor, "nrt_tensor_attach_buffer")?;
+            let rec = record(s, tensor)?;
             let view = rec.view();
             s.engine.wait_pending(&view, whole(&view), AccessKind::Write);
             let st = real!(s, nrt_tensor_attach_buffer(tensor, buffer, size));

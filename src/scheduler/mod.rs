@@ -213,8 +213,11 @@ impl<D: Device> Engine<D> {
     pub fn check_open(&'static self) -> Result<(), Status> {
         match self.state.load(Ordering::Acquire) {
             OPEN => Ok(()),
-            UNINITIALIZED => Err(NRT_UNINITIALIZED),
-            _ => Err(NRT_CLOSED),
+            UNINITIALIZED => Err(observe::reject(
+                NRT_UNINITIALIZED,
+                format_args!("the runtime is not initialized (call nrt_init first)"),
+            )),
+            _ => Err(observe::reject(NRT_CLOSED, format_args!("the runtime is closed (nrt_close was called)"))),
         }
     }
 
@@ -249,6 +252,8 @@ impl<D: Device> Engine<D> {
         self.sweep_orphans();
         self.tensors.drain();
         self.models.drain();
+        // The runtime forgets the callback at nrt_close; so does the shim.
+        self.set_callback(None);
         self.device.closed();
         for core in self.cores.iter() {
             let mut q = core.q.lock();
@@ -327,7 +332,9 @@ impl<D: Device> Engine<D> {
         if handle == 0 {
             return Err(NRT_INVALID);
         }
-        self.tensors.get(handle).ok_or(NRT_INVALID_HANDLE)
+        self.tensors
+            .get(handle)
+            .ok_or_else(|| observe::reject(NRT_INVALID_HANDLE, format_args!("tensor {handle:#x} is unknown or freed")))
     }
 
     /// Records a tensor the runtime allocated.
@@ -370,10 +377,10 @@ impl<D: Device> Engine<D> {
     pub fn check_range(view: &TensorView, offset: u64, size: u64) -> Result<ByteRange, Status> {
         match offset.checked_add(size) {
             Some(end) if end <= view.size => Ok(ByteRange::new(view.offset + offset, size)),
-            _ => {
-                log::warn!("offset {offset} + size {size} is outside the tensor ({} bytes)", view.size);
-                Err(NRT_INVALID)
-            }
+            _ => Err(observe::reject(
+                NRT_INVALID,
+                format_args!("offset {offset} + size {size} is outside the tensor ({} bytes)", view.size),
+            )),
         }
     }
 
@@ -437,7 +444,9 @@ impl<D: Device> Engine<D> {
         if handle == 0 {
             return Err(NRT_INVALID);
         }
-        self.sets.get(handle).ok_or(NRT_INVALID_HANDLE)
+        self.sets.get(handle).ok_or_else(|| {
+            observe::reject(NRT_INVALID_HANDLE, format_args!("tensor set {handle:#x} is unknown or destroyed"))
+        })
     }
 
     /// Before the real nrt_destroy_tensor_set: the shim's mirrors of it go
@@ -766,8 +775,7 @@ impl<D: Device> Engine<D> {
     ) -> Result<Status, Status> {
         self.check_open()?;
         if model == 0 || input == 0 || output == 0 {
-            log::warn!("nrt_execute: NULL model or tensor set");
-            return Err(NRT_INVALID);
+            return Err(observe::reject(NRT_INVALID, format_args!("NULL model or tensor set")));
         }
         let m = self.model(model)?;
         let in_set = self.set_record(input)?;
@@ -800,30 +808,27 @@ impl<D: Device> Engine<D> {
                 }
             }
             if let Some((name, kind)) = missing {
-                log::warn!("nrt_execute: the {} set has no tensor named '{}'", role(kind), name.to_string_lossy());
-                return Err(NRT_INVALID);
+                let (role, name) = (role(kind), name.to_string_lossy());
+                return Err(observe::reject(NRT_INVALID, format_args!("the {role} set has no tensor named '{name}'")));
             }
             let mut host = false;
             let decls = m.inputs.iter().chain(m.outputs.iter());
             for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
                 let view = rec.view();
                 if view.size != t.size {
-                    log::warn!(
-                        "nrt_execute: tensor '{}' has {} bytes, the model declares {}",
-                        t.name.to_string_lossy(),
-                        view.size,
-                        t.size
-                    );
-                    return Err(NRT_INVALID);
+                    let (name, size) = (t.name.to_string_lossy(), view.size);
+                    return Err(observe::reject(
+                        NRT_INVALID,
+                        format_args!("tensor '{name}' has {size} bytes, the model declares {}", t.size),
+                    ));
                 }
                 match placement(&view) {
                     Placement::Device(c) if c != m.core => {
-                        log::warn!(
-                            "nrt_execute: tensor '{}' is on core {c}, the model on core {}",
-                            t.name.to_string_lossy(),
-                            m.core
-                        );
-                        return Err(NRT_INVALID);
+                        let name = t.name.to_string_lossy();
+                        return Err(observe::reject(
+                            NRT_INVALID,
+                            format_args!("tensor '{name}' is on core {c}, the model on core {}", m.core),
+                        ));
                     }
                     Placement::Device(_) => {}
                     Placement::Host => host = true,
@@ -995,8 +1000,7 @@ impl<D: Device> Engine<D> {
             return st;
         }
         if vnc < 0 || vnc as u32 >= self.ncores() {
-            log::warn!("nrt_async_drain_queued_execs: no core {vnc}");
-            return NRT_INVALID;
+            return observe::reject(NRT_INVALID, format_args!("core {vnc} does not exist"));
         }
         let c = vnc as u32;
         let last = self.core(c).q.lock().last_accepted();
