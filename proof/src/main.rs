@@ -8,7 +8,8 @@
 //! nrt-proof replay --file proof/regressions/X.prog
 //! nrt-proof show --profile P --seed S          (prints the program)
 //! nrt-proof faults [--programs N] [--seed S] [--jobs J]
-//! nrt-proof badinput
+//! nrt-proof badinput [--jobs J] [--markdown] [--only FUNCTION[/KIND]] [--repeat N]
+//!                    (--markdown: print proof/BAD_INPUT.md; --only/--repeat: chase one row)
 //! nrt-proof memcheck [--ops N]
 //! nrt-proof rss [--executions N]
 //! ```
@@ -221,6 +222,7 @@ fn cmd_soak(args: &Args) -> ExitCode {
     let b = badinput::run_all();
     mismatches += b.failures.len();
     summary.push(b.summary());
+    summary.extend(b.failures.iter().map(|f| format!("  {f}")));
     if !args.flag("--no-memcheck") {
         let m = faults::memcheck(args.num("--ops", 10_000));
         if !m.ok {
@@ -329,8 +331,23 @@ fn main() -> ExitCode {
             }
         }
         "badinput" => {
-            let b = badinput::run_all();
+            let b = match (args.value("--jobs"), args.value("--only"), args.value("--repeat")) {
+                (None, None, None) => badinput::run_all(),
+                _ => badinput::run_filtered(jobs(&args), args.value("--only"), args.num("--repeat", 1) as usize),
+            };
+            if args.flag("--markdown") {
+                // The document on stdout (proof/BAD_INPUT.md), the verdict on stderr.
+                print!("{}", badinput::markdown(&b));
+                eprintln!("{}", b.summary());
+                for f in &b.failures {
+                    eprintln!("  {f}");
+                }
+                return ExitCode::SUCCESS;
+            }
             println!("{}", b.summary());
+            for a in &b.anomalies {
+                println!("  reference anomaly: {a}");
+            }
             for f in &b.failures {
                 println!("  {f}");
             }
