@@ -7,7 +7,6 @@ pub mod resolve;
 
 use std::ffi::{c_int, c_void, CStr};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
 
 use nrt_sys::*;
 use parking_lot::Mutex;
@@ -179,23 +178,6 @@ fn poll_fds(fds: &mut [libc::pollfd], ns: u64) {
     unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as _, &ts, std::ptr::null()) };
 }
 
-/// An application thread's own eventfd, for direct waiting (v3): created on
-/// the thread's first wait, closed when the thread exits.
-struct ThreadEventFd(c_int);
-
-impl Drop for ThreadEventFd {
-    fn drop(&mut self) {
-        if self.0 >= 0 {
-            // SAFETY: our own fd, closed once.
-            unsafe { libc::close(self.0) };
-        }
-    }
-}
-
-thread_local! {
-    static WAIT_FD: ThreadEventFd = ThreadEventFd(eventfd());
-}
-
 impl RealDevice {
     pub fn new(rt: &'static Runtime, generation: Generation) -> RealDevice {
         let signal = match generation {
@@ -349,44 +331,6 @@ impl Device for RealDevice {
                     drain_fd(self.wake_fd);
                 }
             }
-        }
-    }
-
-    fn can_wait_for(&self) -> bool {
-        matches!(self.signal, CompletionSignal::EventFd | CompletionSignal::CompletionHandle)
-    }
-
-    fn wait_for(&self, device_seq: u64, timeout: Duration) {
-        let ns = timeout.as_nanos().min(u64::MAX as u128) as u64;
-        match self.signal {
-            CompletionSignal::EventFd => {
-                let Some(reg) = self.rt.nrta_event_register_seq_id_completion else { return };
-                // try_with: during the thread's own exit its fd is gone; then
-                // the wait is a plain bounded sleep on nothing (the caller loops).
-                let _ = WAIT_FD.try_with(|w| {
-                    // SAFETY: our thread's own eventfd; the runtime signals a copy
-                    // of it when the request completes (at once if it has).
-                    if w.0 < 0 || unsafe { reg(device_seq, w.0) } != NRT_SUCCESS {
-                        return;
-                    }
-                    let mut fds = [libc::pollfd { fd: w.0, events: libc::POLLIN, revents: 0 }];
-                    poll_fds(&mut fds, ns);
-                    // Stale signals of earlier waits only cause a spurious return.
-                    drain_fd(w.0);
-                });
-            }
-            CompletionSignal::CompletionHandle => {
-                let Some(get) = self.rt.nrta_get_completion_handle else { return };
-                let mut fd = -1;
-                // SAFETY: valid out-pointer; we close the fd below.
-                if unsafe { get(device_seq, &mut fd) } == NRT_SUCCESS && fd >= 0 {
-                    let mut fds = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
-                    poll_fds(&mut fds, ns);
-                    // SAFETY: the fd the runtime gave us to close.
-                    unsafe { libc::close(fd) };
-                }
-            }
-            CompletionSignal::Polling => {}
         }
     }
 

@@ -110,14 +110,6 @@ impl ThreadControl {
     }
 }
 
-/// The request core `c` waits for on the device, if any.
-pub(super) fn head_on_device<D: Device>(engine: &'static Engine<D>, c: u32) -> Option<u64> {
-    match head(engine, c) {
-        Head::OnDevice { device_seq, .. } => Some(device_seq),
-        _ => None,
-    }
-}
-
 fn head<D: Device>(engine: &'static Engine<D>, c: u32) -> Head {
     let q = engine.core(c).q.lock();
     if q.head_is_resolved() {
@@ -129,16 +121,11 @@ fn head<D: Device>(engine: &'static Engine<D>, c: u32) -> Head {
     }
 }
 
-/// Retires what completed on core `c`, oldest first; returns whether
-/// anything did, and the request it is still waiting for on the device.
-/// `by_waiter`: an application thread is doing it (direct waiting), which
-/// stops before a request whose callback must run on the completion thread.
-fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> (bool, Option<u64>) {
+/// Retires what completed on core `c`; returns whether anything did, and
+/// pushes the request it is still waiting for onto `waiting`.
+fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, waiting: &mut Vec<u64>) -> bool {
     let mut progressed = false;
     loop {
-        if by_waiter && engine.has_callback.load(Ordering::Acquire) {
-            return (progressed, None);
-        }
         match head(engine, c) {
             Head::Empty => break,
             Head::Resolved => engine.retire_head(c, 0),
@@ -152,7 +139,10 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> 
                     let st = engine.device.status_of(c, device_seq, engine.core(c).slot(seq));
                     engine.retire_head(c, st);
                 }
-                Ok(false) => return (progressed, Some(device_seq)),
+                Ok(false) => {
+                    waiting.push(device_seq);
+                    break;
+                }
                 Err(st) => {
                     log::error!("core {c}: nrta_is_completed failed with status {st}; failing the request");
                     engine.retire_head(c, if st == 0 { NRT_FAILURE } else { st });
@@ -161,54 +151,7 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> 
         }
         progressed = true;
     }
-    (progressed, None)
-}
-
-/// Releases a core's retiring token, even on a panic.
-struct Token<'a>(&'a AtomicBool);
-
-impl Drop for Token<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
-
-/// Retires what completed on core `c` (see [`poll_core`]) and refills its
-/// device queue; None if another thread is retiring it (it will look again:
-/// nothing is missed). Requests retire in order, one thread at a time.
-pub(super) fn retire_completed<D: Device>(
-    engine: &'static Engine<D>,
-    c: u32,
-    by_waiter: bool,
-) -> Option<(bool, Option<u64>)> {
-    let core = engine.core(c);
-    // Announce before trying: a holder that releases the token afterwards
-    // sees the flag and looks again, so a completion it missed is not lost.
-    core.retire_again.store(true, Ordering::SeqCst);
-    let mut result: Option<(bool, Option<u64>)> = None;
-    while core.retiring.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-        let token = Token(&core.retiring);
-        core.retire_again.store(false, Ordering::SeqCst);
-        // A panic here must fail the request, not leave its waiters hanging.
-        let (progressed, waiting) = match catch_unwind(AssertUnwindSafe(|| poll_core(engine, c, by_waiter))) {
-            Ok(r) => r,
-            Err(_) => {
-                log::error!("core {c}: internal error while completing a request; failing it");
-                let _ = catch_unwind(AssertUnwindSafe(|| engine.retire_head(c, NRT_FAILURE)));
-                (true, None)
-            }
-        };
-        let before = result.is_some_and(|(p, _)| p);
-        result = Some((before || progressed, waiting));
-        drop(token);
-        if !core.retire_again.load(Ordering::SeqCst) {
-            break;
-        }
-    }
-    if result.is_some_and(|(p, _)| p) {
-        let _ = catch_unwind(AssertUnwindSafe(|| engine.pump(c)));
-    }
-    result
+    progressed
 }
 
 fn run<D: Device>(engine: &'static Engine<D>) {
@@ -219,14 +162,17 @@ fn run<D: Device>(engine: &'static Engine<D>) {
         waiting.clear();
         let mut progressed = false;
         for c in 0..engine.ncores() {
-            match retire_completed(engine, c, false) {
-                Some((p, w)) => {
-                    progressed |= p;
-                    waiting.extend(w);
+            // A panic here must fail the request, not leave its waiters hanging.
+            match catch_unwind(AssertUnwindSafe(|| poll_core(engine, c, &mut waiting))) {
+                Ok(p) => progressed |= p,
+                Err(_) => {
+                    log::error!("core {c}: internal error while completing a request; failing it");
+                    let _ = catch_unwind(AssertUnwindSafe(|| engine.retire_head(c, NRT_FAILURE)));
+                    progressed = true;
                 }
-                // An application thread is retiring this core; it looks again
-                // for us. Keep watching its head.
-                None => waiting.extend(head_on_device(engine, c)),
+            }
+            if progressed {
+                let _ = catch_unwind(AssertUnwindSafe(|| engine.pump(c)));
             }
         }
         if progressed {

@@ -66,14 +66,6 @@ pub trait Device: Send + Sync + 'static {
     fn wait_any(&self, device_seqs: &[u64], attempt: u32);
     /// Ends a wait_any early.
     fn wake(&self);
-    /// Whether [`wait_for`](Self::wait_for) works: an application thread can
-    /// be woken by the runtime itself when a request completes.
-    fn can_wait_for(&self) -> bool {
-        false
-    }
-    /// Blocks the calling thread until request `device_seq` may have
-    /// completed, or the timeout (spurious returns are allowed).
-    fn wait_for(&self, _device_seq: u64, _timeout: Duration) {}
     /// All work is done and the runtime is about to close: forget the
     /// runtime objects the device created for itself.
     fn closed(&self) {}
@@ -110,11 +102,6 @@ struct Core {
     /// Mirror of "the tracker holds poison marks".
     poisoned: AtomicBool,
     slots: Box<[AtomicU32]>,
-    /// Held by the one thread retiring this core's completions (the
-    /// completion thread or a waiting application thread).
-    retiring: AtomicBool,
-    /// Set by a thread that wanted the token: the holder looks again.
-    retire_again: AtomicBool,
 }
 
 impl Core {
@@ -125,8 +112,6 @@ impl Core {
             completed: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             slots: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
-            retiring: AtomicBool::new(false),
-            retire_again: AtomicBool::new(false),
         }
     }
 
@@ -134,9 +119,6 @@ impl Core {
         &self.slots[(seq as usize) % SLOTS]
     }
 }
-
-/// The longest a directly waiting thread sleeps before it looks again.
-const DIRECT_WAIT_SLICE: Duration = Duration::from_millis(50);
 
 /// The runtime's state as the shim saw it (an atomic: every call reads it).
 const UNINITIALIZED: u8 = 0;
@@ -552,71 +534,31 @@ impl<D: Device> Engine<D> {
         if core.completed.load(Ordering::Acquire) >= seq {
             return true;
         }
+        self.thread.ensure(self);
         let started = Instant::now();
-        // `completed` is published (under the core's lock) only after the
-        // request's callback ran, so a drain never returns ahead of its callbacks.
-        let done = self.block_on_core(c, deadline, |_| core.completed.load(Ordering::Acquire) >= seq);
+        let mut done = true;
+        {
+            let mut q = core.q.lock();
+            // `completed` is published (under this lock) only after the request's
+            // callback ran, so a drain never returns ahead of its callbacks.
+            while core.completed.load(Ordering::Acquire) < seq {
+                match deadline {
+                    Some(d) => {
+                        if core.cv.wait_until(&mut q, d).timed_out() && core.completed.load(Ordering::Acquire) < seq {
+                            done = false;
+                            break;
+                        }
+                    }
+                    None => core.cv.wait(&mut q),
+                }
+            }
+        }
         let ns = started.elapsed().as_nanos() as u64;
         COUNTERS.add(Counter::BlockedNanos, ns);
         if let Some(o) = observe::get() {
             o.waited(c, Some(seq), why, tensor, ns);
         }
         done
-    }
-
-    /// Blocks until `ready` holds for core `c` (checked under its lock) or
-    /// the deadline; returns whether it holds. Without a legacy callback, and
-    /// when the runtime can wake this thread itself, the thread retires the
-    /// core's completions on its own instead of waiting for the completion
-    /// thread to do it and wake it: one wake-up less per wait.
-    fn block_on_core(
-        &'static self,
-        c: u32,
-        deadline: Option<Instant>,
-        ready: impl Fn(&CoreQueue<OpPayload>) -> bool,
-    ) -> bool {
-        let core = self.core(c);
-        self.thread.ensure(self);
-        loop {
-            let direct = self.device.can_wait_for() && !self.has_callback.load(Ordering::Acquire);
-            if !direct {
-                let mut q = core.q.lock();
-                while !ready(&q) {
-                    match deadline {
-                        Some(d) => {
-                            if core.cv.wait_until(&mut q, d).timed_out() {
-                                return ready(&q);
-                            }
-                        }
-                        None => core.cv.wait(&mut q),
-                    }
-                    // A callback registered meanwhile changes nothing here.
-                }
-                return true;
-            }
-            let waiting = completion::retire_completed(self, c, true).and_then(|(_, w)| w);
-            let mut q = core.q.lock();
-            if ready(&q) {
-                return true;
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return false;
-            }
-            // Bounded, so that a wake-up lost to a race costs a delay, never a hang.
-            let limit = deadline.map_or(DIRECT_WAIT_SLICE, |d| (d - now).min(DIRECT_WAIT_SLICE));
-            match waiting {
-                Some(device_seq) => {
-                    drop(q);
-                    self.device.wait_for(device_seq, limit);
-                }
-                // Nothing of ours on the device (another thread is retiring,
-                // or the head is not submitted yet): whoever retires notifies.
-                None => {
-                    core.cv.wait_for(&mut q, limit.min(Duration::from_millis(1)));
-                }
-            }
-        }
     }
 
     /// Waits for the pending requests that conflict with `accesses` (all on
@@ -912,11 +854,10 @@ impl<D: Device> Engine<D> {
         let core = self.core(m.core);
         let mut q = core.q.lock();
         if !q.has_room() && !q.is_dead() {
+            self.thread.ensure(self);
             let started = Instant::now();
             while !q.has_room() && !q.is_dead() {
-                drop(q);
-                self.block_on_core(m.core, None, |q| q.has_room() || q.is_dead());
-                q = core.q.lock();
+                core.cv.wait(&mut q);
             }
             let ns = started.elapsed().as_nanos() as u64;
             COUNTERS.add(Counter::BlockedNanos, ns);
@@ -1056,9 +997,6 @@ impl<D: Device> Engine<D> {
                 let upto = q.last_accepted();
                 drop(q.abandon_all());
                 core.completed.store(upto, Ordering::Release);
-                // A parent's thread that was retiring does not exist here.
-                core.retiring.store(false, Ordering::SeqCst);
-                core.retire_again.store(false, Ordering::SeqCst);
             }
             self.deferred.lock().clear();
             self.has_deferred.store(false, Ordering::Release);
@@ -1082,8 +1020,7 @@ fn placement(view: &TensorView) -> Placement {
 
 impl<D: Device> Engine<D> {
     /// Retires the oldest request of core `c`: tracker, window, waiters,
-    /// callback, deferred work. Called only by the holder of the core's
-    /// retiring token (completion::retire_completed).
+    /// callback, deferred work. Called by the completion thread only.
     fn retire_head(&'static self, c: u32, device_status: Status) {
         let core = self.core(c);
         let callback = if self.has_callback.load(Ordering::Acquire) { *self.callback.lock() } else { None };
