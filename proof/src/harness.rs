@@ -1,20 +1,21 @@
 //! Finding the built libraries, compiling the C programs of `proof/c/`, running
-//! them with or without the shim under a watchdog. (A copy of the parts of
-//! `tests/support/mod.rs` this crate needs: that harness locates the repository
-//! from the root package's manifest, this one from wherever it is compiled.)
+//! them with or without the shim under a watchdog. (The parts of
+//! `tests/support/mod.rs` this crate needs, located from wherever it is
+//! compiled; the watchdog runner itself is that harness's, included by path.)
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Read;
 use std::os::unix::fs::symlink;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[path = "../../tests/support/watch.rs"]
+mod watch;
 
 /// The `nrta_*` generation of the simulator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -293,38 +294,8 @@ pub fn run(bin: &Path, args: &[String], setup: &Setup, timeout: Duration) -> Out
     for (k, v) in &setup.env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-    let start = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let pid = child.id();
-    let mut op = child.stdout.take().unwrap();
-    let mut ep = child.stderr.take().unwrap();
-    let or = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = op.read_to_end(&mut v);
-        v
-    });
-    let er = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = ep.read_to_end(&mut v);
-        v
-    });
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("waiting for the child") {
-            break s;
-        }
-        if start.elapsed() > timeout {
-            timed_out = true;
-            let _ = Command::new("kill").args(["-KILL", &format!("-{pid}")]).stderr(Stdio::null()).status();
-            let _ = child.kill();
-            break child.wait().expect("waiting for the killed child");
-        }
-        thread::sleep(Duration::from_millis(2));
-    };
-    let wall = start.elapsed();
-    let stdout = String::from_utf8_lossy(&or.join().unwrap_or_default()).to_string();
-    let stderr = String::from_utf8_lossy(&er.join().unwrap_or_default()).to_string();
+    let f = watch::run_watched(cmd, timeout, "nrt-proof", bin);
     let _ = fs::remove_dir_all(&tmp);
-    Output { code: status.code(), signal: status.signal(), stdout, stderr, timed_out, wall }
+    let (code, signal) = (f.status.code(), f.status.signal());
+    Output { code, signal, stdout: f.stdout, stderr: f.stderr, timed_out: f.timed_out, wall: f.wall }
 }
