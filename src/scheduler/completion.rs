@@ -175,8 +175,33 @@ fn run<D: Device>(engine: &'static Engine<D>) {
                 let _ = catch_unwind(AssertUnwindSafe(|| engine.pump(c)));
             }
         }
+        // A request refused for a full queue holding none of ours: retry it
+        // after a short pause, since no completion of ours will (a hang found
+        // by the soak).
+        let mut stalled = false;
+        for c in 0..engine.ncores() {
+            let retry = {
+                let mut q = engine.core(c).q.lock();
+                let s = q.stalled_on_queue_full();
+                if s {
+                    q.retry_after_queue_full();
+                }
+                s
+            };
+            if retry {
+                stalled = true;
+                let _ = catch_unwind(AssertUnwindSafe(|| engine.pump(c)));
+            }
+        }
         if progressed {
             attempt = 0;
+            continue;
+        }
+        if stalled {
+            // The other work takes at least one execution: 50 us, doubling to
+            // 1.6 ms (the other cores' completions are seen on the next pass).
+            std::thread::sleep(Duration::from_micros(50 << attempt.min(5)));
+            attempt = attempt.saturating_add(1);
             continue;
         }
         if waiting.is_empty() {

@@ -236,6 +236,19 @@ impl<P> CoreQueue<P> {
     }
 
     /// Whether any request is queued on the device or ready to retire.
+    /// The runtime refused a request for a full queue while nothing of ours is
+    /// on the device: the queue is full of work that is not the shim's (other
+    /// threads' synchronous executions share it), so no completion of ours will
+    /// come to clear the condition. The completion thread retries it itself.
+    pub fn stalled_on_queue_full(&self) -> bool {
+        self.queue_full && !self.has_device_work()
+    }
+
+    /// Lets the refused request be submitted again.
+    pub fn retry_after_queue_full(&mut self) {
+        self.queue_full = false;
+    }
+
     pub fn has_device_work(&self) -> bool {
         self.head_on_device().is_some() || self.head_is_resolved()
     }

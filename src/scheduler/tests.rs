@@ -438,3 +438,28 @@ fn a_failure_whose_marks_were_replaced_is_reported_by_the_drain() {
     assert_eq!(e.drain(0), 1004, "the first failure reaches the program once, at the drain");
     assert_eq!(e.drain(0), NRT_SUCCESS);
 }
+
+/// The runtime's queue can be full of work that is not the shim's (another
+/// thread's synchronous execution of host tensors shares the in-order queue).
+/// Then no completion of the shim's will come to retry the refused request:
+/// it must be retried anyway, not left waiting forever (a hang found by the
+/// 100,000-program soak).
+#[test]
+fn queue_full_with_nothing_of_ours_on_the_device_is_retried() {
+    let e = engine(4);
+    {
+        let mut st = e.device.st.lock();
+        st.capacity = 1;
+        st.queued.entry(0).or_default().push_back(u64::MAX); // the runtime's own work
+    }
+    assert_eq!(exec(e, IN, OUT), NRT_SUCCESS);
+    assert_eq!(e.device.queued(0), 1, "refused: the queue holds the other work");
+    assert!(e.device.complete(0, NRT_SUCCESS), "the other work finishes; no completion of ours");
+    let t0 = std::time::Instant::now();
+    while e.device.queued(0) == 0 && t0.elapsed() < WATCHDOG {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(e.device.queued(0), 1, "retried without waiting for a completion of its own");
+    e.device.complete(0, NRT_SUCCESS);
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
+}
