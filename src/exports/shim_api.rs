@@ -53,10 +53,13 @@ pub unsafe extern "C" fn nrt_async_shim_stats_json(buf: *mut c_char, len: usize,
         }
         if buf.is_null() || len < n {
             // A size query (no buffer, `needed` given) is not a mistake.
-            if !buf.is_null() || needed.is_null() {
-                log::warn!("nrt_async_shim_stats_json: a buffer of {len} bytes is too small: {n} needed");
+            if buf.is_null() && !needed.is_null() {
+                return NRT_INVALID;
             }
-            return NRT_INVALID;
+            return crate::observe::reject(
+                NRT_INVALID,
+                format_args!("a buffer of {len} bytes is too small: {n} needed"),
+            );
         }
         // SAFETY: len >= n bytes at buf.
         unsafe {

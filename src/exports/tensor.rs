@@ -249,7 +249,7 @@ export! {
         let view = rec.view();
         // The program may read or write through the address: wait for
         // every pending user. Touching no bytes, it clears no failure mark.
-        s.engine.wait_pending(&view, whole(&view), AccessKind::Write);
+        s.engine.wait_pending(&view, whole(&view), AccessKind::Write, None);
         let va = real!(s, nrt_tensor_get_va(tensor));
         if !va.is_null() {
             s.engine.address_taken(&rec);
@@ -291,7 +291,7 @@ export! {
             let rec = record(s, output_tensor)?;
             let view = rec.view();
             // Pending producers would count after the reset otherwise.
-            s.engine.wait_pending(&view, whole(&view), AccessKind::Read);
+            s.engine.wait_pending(&view, whole(&view), AccessKind::Read, None);
             Ok(real!(s, nrt_tensor_reset_output_completion(output_tensor)))
         })())
     }
@@ -319,7 +319,7 @@ export! {
         status((|| {
             let rec = record(s, tensor)?;
             let view = rec.view();
-            s.engine.wait_pending(&view, whole(&view), AccessKind::Write);
+            s.engine.wait_pending(&view, whole(&view), AccessKind::Write, None);
             let st = real!(s, nrt_tensor_attach_buffer(tensor, buffer, size));
             if st == NRT_SUCCESS {
                 s.engine.buffer_attached(&rec, size as u64);

@@ -180,14 +180,7 @@ fn run<D: Device>(engine: &'static Engine<D>) {
         // by the soak).
         let mut stalled = false;
         for c in 0..engine.ncores() {
-            let retry = {
-                let mut q = engine.core(c).q.lock();
-                let s = q.stalled_on_queue_full();
-                if s {
-                    q.retry_after_queue_full();
-                }
-                s
-            };
+            let retry = engine.core(c).q.lock().take_queue_full_stall();
             if retry {
                 stalled = true;
                 let _ = catch_unwind(AssertUnwindSafe(|| engine.pump(c)));

@@ -587,19 +587,30 @@ impl<D: Device> Engine<D> {
     /// reads), then runs `call` (the real runtime call). `deadline`: give up
     /// with NRT_TIMEOUT.
     /// Waits for the pending requests that conflict with an access of `kind`
-    /// to `range`, for calls that touch no bytes themselves (get_va, before
-    /// the program may; reset_output_completion): failures stay unreported
-    /// and their marks stay.
-    pub fn wait_pending(&'static self, view: &TensorView, range: ByteRange, kind: AccessKind) {
-        let Some(storage) = view.storage.as_ref() else { return };
-        let Some(c) = storage.core else { return };
+    /// to `range` (or the deadline: false). Touches no bytes and reports no
+    /// failure: alone, it serves the calls that touch no bytes themselves
+    /// (get_va, before the program may; reset_output_completion).
+    pub fn wait_pending(
+        &'static self,
+        view: &TensorView,
+        range: ByteRange,
+        kind: AccessKind,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let Some(storage) = view.storage.as_ref() else { return true };
+        let Some(c) = storage.core else { return true };
         let last = match kind {
             AccessKind::Read => storage.last_writer.load(Ordering::Acquire),
             AccessKind::Write => storage.last_user.load(Ordering::Acquire),
         };
-        if last > self.core(c).completed.load(Ordering::Acquire) {
-            self.wait_conflicts(c, &[StorageRange { storage: storage.id, range, kind }], None, view.name.as_ref());
-        }
+        // Fast path: nothing pending touches this storage.
+        last <= self.core(c).completed.load(Ordering::Acquire)
+            || self.wait_conflicts(
+                c,
+                &[StorageRange { storage: storage.id, range, kind }],
+                deadline,
+                view.name.as_ref(),
+            )
     }
 
     pub fn host_access(
@@ -610,29 +621,13 @@ impl<D: Device> Engine<D> {
         deadline: Option<Instant>,
         call: impl FnOnce() -> Status,
     ) -> Status {
-        let Some(storage) = view.storage.as_ref() else { return call() };
-        let Some(c) = storage.core else { return call() };
-        let core = self.core(c);
-        let done = core.completed.load(Ordering::Acquire);
-        let last = match kind {
-            AccessKind::Read => storage.last_writer.load(Ordering::Acquire),
-            AccessKind::Write => storage.last_user.load(Ordering::Acquire),
-        };
-        // Fast path: nothing pending touches this storage, nothing poisoned.
-        if last <= done && !core.poisoned.load(Ordering::Acquire) {
-            return call();
-        }
-        let access = [StorageRange { storage: storage.id, range, kind }];
-        if !self.wait_conflicts(c, &access, deadline, view.name.as_ref()) {
+        if !self.wait_pending(view, range, kind, deadline) {
             return NRT_TIMEOUT;
         }
-        if core.poisoned.load(Ordering::Acquire) {
-            let mut q = core.q.lock();
-            if kind == AccessKind::Read {
-                if let Some(status) = q.failure_in(storage.id, range) {
-                    COUNTERS.add(Counter::FailuresReported, 1);
-                    return status;
-                }
+        if kind == AccessKind::Read {
+            if let Some(status) = self.failure_in(view, range) {
+                COUNTERS.add(Counter::FailuresReported, 1);
+                return status;
             }
         }
         let st = call();
@@ -640,6 +635,17 @@ impl<D: Device> Engine<D> {
             self.host_wrote(view, range);
         }
         st
+    }
+
+    /// The status of a failed request whose output these bytes hold (the
+    /// read that finds it reports it), if any.
+    fn failure_in(&'static self, view: &TensorView, range: ByteRange) -> Option<Status> {
+        let storage = view.storage.as_ref()?;
+        let core = self.core(storage.core?);
+        if !core.poisoned.load(Ordering::Acquire) {
+            return None;
+        }
+        core.q.lock().failure_in(storage.id, range)
     }
 
     /// The program wrote these bytes: they no longer hold a failed request's output.
@@ -673,7 +679,9 @@ impl<D: Device> Engine<D> {
                     }
                 }
                 // Marks are cleared only once the runtime has written the bytes.
-                AccessKind::Write => self.wait_pending(view, *range, AccessKind::Write),
+                AccessKind::Write => {
+                    self.wait_pending(view, *range, AccessKind::Write, None);
+                }
             }
         }
         if failed != NRT_SUCCESS {

@@ -235,20 +235,20 @@ impl<P> CoreQueue<P> {
         matches!(self.ops.front().map(|op| op.state), Some(OpState::Resolved(_)))
     }
 
-    /// Whether any request is queued on the device or ready to retire.
     /// The runtime refused a request for a full queue while nothing of ours is
     /// on the device: the queue is full of work that is not the shim's (other
     /// threads' synchronous executions share it), so no completion of ours will
-    /// come to clear the condition. The completion thread retries it itself.
-    pub fn stalled_on_queue_full(&self) -> bool {
-        self.queue_full && !self.has_device_work()
+    /// come to clear the condition. Returns whether that was so, and lets the
+    /// request be submitted again (the completion thread retries it itself).
+    pub fn take_queue_full_stall(&mut self) -> bool {
+        let stalled = self.queue_full && !self.has_device_work();
+        if stalled {
+            self.queue_full = false;
+        }
+        stalled
     }
 
-    /// Lets the refused request be submitted again.
-    pub fn retry_after_queue_full(&mut self) {
-        self.queue_full = false;
-    }
-
+    /// Whether any request is queued on the device or ready to retire.
     pub fn has_device_work(&self) -> bool {
         self.head_on_device().is_some() || self.head_is_resolved()
     }

@@ -392,7 +392,7 @@ fn waiting_without_touching_bytes_keeps_failure_marks() {
     e.device.complete(0, 1006);
     // What nrt_tensor_get_va and reset_output_completion do: wait, touch nothing.
     let view = e.tensor(Y).unwrap().view();
-    e.wait_pending(&view, ByteRange::new(view.offset, view.size), AccessKind::Write);
+    e.wait_pending(&view, ByteRange::new(view.offset, view.size), AccessKind::Write, None);
     assert_eq!(read(e, Y), 1006, "still the failed request's output");
 }
 
