@@ -74,3 +74,24 @@ fn bug_get_va_clears_failure_mark() {
         g.ops[last]
     );
 }
+
+/// A second attach gives the tensor new storage; a slice made before keeps the
+/// old bytes, under the reference and through the shim. (The interpreter freed the
+/// old buffer there, and such reads returned freed memory: threads seed 30000492.)
+#[test]
+fn reattach_keeps_the_old_storage_for_slices() {
+    let r = diff::load_regression(&diff::regressions_dir().join("reattach-keeps-old-slice.prog")).expect("regression");
+    let reads: Vec<usize> =
+        r.program.ops.iter().enumerate().filter(|(_, o)| o.kind == "read" && o.args[0] != 0).map(|(k, _)| k).collect();
+    // the slice twice, and the copy of it an execution made after the second attach
+    assert_eq!(reads.len(), 3, "the program reads the slice and the copy three times");
+    for setup in [Setup::reference().with_env(&r.setup.env), r.setup.clone()] {
+        let (res, out) = run_batch(std::slice::from_ref(&r.program), &setup, &[], T);
+        let res = res[0].as_ref().unwrap_or_else(|| panic!("{}: {}", setup.describe(), out.summary()));
+        let first = res.ops[reads[0]];
+        assert_eq!((first.0, first.2), (0, 16), "{}: the first read of the slice", setup.describe());
+        for &k in &reads[1..] {
+            assert_eq!(res.ops[k], first, "{}: op #{k} read other bytes after a second attach", setup.describe());
+        }
+    }
+}

@@ -91,6 +91,12 @@ static int g_nthreads;
 
 static nrt_tensor_t *g_t[MAXT];
 static void *g_buf[MAXT];
+/* Buffers replaced by a second attach: slices made before it still point into
+ * them (caller-owned storage must outlive every tensor that uses it), so they are
+ * freed only after nrt_close. */
+static void **g_old;
+static long g_nold, g_capold;
+static pthread_mutex_t g_old_lock = PTHREAD_MUTEX_INITIALIZER;
 static nrt_tensor_set_t *g_s[MAXS];
 static nrt_model_t *g_m[MAXM];
 
@@ -174,7 +180,16 @@ static void run_op(long k) {
         void *b = pattern((size_t)a[1], (uint32_t)a[2]);
         st = nrt_tensor_attach_buffer(T(a[0]), b, (size_t)a[1]);
         if (st == NRT_SUCCESS) {
-            free(g_buf[a[0]]); /* never attached twice by the generator; to be safe */
+            if (g_buf[a[0]]) {
+                pthread_mutex_lock(&g_old_lock);
+                if (g_nold == g_capold) {
+                    g_capold = g_capold ? 2 * g_capold : 16;
+                    g_old = realloc(g_old, (size_t)g_capold * sizeof *g_old);
+                    if (!g_old) DIE("out of memory");
+                }
+                g_old[g_nold++] = g_buf[a[0]];
+                pthread_mutex_unlock(&g_old_lock);
+            }
             g_buf[a[0]] = b;
         } else {
             free(b);
@@ -354,6 +369,8 @@ static void run_program(long id, int use_cb) {
         free(g_buf[i]);
         g_buf[i] = NULL;
     }
+    for (long i = 0; i < g_nold; i++) free(g_old[i]);
+    g_nold = 0;
     long hz = -1, ex = -1, fl = -1;
     const char *path = getenv("NRT_SIM_REPORT");
     if (path) {

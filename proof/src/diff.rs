@@ -366,6 +366,25 @@ pub fn run_campaign(c: &Campaign, progress: &(dyn Fn(&str) + Sync)) -> CampaignR
                         break;
                     }
                 }
+                // The reference again: a program whose own results vary from run to run (a race or a
+                // use-after-free in the generated program, not in the shim) is reported as such.
+                let (again, aout) = run_batch(&progs, &reference, &[], c.timeout);
+                runs += 1;
+                for (i, p) in progs.iter().enumerate() {
+                    let (Some(r), a) = (&refs[i], &again[i]) else { continue };
+                    let reason = match a {
+                        None => Some(format!("the second reference run failed: {}", aout.summary())),
+                        Some(a) => compare(p, r, a),
+                    };
+                    if let Some(why) = reason {
+                        found.push(Mismatch {
+                            profile: c.profile.name,
+                            seed: p.seed,
+                            setup: reference.clone(),
+                            reason: format!("the program is not deterministic (a generator bug): {why}"),
+                        });
+                    }
+                }
                 for setup in &c.setups {
                     let (got, out) = run_batch(&progs, setup, &[], c.timeout);
                     runs += 1;

@@ -460,11 +460,16 @@ impl Gen<'_> {
                 let size = self.size();
                 let seed = self.rng.below(1 << 30) as i64;
                 if self.invalid() {
-                    // attaching to a tensor that has storage
+                    // attaching to a tensor that has storage: refused for its own storage, a second attach
+                    // (new storage; slices made before keep the old one, which the interpreter keeps alive)
+                    // otherwise
                     let c = self.vis_tensors(thr, true);
                     if let Some(&t) = self.rng.pick(&c) {
                         let sh = self.t_shared(t);
                         self.emit(thr, sh, "attach", &[t as i64, size as i64, seed]);
+                        if matches!(self.t[t].place, Place::Attached) {
+                            self.t[t].size = size;
+                        }
                         return;
                     }
                 }

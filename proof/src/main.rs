@@ -117,6 +117,13 @@ fn shrink_and_save(profile: &diff::Profile, seed: u64, setup: &Setup, save: Opti
     println!("saved {}", path.display());
 }
 
+/// The profile's environment under the setup's own (`--env` given on the command line wins).
+fn with_profile_env(setup: &mut Setup, profile: &diff::Profile) {
+    let own: Vec<String> = setup.env.iter().map(|(k, _)| k.clone()).collect();
+    let inherited = profile.env.iter().filter(|(k, _)| !own.contains(k)).cloned();
+    setup.env.splice(0..0, inherited.collect::<Vec<_>>());
+}
+
 fn cmd_replay(args: &Args) -> ExitCode {
     if let Some(file) = args.value("--file") {
         let r = diff::load_regression(std::path::Path::new(file)).unwrap_or_else(|e| panic!("{e}"));
@@ -138,7 +145,7 @@ fn cmd_replay(args: &Args) -> ExitCode {
         diff::shim_setups(&profile.env)
     } else {
         let mut s = diff::parse_setup_flags(&words).unwrap_or_else(|e| panic!("{e}"));
-        s.env.splice(0..0, profile.env.iter().cloned());
+        with_profile_env(&mut s, &profile);
         vec![s]
     };
     let p = generate(seed, &profile.gen);
@@ -168,7 +175,7 @@ fn cmd_batch(args: &Args) -> ExitCode {
     let seeds: Vec<u64> =
         args.value("--seeds").unwrap_or("0").split(',').map(|s| s.parse().expect("--seeds a,b,c")).collect();
     let mut setup = diff::parse_setup_flags(&args.setup_words()).unwrap_or_else(|e| panic!("{e}"));
-    setup.env.splice(0..0, profile.env.iter().cloned());
+    with_profile_env(&mut setup, &profile);
     let progs: Vec<_> = seeds.iter().map(|s| generate(*s, &profile.gen)).collect();
     match diff::check_batch(&progs, &setup, Duration::from_secs(120)) {
         Some(why) => {
