@@ -18,4 +18,5 @@ pub mod idhash;
 pub mod observe;
 pub mod registry;
 pub mod scheduler;
+mod scratch;
 pub mod tracker;

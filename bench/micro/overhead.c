@@ -15,8 +15,9 @@
  *             blocking read of an eventfd (deterministic instruction counts under
  *             callgrind, where polling would spin a data-dependent number of times)
  *   read      CALLS x nrt_tensor_read of 64 bytes of a tensor with nothing pending
- *   steady    warm-up, then CALLS x (nrt_execute + nrt_tensor_read of its output)
- *             between alloc_count_start/stop when liballoc_count.so is preloaded;
+ *   steady    warm-up, then CALLS x (nrt_tensor_write_batch of the input, nrt_execute,
+ *             nrt_tensor_read and nrt_tensor_read_batch of its output) between
+ *             alloc_count_start/stop when liballoc_count.so is preloaded;
  *             prints "allocs: shim runtime other", then the same counts for
  *             allocating one tensor and one set ("control:", a positive control)
  * LIVE_TENSORS extra 64-byte device tensors stay allocated during the loop; THREADS
@@ -27,6 +28,8 @@
 #define _GNU_SOURCE
 #define NRT_BENCH_EXPERT
 #include "bench.h"
+
+#include <nrt/nrt_experimental.h>
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -120,16 +123,23 @@ static void steady(ctx_t *c) {
     uint8_t buf[NB], hx[NB];
     fill_pattern(hx, NB, 3);
     OK(nrt_tensor_write(c->x, hx, 0, NB));
+    /* The batch calls rewrite the same input bytes and read the output again. */
+    const nrt_tensor_batch_op_t wop = {0, NB, hx}, rop = {0, NB, buf};
+    const nrt_tensor_batch_t wb = {c->x, &wop, 1}, rb = {c->y, &rop, 1};
     for (int i = 0; i < 1000; i++) { /* warm-up */
+        OK(nrt_tensor_write_batch(&wb, 1, false));
         OK(nrt_execute(c->model, c->in, c->out));
         OK(nrt_tensor_read(c->y, buf, 0, NB));
+        OK(nrt_tensor_read_batch(&rb, 1, false));
     }
     uint64_t counts[3] = {0, 0, 0};
     if (start) start();
     uint64_t t0 = now_ns();
     for (long i = 0; i < g_calls; i++) {
+        OK(nrt_tensor_write_batch(&wb, 1, false));
         OK(nrt_execute(c->model, c->in, c->out));
         OK(nrt_tensor_read(c->y, buf, 0, NB));
+        OK(nrt_tensor_read_batch(&rb, 1, false));
     }
     c->ns = now_ns() - t0;
     if (stop) stop(counts);

@@ -340,8 +340,8 @@ impl Json {
     }
 }
 
-/// Heap allocations made during `calls` steady-state iterations of nrt_execute +
-/// nrt_tensor_read (after a warm-up) by the shim, by the runtime and by anything
+/// Heap allocations made during `calls` steady-state iterations of write_batch, nrt_execute,
+/// nrt_tensor_read and read_batch (after a warm-up) by the shim, by the runtime and by anything
 /// else, counted by liballoc_count.so preloaded with the shim (bench/micro/).
 /// Returns the steady-state counts and the positive control's (allocating one tensor
 /// and one tensor set, which the shim records in its registry).

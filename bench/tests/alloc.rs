@@ -1,5 +1,5 @@
-//! No heap allocation per call in steady state: 10,000 x (nrt_execute +
-//! nrt_tensor_read) through the shim after a warm-up, counted by an LD_PRELOAD
+//! No heap allocation per call in steady state: 10,000 x (nrt_tensor_write_batch,
+//! nrt_execute, nrt_tensor_read, nrt_tensor_read_batch) through the shim after a warm-up, counted by an LD_PRELOAD
 //! malloc/calloc/realloc/memalign counter that attributes each call to the object
 //! of its caller (bench/micro/alloc_count.c). A correctness test: the shim's count
 //! must be exactly zero.

@@ -169,6 +169,20 @@ unsafe fn batch_ops(b: &nrt_tensor_batch_t) -> impl Iterator<Item = &nrt_tensor_
     (0..b.num_ops as usize).map(move |j| unsafe { &*b.ops.add(j) })
 }
 
+type Part = (TensorView, ByteRange, AccessKind);
+
+/// Per-thread buffers for batch calls (see `scratch`): a batch allocates
+/// nothing in steady state.
+#[derive(Default)]
+struct BatchScratch {
+    views: Vec<TensorView>,
+    parts: Vec<Part>,
+}
+
+thread_local! {
+    static BATCH_SCRATCH: std::cell::RefCell<BatchScratch> = std::cell::RefCell::new(BatchScratch::default());
+}
+
 /// The accesses of a batch call, checked in the runtime's order: every NULL
 /// (array, tensors, ops, buffers), then every tensor's handle, then ranges.
 fn batch_parts(
@@ -176,7 +190,8 @@ fn batch_parts(
     batches: *const nrt_tensor_batch_t,
     n: u64,
     kind: AccessKind,
-) -> Result<Vec<(TensorView, ByteRange, AccessKind)>, Status> {
+    scratch: &mut BatchScratch,
+) -> Result<(), Status> {
     s.engine.check_open()?;
     if n > 0 {
         handle(batches, "batch array")?;
@@ -194,18 +209,34 @@ fn batch_parts(
             return Err(observe::reject(NRT_INVALID, format_args!("batch {i} op {j} has a NULL buffer")));
         }
     }
-    let mut views = Vec::with_capacity(n as usize);
     for i in 0..n as usize {
-        views.push(s.engine.tensor(batch(i).tensor as usize)?.view());
+        scratch.views.push(s.engine.tensor(batch(i).tensor as usize)?.view());
     }
-    let mut parts = Vec::new();
-    for (i, view) in views.into_iter().enumerate() {
+    for (i, view) in scratch.views.iter().enumerate() {
         // SAFETY: checked in the first pass.
         for op in unsafe { batch_ops(batch(i)) } {
-            parts.push((view.clone(), range(&view, op.offset, op.size)?, kind));
+            scratch.parts.push((view.clone(), range(view, op.offset, op.size)?, kind));
         }
     }
-    Ok(parts)
+    Ok(())
+}
+
+/// A batch read or write: its accesses checked and waited for, then `call`.
+fn batch_call(
+    s: &'static Shim,
+    batches: *const nrt_tensor_batch_t,
+    n: u64,
+    kind: AccessKind,
+    call: impl FnOnce() -> Status,
+) -> Status {
+    crate::scratch::with(&BATCH_SCRATCH, |scratch| {
+        let st =
+            status(batch_parts(s, batches, n, kind, scratch).map(|()| s.engine.host_accesses(&scratch.parts, call)));
+        // Drop the views (their storage references) now; keep the capacity.
+        scratch.views.clear();
+        scratch.parts.clear();
+        st
+    })
 }
 
 export! {
@@ -214,10 +245,7 @@ export! {
         if s.mode == Mode::Passthrough {
             return real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode));
         }
-        status((|| {
-            let parts = batch_parts(s, batches, num_batches, AccessKind::Read)?;
-            Ok(s.engine.host_accesses(&parts, || real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode))))
-        })())
+        batch_call(s, batches, num_batches, AccessKind::Read, || real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode)))
     }
 }
 
@@ -227,10 +255,7 @@ export! {
         if s.mode == Mode::Passthrough {
             return real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode));
         }
-        status((|| {
-            let parts = batch_parts(s, batches, num_batches, AccessKind::Write)?;
-            Ok(s.engine.host_accesses(&parts, || real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode))))
-        })())
+        batch_call(s, batches, num_batches, AccessKind::Write, || real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode)))
     }
 }
 

@@ -134,6 +134,15 @@ struct Scratch {
     out_handles: Vec<Handle>,
 }
 
+impl Scratch {
+    fn clear(&mut self) {
+        self.accesses.clear();
+        self.tensors.clear();
+        self.in_handles.clear();
+        self.out_handles.clear();
+    }
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -730,94 +739,105 @@ impl<D: Device> Engine<D> {
         let m = self.model(model)?;
         let in_set = self.set_record(input)?;
         let out_set = self.set_record(output)?;
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            let s = &mut *s;
-            s.accesses.clear();
-            s.tensors.clear();
-            s.in_handles.clear();
-            s.out_handles.clear();
-            // The runtime's order: first the handles of every named tensor
-            // (NRT_INVALID_HANDLE), then presence, size, placement and core
-            // (NRT_INVALID), so that a program gets the status it got before.
-            let decls = [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)];
-            let mut missing = None;
-            for (set, decl, kind) in decls {
-                let contents = set.contents.lock();
-                for t in decl.iter() {
-                    match contents.get(&t.name) {
-                        Some(h) => {
-                            s.tensors.push((self.tensor(h)?, kind));
-                            match kind {
-                                AccessKind::Read => s.in_handles.push(h),
-                                AccessKind::Write => s.out_handles.push(h),
-                            }
+        crate::scratch::with(&SCRATCH, |s| {
+            s.clear();
+            let r = self.execute_with(s, &m, &in_set, &out_set, repeat, run_sync);
+            // Release the records now (a freed tensor's must not wait for this
+            // thread's next call); keep the capacity.
+            s.clear();
+            r
+        })
+    }
+
+    fn execute_with(
+        &'static self,
+        s: &mut Scratch,
+        m: &Arc<ModelRecord>,
+        in_set: &Arc<SetRecord>,
+        out_set: &Arc<SetRecord>,
+        repeat: u32,
+        run_sync: impl FnOnce() -> Status,
+    ) -> Result<Status, Status> {
+        // The runtime's order: first the handles of every named tensor
+        // (NRT_INVALID_HANDLE), then presence, size, placement and core
+        // (NRT_INVALID), so that a program gets the status it got before.
+        let decls = [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)];
+        let mut missing = None;
+        for (set, decl, kind) in decls {
+            let contents = set.contents.lock();
+            for t in decl.iter() {
+                match contents.get(&t.name) {
+                    Some(h) => {
+                        s.tensors.push((self.tensor(h)?, kind));
+                        match kind {
+                            AccessKind::Read => s.in_handles.push(h),
+                            AccessKind::Write => s.out_handles.push(h),
                         }
-                        None => missing = missing.or(Some((&t.name, kind))),
                     }
+                    None => missing = missing.or(Some((&t.name, kind))),
                 }
             }
-            if let Some((name, kind)) = missing {
-                let (role, name) = (role(kind), name.to_string_lossy());
-                return Err(observe::reject(NRT_INVALID, format_args!("the {role} set has no tensor named '{name}'")));
+        }
+        if let Some((name, kind)) = missing {
+            let (role, name) = (role(kind), name.to_string_lossy());
+            return Err(observe::reject(NRT_INVALID, format_args!("the {role} set has no tensor named '{name}'")));
+        }
+        let mut host = false;
+        let decls = m.inputs.iter().chain(m.outputs.iter());
+        for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
+            let view = rec.view();
+            if view.size != t.size {
+                let (name, size) = (t.name.to_string_lossy(), view.size);
+                return Err(observe::reject(
+                    NRT_INVALID,
+                    format_args!("tensor '{name}' has {size} bytes, the model declares {}", t.size),
+                ));
             }
-            let mut host = false;
-            let decls = m.inputs.iter().chain(m.outputs.iter());
-            for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
-                let view = rec.view();
-                if view.size != t.size {
-                    let (name, size) = (t.name.to_string_lossy(), view.size);
+            match placement(&view) {
+                Placement::Device(c) if c != m.core => {
+                    let name = t.name.to_string_lossy();
                     return Err(observe::reject(
                         NRT_INVALID,
-                        format_args!("tensor '{name}' has {size} bytes, the model declares {}", t.size),
+                        format_args!("tensor '{name}' is on core {c}, the model on core {}", m.core),
                     ));
                 }
-                match placement(&view) {
-                    Placement::Device(c) if c != m.core => {
-                        let name = t.name.to_string_lossy();
-                        return Err(observe::reject(
-                            NRT_INVALID,
-                            format_args!("tensor '{name}' is on core {c}, the model on core {}", m.core),
-                        ));
-                    }
-                    Placement::Device(_) => {}
-                    Placement::Host => host = true,
-                }
-                if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
-                    s.accesses.push(StorageRange {
-                        storage: st.id,
-                        range: ByteRange::new(view.offset, view.size),
-                        kind: *kind,
-                    });
-                }
+                Placement::Device(_) => {}
+                Placement::Host => host = true,
             }
-            if host {
-                return Ok(self.execute_on_host(&m, &s.accesses, run_sync));
+            if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
+                s.accesses.push(StorageRange {
+                    storage: st.id,
+                    range: ByteRange::new(view.offset, view.size),
+                    kind: *kind,
+                });
             }
-            let visible = !self.config.trust_host_memory
-                && s.tensors
-                    .iter()
-                    .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
-            let input = self.mirror(&in_set, &m, false, &s.in_handles)?;
-            let output = self.mirror(&out_set, &m, true, &s.out_handles)?;
-            let mut last = 0;
-            for _ in 0..repeat.max(1) {
-                last = self.accept(&m, &s.accesses, &s.tensors, &input, &output)?;
-                // Submit as we go: a repeat count above the window must not
-                // wait for room that only submitted requests can make.
-                self.pump(m.core);
+        }
+        if host {
+            return Ok(self.execute_on_host(m, &s.accesses, run_sync));
+        }
+        let visible = !self.config.trust_host_memory
+            && s.tensors
+                .iter()
+                .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
+        let input = self.mirror(in_set, m, false, &s.in_handles)?;
+        let output = self.mirror(out_set, m, true, &s.out_handles)?;
+        let mut last = 0;
+        for _ in 0..repeat.max(1) {
+            last = self.accept(m, &s.accesses, &s.tensors, &input, &output)?;
+            // Submit as we go: a repeat count above the window must not
+            // wait for room that only submitted requests can make.
+            self.pump(m.core);
+        }
+        if self.config.mode == Mode::Sync || visible {
+            // Memory the application can touch directly cannot be watched:
+            // the request completes before the call returns.
+            self.wait_done(m.core, last, None, "completes-before-return", None);
+            let mut q = self.core(m.core).q.lock();
+            if let Some(st) = q.take_failure_by_id(last) {
+                return Ok(st);
             }
-            if self.config.mode == Mode::Sync || visible {
-                // Memory the application can touch directly cannot be watched:
-                // the request completes before the call returns.
-                self.wait_done(m.core, last, None, "completes-before-return", None);
-                let mut q = self.core(m.core).q.lock();
-                if let Some(st) = q.take_failure_by_id(last) {
-                    return Ok(st);
-                }
-            }
-            Ok(NRT_SUCCESS)
-        })
+        }
+        Ok(NRT_SUCCESS)
     }
 
     /// A request with host tensors: the runtime's async paths refuse them, so
