@@ -19,4 +19,5 @@ pub mod observe;
 pub mod registry;
 pub mod scheduler;
 mod scratch;
+pub mod sync;
 pub mod tracker;

@@ -11,27 +11,24 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
+use super::doorbell::Doorbell;
 use super::{Device, Engine, NRT_FAILURE};
 
 /// The completion-thread test hook fires once.
 static TEST_PANICKED: AtomicBool = AtomicBool::new(false);
 
 #[derive(Default)]
-struct State {
-    running: bool,
-    wake: bool,
-}
-
-#[derive(Default)]
 pub struct ThreadControl {
     started: AtomicBool,
     stop: AtomicBool,
-    idle: AtomicBool,
-    state: Mutex<State>,
-    cv: Condvar,
+    /// Serialises `ensure` (the thread is started once).
+    starting: parking_lot::Mutex<()>,
+    bell: Doorbell,
 }
+
+/// How long the idle thread sleeps at most: a bound on a wake-up lost in the
+/// runtime's paths, not a polling period (see `doorbell`).
+const IDLE_SLEEP: Duration = Duration::from_millis(200);
 
 enum Head {
     Empty,
@@ -45,15 +42,16 @@ impl ThreadControl {
         if self.started.load(Ordering::Acquire) {
             return;
         }
-        let mut st = self.state.lock();
+        let _g = self.starting.lock();
         if self.started.load(Ordering::Acquire) {
             return;
         }
         self.stop.store(false, Ordering::SeqCst);
+        self.bell.started();
         if engine.device.spawn("nrt-shim-compl", Box::new(move || run(engine))) {
-            st.running = true;
             self.started.store(true, Ordering::Release);
         } else {
+            self.bell.stopped();
             log::error!("cannot start the completion thread; requests will not complete");
         }
     }
@@ -62,11 +60,7 @@ impl ThreadControl {
     /// nothing on the device before, so a thread waiting on other cores'
     /// requests must look again.
     pub fn kick<D: Device>(&self, device: &D, core_was_idle: bool) {
-        if self.idle.load(Ordering::SeqCst) {
-            let mut st = self.state.lock();
-            st.wake = true;
-            self.cv.notify_one();
-        } else if core_was_idle {
+        if !self.bell.ring_if_idle() && core_was_idle {
             device.wake();
         }
     }
@@ -78,34 +72,29 @@ impl ThreadControl {
         }
         self.stop.store(true, Ordering::SeqCst);
         device.wake();
-        let deadline = Instant::now() + timeout;
-        let mut st = self.state.lock();
-        st.wake = true;
-        self.cv.notify_all();
-        while st.running {
-            if self.cv.wait_until(&mut st, deadline).timed_out() {
-                log::warn!("the completion thread did not stop within {timeout:?}; leaving it");
-                break;
-            }
+        self.bell.ring();
+        if !self.bell.wait_stopped(Instant::now() + timeout) {
+            log::warn!("the completion thread did not stop within {timeout:?}; leaving it");
         }
         self.started.store(false, Ordering::Release);
     }
 
     pub fn before_fork(&self) {
-        std::mem::forget(self.state.lock());
+        std::mem::forget(self.starting.lock());
+        self.bell.before_fork();
     }
 
     /// # Safety
     /// Only after [`before_fork`](Self::before_fork), as an atfork handler.
     pub unsafe fn after_fork(&self, child: bool) {
-        self.state.force_unlock();
+        // SAFETY: before_fork left both locked.
+        unsafe {
+            self.bell.after_fork(child);
+            self.starting.force_unlock();
+        }
         if child {
             // The thread does not exist in the child.
-            let mut st = self.state.lock();
-            st.running = false;
-            st.wake = false;
             self.started.store(false, Ordering::Release);
-            self.idle.store(false, Ordering::Release);
         }
     }
 }
@@ -198,24 +187,14 @@ fn run<D: Device>(engine: &'static Engine<D>) {
             continue;
         }
         if waiting.is_empty() {
-            // Nothing on any device queue: sleep until kicked. Announce the
-            // idle state first, then look once more, so a submission racing
-            // with this either sees `idle` or is seen here.
-            ctl.idle.store(true, Ordering::SeqCst);
-            if !(0..engine.ncores()).any(|c| engine.core(c).q.lock().has_device_work()) {
-                let mut st = ctl.state.lock();
-                if !st.wake && !ctl.stop.load(Ordering::SeqCst) {
-                    ctl.cv.wait_for(&mut st, Duration::from_millis(200));
-                }
-                st.wake = false;
-            }
-            ctl.idle.store(false, Ordering::SeqCst);
+            // Nothing on any device queue: sleep until kicked (a submission
+            // racing with this either is seen by the last look or rings).
+            let has_work = || (0..engine.ncores()).any(|c| engine.core(c).q.lock().has_device_work());
+            ctl.bell.sleep(has_work, IDLE_SLEEP);
         } else {
             engine.device.wait_any(&waiting, attempt);
             attempt = attempt.saturating_add(1);
         }
     }
-    let mut st = ctl.state.lock();
-    st.running = false;
-    ctl.cv.notify_all();
+    ctl.bell.stopped();
 }

@@ -7,6 +7,7 @@
 //! this module decides *when* they may run and never calls C itself.
 
 mod completion;
+mod doorbell;
 pub mod queue;
 
 use std::cell::RefCell;
