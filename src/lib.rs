@@ -6,7 +6,9 @@
 //! - [`tracker`]: which pending operations touch which bytes (safe Rust);
 //! - [`scheduler`]: windows, submission, completion, waiting, errors (safe Rust);
 //! - [`registry`]: what the shim knows about tensors, sets and models;
-//! - [`config`], [`observe`]: environment variables, counters and logging.
+//! - [`config`], [`observe`]: environment variables, counters and logging;
+//! - [`sync`]: the primitives of the parts model-checked by loom; `scratch`:
+//!   per-thread buffers of the hot paths.
 
 pub mod backend;
 pub mod config;
