@@ -20,7 +20,11 @@ fn trace_and_stats_of_a_double_buffered_loop() {
     let trace_path = temp("trace.json");
     let stats_path = temp("stats.json");
     let run = Run::new("tests/legacy/p2_double_buffer.c", Mode::Preload, Gen::V3)
-        .args(&["30", "400", "100"])
+        // 20 ms per request against 100 us of host work per step: the read of
+        // request i-1 waits for it even on a loaded machine (with 400 us, a host
+        // descheduled for a few ms each step found every request done, and the
+        // trace had no wait to show).
+        .args(&["30", "20000", "100"])
         .env("NRT_SHIM_TRACE", trace_path.to_str().unwrap())
         .env("NRT_SHIM_STATS", stats_path.to_str().unwrap())
         .run();
