@@ -198,9 +198,18 @@ fn cmd_soak(args: &Args) -> ExitCode {
     let mut total = 0u64;
     let mut mismatches = 0usize;
     let mut summary = Vec::new();
+    // N programs in all: threads programs (8 threads, ~8x longer) a fiftieth of
+    // them, the other families a share each, and the first family the rest (for
+    // N = 100,000: 48,000 mix, 25,000 single, 25,000 mem, 2,000 threads).
+    let mut counts: Vec<u64> = profiles
+        .iter()
+        .map(|p| if p == "threads" { (n / 50).max(20).min(n) } else { n / profiles.len() as u64 })
+        .collect();
+    let planned: u64 = counts.iter().sum();
+    counts[0] += n.saturating_sub(planned);
+    eprintln!("soak: {}", profiles.iter().zip(&counts).map(|(p, c)| format!("{c} {p}")).collect::<Vec<_>>().join(", "));
     for (i, prof) in profiles.iter().enumerate() {
-        // threads programs are ~8x longer: a tenth of the count
-        let count = if prof == "threads" { (n / 50).max(20) } else { n / profiles.len() as u64 };
+        let count = counts[i];
         let r = campaign(args, prof, count, seed + (i as u64) * 10_000_000);
         total += r.programs;
         mismatches += r.mismatches.len();
