@@ -8,7 +8,7 @@ use std::thread::LocalKey;
 /// made from inside it (an application callback re-entering the shim on this
 /// thread) gets a fresh, empty one instead of a borrow panic, and so does a call
 /// after the thread's locals are gone (from a TLS destructor). The buffer goes
-/// back afterwards; `f` clears what it uses, as it finds it.
+/// back afterwards, holding what the last call left in it: `f` clears it.
 pub fn with<T: Default, R>(key: &'static LocalKey<RefCell<T>>, f: impl FnOnce(&mut T) -> R) -> R {
     let mut buf = key.try_with(|c| c.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).ok()).ok().flatten();
     let mut fresh = T::default();
