@@ -335,6 +335,35 @@ pub struct CampaignResult {
     pub known: Vec<Mismatch>,
 }
 
+/// The programs whose results under `setup` (`got`) differ from the reference's,
+/// as mismatches (`label` words the reason); a crash or hang (`crashed`) ends the
+/// batch's run, so it is reported once.
+#[allow(clippy::too_many_arguments)]
+fn differences(
+    c: &Campaign,
+    progs: &[Program],
+    refs: &[Option<ProgResult>],
+    setup: &Setup,
+    got: &[Option<ProgResult>],
+    crashed: &str,
+    label: &dyn Fn(String) -> String,
+    found: &mut Vec<Mismatch>,
+) {
+    for (i, p) in progs.iter().enumerate() {
+        let Some(r) = &refs[i] else { continue };
+        let reason = match &got[i] {
+            None => Some(crashed.to_string()),
+            Some(g) => compare(p, r, g).map(label),
+        };
+        if let Some(reason) = reason {
+            found.push(Mismatch { profile: c.profile.name, seed: p.seed, setup: setup.clone(), reason });
+            if got[i].is_none() {
+                break;
+            }
+        }
+    }
+}
+
 /// Runs a campaign on `jobs` worker threads; `progress` gets a line per batch.
 pub fn run_campaign(c: &Campaign, progress: &(dyn Fn(&str) + Sync)) -> CampaignResult {
     let next = AtomicUsize::new(0);
@@ -370,42 +399,14 @@ pub fn run_campaign(c: &Campaign, progress: &(dyn Fn(&str) + Sync)) -> CampaignR
                 // use-after-free in the generated program, not in the shim) is reported as such.
                 let (again, aout) = run_batch(&progs, &reference, &[], c.timeout);
                 runs += 1;
-                for (i, p) in progs.iter().enumerate() {
-                    let (Some(r), a) = (&refs[i], &again[i]) else { continue };
-                    let reason = match a {
-                        None => Some(format!("the second reference run failed: {}", aout.summary())),
-                        Some(a) => compare(p, r, a),
-                    };
-                    if let Some(why) = reason {
-                        found.push(Mismatch {
-                            profile: c.profile.name,
-                            seed: p.seed,
-                            setup: reference.clone(),
-                            reason: format!("the program is not deterministic (a generator bug): {why}"),
-                        });
-                    }
-                }
+                let second = format!("the second reference run failed: {}", aout.summary());
+                let nondeterministic = |why| format!("the program is not deterministic (a generator bug): {why}");
+                differences(c, &progs, &refs, &reference, &again, &second, &nondeterministic, &mut found);
                 for setup in &c.setups {
                     let (got, out) = run_batch(&progs, setup, &[], c.timeout);
                     runs += 1;
-                    for (i, p) in progs.iter().enumerate() {
-                        let Some(r) = &refs[i] else { continue };
-                        let reason = match &got[i] {
-                            None => Some(format!("the shim run crashed or hung here: {}", out.summary())),
-                            Some(g) => compare(p, r, g),
-                        };
-                        if let Some(reason) = reason {
-                            found.push(Mismatch {
-                                profile: c.profile.name,
-                                seed: p.seed,
-                                setup: setup.clone(),
-                                reason,
-                            });
-                            if got[i].is_none() {
-                                break;
-                            }
-                        }
-                    }
+                    let crashed = format!("the shim run crashed or hung here: {}", out.summary());
+                    differences(c, &progs, &refs, setup, &got, &crashed, &|why| why, &mut found);
                 }
                 let mut res = result.lock().unwrap();
                 res.programs += progs.len() as u64;

@@ -230,6 +230,8 @@ fn batch_call(
     call: impl FnOnce() -> Status,
 ) -> Status {
     crate::scratch::with(&BATCH_SCRATCH, |scratch| {
+        scratch.views.clear();
+        scratch.parts.clear();
         let st =
             status(batch_parts(s, batches, n, kind, scratch).map(|()| s.engine.host_accesses(&scratch.parts, call)));
         // Drop the views (their storage references) now; keep the capacity.
