@@ -592,10 +592,6 @@ impl<D: Device> Engine<D> {
 
     // ---- host-side tensor calls ---------------------------------------------
 
-    /// Makes a host access to a tensor's bytes safe: waits for what it must,
-    /// reports a pending failure of the request that produced the bytes (for
-    /// reads), then runs `call` (the real runtime call). `deadline`: give up
-    /// with NRT_TIMEOUT.
     /// Waits for the pending requests that conflict with an access of `kind`
     /// to `range` (or the deadline: false). Touches no bytes and reports no
     /// failure: alone, it serves the calls that touch no bytes themselves
@@ -623,6 +619,10 @@ impl<D: Device> Engine<D> {
             )
     }
 
+    /// Makes a host access to a tensor's bytes safe: waits for what it must,
+    /// reports a pending failure of the request that produced the bytes (for
+    /// reads), then runs `call` (the real runtime call). `deadline`: give up
+    /// with NRT_TIMEOUT.
     pub fn host_access(
         &'static self,
         view: &TensorView,
