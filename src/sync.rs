@@ -5,12 +5,12 @@
 #[cfg(not(loom))]
 pub use parking_lot::{Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub use std::sync::atomic::{AtomicBool, Ordering};
+pub use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 #[cfg(loom)]
 pub use self::model::{Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
-pub use loom::sync::atomic::{AtomicBool, Ordering};
+pub use loom::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 #[cfg(loom)]
 mod model {

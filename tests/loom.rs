@@ -1,8 +1,10 @@
-//! Issue 4, part 3: the completion thread's sleep/wake protocol
-//! (`src/scheduler/doorbell.rs`, on `src/sync.rs`) under the loom model checker.
-//! The shim is built again with `--cfg loom` (in `target/loom`), its loom tests
-//! must pass, and the control (the same loop with the classic lost wake-up) must
-//! fail with loom's "deadlock": proof that the model finds what it is there for.
+//! Issue 4, part 3: the scheduler's two lock-free protocols under the loom model
+//! checker: the completion thread's sleep/wake (`src/scheduler/doorbell.rs`) and
+//! who retires a core's completions (`src/scheduler/gate.rs`), both on
+//! `src/sync.rs`. The shim is built again with `--cfg loom` (in `target/loom`),
+//! its loom tests must pass, and each control (the same code with the classic
+//! mistake) must fail the way loom reports it: proof that the model finds what it
+//! is there for.
 
 #[allow(dead_code)]
 #[path = "support/watch.rs"]
@@ -48,4 +50,22 @@ fn the_doorbell_protocol_holds_under_loom_and_the_control_fails() {
     let out = format!("{}{}", f.stdout, f.stderr);
     assert!(!f.status.success(), "the control passed: loom did not find the lost wake-up:\n{out}");
     assert!(out.contains("deadlock"), "the control failed, but not with loom's deadlock:\n{out}");
+}
+
+#[test]
+fn the_retire_gate_protocol_holds_under_loom_and_the_control_fails() {
+    for t in ["no_completion_is_left_for_nobody", "no_completion_is_left_for_nobody_with_three_threads"] {
+        let f = loom_cargo(&format!("scheduler::gate::loom_tests::{t}"), false);
+        let out = format!("{}{}", f.stdout, f.stderr);
+        assert!(f.status.success(), "{t} failed under loom:\n{out}");
+        assert!(out.contains("test result: ok. 1 passed"), "{t} did not run under loom:\n{out}");
+    }
+    let t = "scheduler::gate::loom_tests::control_without_looking_again_loses_a_completion";
+    let f = loom_cargo(t, true);
+    let out = format!("{}{}", f.stdout, f.stderr);
+    assert!(!f.status.success(), "the control passed: loom did not find the lost completion:\n{out}");
+    assert!(
+        out.contains("a completion was left for nobody"),
+        "the control failed, but not on the lost completion:\n{out}"
+    );
 }

@@ -7,6 +7,7 @@ pub mod resolve;
 
 use std::ffi::{c_int, c_void, CStr};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use nrt_sys::*;
 use parking_lot::Mutex;
@@ -178,6 +179,36 @@ fn poll_fds(fds: &mut [libc::pollfd], ns: u64) {
     unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as _, &ts, std::ptr::null()) };
 }
 
+/// An application thread's own eventfd, for direct waiting (v3): taken on
+/// the thread's first wait, given back when the thread exits. Never closed:
+/// a registration may still be pending in the runtime, and a closed number
+/// could be reused by the program for a file the runtime would then write 8
+/// bytes into. A later thread reuses it (a stale signal only makes its first
+/// wait return early), so there are about as many as threads that waited at
+/// once. `try_lock`: a child forked while another thread held the list must
+/// not deadlock on it (it makes a new fd, or keeps its own, instead).
+struct ThreadEventFd(c_int);
+
+static SPARE_FDS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
+
+impl ThreadEventFd {
+    fn take() -> ThreadEventFd {
+        ThreadEventFd(SPARE_FDS.try_lock().and_then(|mut v| v.pop()).unwrap_or_else(eventfd))
+    }
+}
+
+impl Drop for ThreadEventFd {
+    fn drop(&mut self) {
+        if let (true, Some(mut spare)) = (self.0 >= 0, SPARE_FDS.try_lock()) {
+            spare.push(self.0);
+        }
+    }
+}
+
+thread_local! {
+    static WAIT_FD: ThreadEventFd = ThreadEventFd::take();
+}
+
 impl RealDevice {
     pub fn new(rt: &'static Runtime, generation: Generation) -> RealDevice {
         let signal = match generation {
@@ -331,6 +362,53 @@ impl Device for RealDevice {
                     drain_fd(self.wake_fd);
                 }
             }
+        }
+    }
+
+    fn can_wait_for(&self) -> bool {
+        matches!(self.signal, CompletionSignal::EventFd | CompletionSignal::CompletionHandle)
+    }
+
+    fn wait_for(&self, device_seq: u64, timeout: Duration) -> bool {
+        let ns = timeout.as_nanos().min(u64::MAX as u128) as u64;
+        match self.signal {
+            CompletionSignal::EventFd => {
+                let Some(reg) = self.rt.nrta_event_register_seq_id_completion else { return false };
+                // try_with: during the thread's own exit its fd is gone.
+                WAIT_FD
+                    .try_with(|w| {
+                        // SAFETY: our thread's own eventfd; the runtime signals a
+                        // copy of it when the request completes.
+                        if w.0 < 0 || unsafe { reg(device_seq, w.0) } != NRT_SUCCESS {
+                            return false;
+                        }
+                        // The documentation does not say that a request already
+                        // done signals at once: look after registering.
+                        if self.is_completed(device_seq) != Ok(false) {
+                            return true;
+                        }
+                        let mut fds = [libc::pollfd { fd: w.0, events: libc::POLLIN, revents: 0 }];
+                        poll_fds(&mut fds, ns);
+                        // Stale signals of earlier waits only cause a spurious return.
+                        drain_fd(w.0);
+                        true
+                    })
+                    .unwrap_or(false)
+            }
+            CompletionSignal::CompletionHandle => {
+                let Some(get) = self.rt.nrta_get_completion_handle else { return false };
+                let mut fd = -1;
+                // SAFETY: valid out-pointer; we close the fd below.
+                if unsafe { get(device_seq, &mut fd) } != NRT_SUCCESS || fd < 0 {
+                    return false;
+                }
+                let mut fds = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+                poll_fds(&mut fds, ns);
+                // SAFETY: the fd the runtime gave us to close.
+                unsafe { libc::close(fd) };
+                true
+            }
+            CompletionSignal::Polling => false,
         }
     }
 

@@ -99,6 +99,14 @@ impl ThreadControl {
     }
 }
 
+/// The request core `c` waits for on the device, if any.
+pub(super) fn head_on_device<D: Device>(engine: &'static Engine<D>, c: u32) -> Option<u64> {
+    match head(engine, c) {
+        Head::OnDevice { device_seq, .. } => Some(device_seq),
+        _ => None,
+    }
+}
+
 fn head<D: Device>(engine: &'static Engine<D>, c: u32) -> Head {
     let q = engine.core(c).q.lock();
     if q.head_is_resolved() {
@@ -110,11 +118,16 @@ fn head<D: Device>(engine: &'static Engine<D>, c: u32) -> Head {
     }
 }
 
-/// Retires what completed on core `c`; returns whether anything did, and
-/// pushes the request it is still waiting for onto `waiting`.
-fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, waiting: &mut Vec<u64>) -> bool {
+/// Retires what completed on core `c`, oldest first; returns whether
+/// anything did, and the request it is still waiting for on the device.
+/// `by_waiter`: an application thread is doing it (direct waiting), which
+/// stops before a request whose callback must run on the completion thread.
+fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> (bool, Option<u64>) {
     let mut progressed = false;
     loop {
+        if by_waiter && engine.has_callback.load(Ordering::Acquire) {
+            return (progressed, None);
+        }
         match head(engine, c) {
             Head::Empty => break,
             Head::Resolved => engine.retire_head(c, 0),
@@ -128,10 +141,7 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, waiting: &mut Vec<u6
                     let st = engine.device.status_of(c, device_seq, engine.core(c).slot(seq));
                     engine.retire_head(c, st);
                 }
-                Ok(false) => {
-                    waiting.push(device_seq);
-                    break;
-                }
+                Ok(false) => return (progressed, Some(device_seq)),
                 Err(st) => {
                     log::error!("core {c}: nrta_is_completed failed with status {st}; failing the request");
                     engine.retire_head(c, if st == 0 { NRT_FAILURE } else { st });
@@ -140,7 +150,37 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, waiting: &mut Vec<u6
         }
         progressed = true;
     }
-    progressed
+    (progressed, None)
+}
+
+/// Retires what completed on core `c` (see [`poll_core`]) and refills its
+/// device queue; None if another thread is retiring it (that thread looks
+/// again for this caller: nothing is missed). Requests retire in order, one
+/// thread at a time (`gate`).
+pub(super) fn retire_completed<D: Device>(
+    engine: &'static Engine<D>,
+    c: u32,
+    by_waiter: bool,
+) -> Option<(bool, Option<u64>)> {
+    let mut progressed = false;
+    let mut waiting = None;
+    let ran = engine.core(c).gate.run(|| {
+        // A panic here must fail the request, not leave its waiters hanging.
+        let (p, w) = match catch_unwind(AssertUnwindSafe(|| poll_core(engine, c, by_waiter))) {
+            Ok(r) => r,
+            Err(_) => {
+                log::error!("core {c}: internal error while completing a request; failing it");
+                let _ = catch_unwind(AssertUnwindSafe(|| engine.retire_head(c, NRT_FAILURE)));
+                (true, None)
+            }
+        };
+        progressed |= p;
+        waiting = w;
+    });
+    if progressed {
+        let _ = catch_unwind(AssertUnwindSafe(|| engine.pump(c)));
+    }
+    ran.then_some((progressed, waiting))
 }
 
 fn run<D: Device>(engine: &'static Engine<D>) {
@@ -151,17 +191,14 @@ fn run<D: Device>(engine: &'static Engine<D>) {
         waiting.clear();
         let mut progressed = false;
         for c in 0..engine.ncores() {
-            // A panic here must fail the request, not leave its waiters hanging.
-            match catch_unwind(AssertUnwindSafe(|| poll_core(engine, c, &mut waiting))) {
-                Ok(p) => progressed |= p,
-                Err(_) => {
-                    log::error!("core {c}: internal error while completing a request; failing it");
-                    let _ = catch_unwind(AssertUnwindSafe(|| engine.retire_head(c, NRT_FAILURE)));
-                    progressed = true;
+            match retire_completed(engine, c, false) {
+                Some((p, w)) => {
+                    progressed |= p;
+                    waiting.extend(w);
                 }
-            }
-            if progressed {
-                let _ = catch_unwind(AssertUnwindSafe(|| engine.pump(c)));
+                // An application thread is retiring this core; it looks again
+                // for us. Keep watching its head.
+                None => waiting.extend(head_on_device(engine, c)),
             }
         }
         // A request refused for a full queue holding none of ours: retry it

@@ -8,6 +8,7 @@
 
 mod completion;
 mod doorbell;
+mod gate;
 pub mod queue;
 
 use std::cell::RefCell;
@@ -67,6 +68,18 @@ pub trait Device: Send + Sync + 'static {
     fn wait_any(&self, device_seqs: &[u64], attempt: u32);
     /// Ends a wait_any early.
     fn wake(&self);
+    /// Whether [`wait_for`](Self::wait_for) works: an application thread can
+    /// be woken by the runtime itself when a request completes.
+    fn can_wait_for(&self) -> bool {
+        false
+    }
+    /// Blocks the calling thread until request `device_seq` may have
+    /// completed, or the timeout (spurious returns are allowed). False: it
+    /// could not wait (the runtime refused the registration), so the caller
+    /// must wait some other way rather than call it again at once.
+    fn wait_for(&self, _device_seq: u64, _timeout: Duration) -> bool {
+        false
+    }
     /// All work is done and the runtime is about to close: forget the
     /// runtime objects the device created for itself.
     fn closed(&self) {}
@@ -103,6 +116,9 @@ struct Core {
     /// Mirror of "the tracker holds poison marks".
     poisoned: AtomicBool,
     slots: Box<[AtomicU32]>,
+    /// Held by the one thread retiring this core's completions (the
+    /// completion thread or a waiting application thread).
+    gate: gate::RetireGate,
 }
 
 impl Core {
@@ -113,6 +129,7 @@ impl Core {
             completed: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             slots: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            gate: gate::RetireGate::default(),
         }
     }
 
@@ -120,6 +137,9 @@ impl Core {
         &self.slots[(seq as usize) % SLOTS]
     }
 }
+
+/// The longest a directly waiting thread sleeps before it looks again.
+const DIRECT_WAIT_SLICE: Duration = Duration::from_millis(50);
 
 /// The runtime's state as the shim saw it (an atomic: every call reads it).
 const UNINITIALIZED: u8 = 0;
@@ -544,31 +564,77 @@ impl<D: Device> Engine<D> {
         if core.completed.load(Ordering::Acquire) >= seq {
             return true;
         }
-        self.thread.ensure(self);
         let started = Instant::now();
-        let mut done = true;
-        {
-            let mut q = core.q.lock();
-            // `completed` is published (under this lock) only after the request's
-            // callback ran, so a drain never returns ahead of its callbacks.
-            while core.completed.load(Ordering::Acquire) < seq {
-                match deadline {
-                    Some(d) => {
-                        if core.cv.wait_until(&mut q, d).timed_out() && core.completed.load(Ordering::Acquire) < seq {
-                            done = false;
-                            break;
-                        }
-                    }
-                    None => core.cv.wait(&mut q),
-                }
-            }
-        }
+        // `completed` is published (under the core's lock) only after the
+        // request's callback ran, so a drain never returns ahead of its callbacks.
+        let done = self.block_on_core(c, deadline, |_| core.completed.load(Ordering::Acquire) >= seq);
         let ns = started.elapsed().as_nanos() as u64;
         COUNTERS.add(Counter::BlockedNanos, ns);
         if let Some(o) = observe::get() {
             o.waited(c, Some(seq), why, tensor, ns);
         }
         done
+    }
+
+    /// Blocks until `ready` holds for core `c` (checked under its lock) or
+    /// the deadline; returns whether it holds. Without a legacy callback, and
+    /// when the runtime can wake this thread itself, the thread retires the
+    /// core's completions on its own instead of waiting for the completion
+    /// thread to do it and wake it: one wake-up less per wait.
+    fn block_on_core(
+        &'static self,
+        c: u32,
+        deadline: Option<Instant>,
+        ready: impl Fn(&CoreQueue<OpPayload>) -> bool,
+    ) -> bool {
+        let core = self.core(c);
+        self.thread.ensure(self);
+        loop {
+            let direct = self.device.can_wait_for() && !self.has_callback.load(Ordering::Acquire);
+            if !direct {
+                let mut q = core.q.lock();
+                while !ready(&q) {
+                    match deadline {
+                        Some(d) => {
+                            if core.cv.wait_until(&mut q, d).timed_out() {
+                                return ready(&q);
+                            }
+                        }
+                        None => core.cv.wait(&mut q),
+                    }
+                    // A callback registered meanwhile changes nothing here.
+                }
+                return true;
+            }
+            let waiting = completion::retire_completed(self, c, true).and_then(|(_, w)| w);
+            let mut q = core.q.lock();
+            if ready(&q) {
+                return true;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return false;
+            }
+            // Bounded, so that a wake-up lost to a race costs a delay, never a hang.
+            let limit = deadline.map_or(DIRECT_WAIT_SLICE, |d| (d - now).min(DIRECT_WAIT_SLICE));
+            match waiting {
+                Some(device_seq) => {
+                    drop(q);
+                    if !self.device.wait_for(device_seq, limit) {
+                        // The completion thread retires it and notifies.
+                        let mut q = core.q.lock();
+                        if !ready(&q) {
+                            core.cv.wait_for(&mut q, limit.min(Duration::from_millis(1)));
+                        }
+                    }
+                }
+                // Nothing of ours on the device (another thread is retiring,
+                // or the head is not submitted yet): whoever retires notifies.
+                None => {
+                    core.cv.wait_for(&mut q, limit.min(Duration::from_millis(1)));
+                }
+            }
+        }
     }
 
     /// Waits for the pending requests that conflict with `accesses` (all on
@@ -883,10 +949,11 @@ impl<D: Device> Engine<D> {
         let core = self.core(m.core);
         let mut q = core.q.lock();
         if !q.has_room() && !q.is_dead() {
-            self.thread.ensure(self);
             let started = Instant::now();
             while !q.has_room() && !q.is_dead() {
-                core.cv.wait(&mut q);
+                drop(q);
+                self.block_on_core(m.core, None, |q| q.has_room() || q.is_dead());
+                q = core.q.lock();
             }
             let ns = started.elapsed().as_nanos() as u64;
             COUNTERS.add(Counter::BlockedNanos, ns);
@@ -1026,6 +1093,8 @@ impl<D: Device> Engine<D> {
                 let upto = q.last_accepted();
                 drop(q.abandon_all());
                 core.completed.store(upto, Ordering::Release);
+                // A parent's thread that was retiring does not exist here.
+                core.gate.reset();
             }
             self.deferred.lock().clear();
             self.has_deferred.store(false, Ordering::Release);
@@ -1049,7 +1118,8 @@ fn placement(view: &TensorView) -> Placement {
 
 impl<D: Device> Engine<D> {
     /// Retires the oldest request of core `c`: tracker, window, waiters,
-    /// callback, deferred work. Called by the completion thread only.
+    /// callback, deferred work. Called only by the holder of the core's
+    /// retiring gate (completion::retire_completed).
     fn retire_head(&'static self, c: u32, device_status: Status) {
         let core = self.core(c);
         let callback = if self.has_callback.load(Ordering::Acquire) { *self.callback.lock() } else { None };
