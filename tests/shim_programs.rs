@@ -336,10 +336,11 @@ fn p9_teardown_valgrind_reference_v3() {
 /// Each side is the best of alternating rounds, so scheduling noise on a shared
 /// 2-core machine does not decide it: 3 rounds, and 3 more if those do not show it
 /// (both sides get the extra rounds). Steps of 5 ms, not 2 ms, because on a busy
-/// machine each wake-up can take a millisecond or more, and the shim has one more
-/// wake-up per request (its completion thread) than the runtime's own wait: a CI run
-/// with 2 ms steps measured the shim at 1.19x of the implicit mode, while this
-/// machine idle measures 0.61x. The real figures belong to the benchmark (`nrt-bench`).
+/// machine each wake-up can take a millisecond or more: a CI run with 2 ms steps
+/// measured the shim at 1.19x of the implicit mode (the shim then had one more
+/// wake-up per request, through its completion thread, which direct waiting has
+/// since removed), while this machine idle measures 0.61x. The real figures belong
+/// to the benchmark (`nrt-bench`).
 #[test]
 fn p2_shim_beats_implicit_mode() {
     let _machine = support::exclusive_machine();

@@ -126,6 +126,9 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> 
     let mut progressed = false;
     loop {
         if by_waiter && engine.has_callback.load(Ordering::Acquire) {
+            // A callback was registered meanwhile: this pass may have been the
+            // one the completion thread asked for, so make it look itself.
+            engine.device.wake();
             return (progressed, None);
         }
         match head(engine, c) {
