@@ -42,6 +42,10 @@ pub struct Config {
     /// Where max_inflight came from, for the log.
     pub inflight_source: &'static str,
     pub trust_host_memory: bool,
+    /// A blocked call is woken by the runtime and retires completions itself
+    /// (where the runtime can signal the thread), instead of waiting for the
+    /// completion thread.
+    pub direct_wait: bool,
     pub async_abi: AsyncAbi,
     pub libnrt: Option<String>,
     pub log_level: log::LevelFilter,
@@ -103,13 +107,15 @@ impl Config {
                     None => (4, "default"),
                 },
             };
-        let trust_host_memory = match get("NRT_SHIM_TRUST_HOST_MEMORY") {
-            None => false,
+        let mut switch = |name: &str, default: bool| match get(name) {
+            None => default,
             Some(v) => parse_bool(&v).unwrap_or_else(|| {
-                warnings.push(format!("NRT_SHIM_TRUST_HOST_MEMORY={v} is not 0|1; using 0"));
-                false
+                warnings.push(format!("{name}={v} is not 0|1; using {}", u8::from(default)));
+                default
             }),
         };
+        let trust_host_memory = switch("NRT_SHIM_TRUST_HOST_MEMORY", false);
+        let direct_wait = switch("NRT_SHIM_DIRECT_WAIT", true);
         let async_abi = match get("NRT_SHIM_ASYNC_ABI").as_deref().map(str::trim) {
             None | Some("") | Some("auto") => AsyncAbi::Detect,
             Some("2") => AsyncAbi::V2,
@@ -155,6 +161,7 @@ impl Config {
                 max_inflight,
                 inflight_source,
                 trust_host_memory,
+                direct_wait,
                 async_abi,
                 libnrt,
                 log_level,
@@ -189,6 +196,7 @@ mod tests {
         assert_eq!(c.mode, Mode::Async);
         assert_eq!(c.max_inflight, 4);
         assert!(!c.trust_host_memory);
+        assert!(c.direct_wait);
         assert_eq!(c.async_abi, AsyncAbi::Detect);
         assert_eq!(c.log_level, log::LevelFilter::Warn);
         assert!(w.is_empty());
@@ -217,6 +225,10 @@ mod tests {
         assert_eq!(cfg(&[("NRT_SHIM_MODE", "sync")], None).0.mode, Mode::Sync);
         assert_eq!(cfg(&[("NRT_SHIM_MODE", "passthrough")], None).0.mode, Mode::Passthrough);
         assert!(cfg(&[("NRT_SHIM_TRUST_HOST_MEMORY", "1")], None).0.trust_host_memory);
+        assert!(!cfg(&[("NRT_SHIM_DIRECT_WAIT", "0")], None).0.direct_wait);
+        let (c, w) = cfg(&[("NRT_SHIM_DIRECT_WAIT", "maybe")], None);
+        assert!(c.direct_wait, "a bad value keeps the default");
+        assert_eq!(w, ["NRT_SHIM_DIRECT_WAIT=maybe is not 0|1; using 1"]);
         assert_eq!(cfg(&[("NRT_SHIM_ASYNC_ABI", "2")], None).0.async_abi, AsyncAbi::V2);
         assert_eq!(cfg(&[("NRT_SHIM_LOG", "debug")], None).0.log_level, log::LevelFilter::Debug);
         assert_eq!(cfg(&[("NRT_SHIM_STATS", "1")], None).0.stats, Some(StatsOut::Stderr));

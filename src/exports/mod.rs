@@ -22,7 +22,7 @@ use once_cell::sync::OnceCell;
 use crate::backend::{RealDevice, Runtime};
 use crate::config::{Config, Mode};
 use crate::registry::Handle;
-use crate::scheduler::{Engine, NRT_FAILURE, NRT_INVALID};
+use crate::scheduler::{Device, Engine, NRT_FAILURE, NRT_INVALID};
 use crate::tracker::Status;
 
 pub use lifecycle::take_legacy_variable;
@@ -72,12 +72,19 @@ pub fn shim() -> Option<&'static Shim> {
         }
         let device = RealDevice::new(rt, generation);
         log::info!(
-            "runtime {}: nrta generation {:?}, completion by {:?}, mode {:?}, in-flight depth {}",
+            "runtime {}: nrta generation {:?}, completion by {:?}, mode {:?}, in-flight depth {}, direct waiting {}",
             rt.source,
             generation,
             device.signal,
             mode,
-            config.max_inflight
+            config.max_inflight,
+            if !config.direct_wait {
+                "off (NRT_SHIM_DIRECT_WAIT=0)"
+            } else if device.can_wait_for() {
+                "on"
+            } else {
+                "unavailable (the runtime cannot signal a thread)"
+            }
         );
         lifecycle::register_process_hooks();
         crate::observe::init(&config, mode_name(mode));

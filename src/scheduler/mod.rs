@@ -590,7 +590,8 @@ impl<D: Device> Engine<D> {
         let core = self.core(c);
         self.thread.ensure(self);
         loop {
-            let direct = self.device.can_wait_for() && !self.has_callback.load(Ordering::Acquire);
+            let direct =
+                self.config.direct_wait && self.device.can_wait_for() && !self.has_callback.load(Ordering::Acquire);
             if !direct {
                 let mut q = core.q.lock();
                 while !ready(&q) {

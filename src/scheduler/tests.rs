@@ -134,12 +134,17 @@ fn mt(name: &str, size: u64) -> ModelTensor {
 /// One model (x:64 -> y:64) on core 0, one on core 1; tensors x, y (and x2,
 /// y2) on core 0, sets IN={x:X} OUT={y:Y}, IN2={x:X2} OUT2={y:Y2}.
 fn engine(depth: usize) -> &'static Engine<Fake> {
+    engine_with(depth, |_| {})
+}
+
+fn engine_with(depth: usize, tweak: impl FnOnce(&mut Config)) -> &'static Engine<Fake> {
     let mut fake = Fake::default();
     let desc = |core| ModelDesc { core, inputs: vec![mt("x", 64)], outputs: vec![mt("y", 64)] };
     fake.models.insert(MODEL, desc(0));
     fake.models.insert(MODEL1, desc(1));
     let mut config = Config::from_lookup(|_| None, None).0;
     config.max_inflight = depth;
+    tweak(&mut config);
     let e: &'static Engine<Fake> = Box::leak(Box::new(Engine::new(fake, config)));
     e.opened(2);
     for t in [X, Y, X2, Y2] {
@@ -493,6 +498,19 @@ fn direct_waiting_read_waits_for_its_producer_only() {
     assert!(e.device.complete(0, NRT_SUCCESS));
     assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
     assert!(e.device.direct_waits.load(Ordering::SeqCst) > 0, "the reader waited on the device itself");
+}
+
+/// NRT_SHIM_DIRECT_WAIT=0: the same wait, through the completion thread only.
+#[test]
+fn direct_waiting_switched_off_waits_for_the_completion_thread() {
+    let e = engine_with(4, |c| c.direct_wait = false);
+    e.device.direct.store(true, Ordering::SeqCst);
+    exec(e, IN, OUT);
+    let r = spawn(move || read(e, Y));
+    assert!(r.recv_timeout(BLOCKED).is_err(), "the read of y must wait");
+    assert!(e.device.complete(0, NRT_SUCCESS));
+    assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
+    assert_eq!(e.device.direct_waits.load(Ordering::SeqCst), 0, "switched off, yet the reader waited on the device");
 }
 
 #[test]
