@@ -12,9 +12,9 @@
 //! another pass. A caller whose change came before the holder's clear is
 //! covered by the pass after it (the clear acquires what the caller published
 //! before its change); one whose change came after it makes the release fail,
-//! so the holder passes again. (A first version used two flags, and each side
-//! wrote one and read the other: loom found the lost completion there, as the
-//! control below shows it would.)
+//! so the holder passes again. (A first version used two flags, each side
+//! writing one and then reading the other; loom, which treats SeqCst loads and
+//! stores as acquire/release, found a lost completion in it: proof/README.md.)
 
 use crate::sync::{AtomicU8, Ordering};
 
