@@ -33,39 +33,47 @@ fn loom_cargo(filter: &str, ignored: bool) -> watch::Finished {
     f
 }
 
-#[test]
-fn the_doorbell_protocol_holds_under_loom_and_the_control_fails() {
-    for t in [
-        "a_submission_racing_with_the_sleep_always_wakes_it",
-        "two_submitters_never_lose_a_wake_up",
-        "stop_wakes_the_sleeper_and_waits_for_its_end",
-    ] {
-        let f = loom_cargo(&format!("scheduler::doorbell::loom_tests::{t}"), false);
+/// Each of `module`'s loom models must pass (and run: one test each).
+fn models_pass(module: &str, tests: &[&str]) {
+    for t in tests {
+        let f = loom_cargo(&format!("{module}::{t}"), false);
         let out = format!("{}{}", f.stdout, f.stderr);
         assert!(f.status.success(), "{t} failed under loom:\n{out}");
         assert!(out.contains("test result: ok. 1 passed"), "{t} did not run under loom:\n{out}");
     }
-    let t = "scheduler::doorbell::loom_tests::control_looking_before_announcing_idle_loses_a_wake_up";
-    let f = loom_cargo(t, true);
+}
+
+/// The ignored control `module::test` must fail under loom, with `sign` in its
+/// output (`what` names the bug it contains).
+fn control_fails(module: &str, test: &str, sign: &str, what: &str) {
+    let f = loom_cargo(&format!("{module}::{test}"), true);
     let out = format!("{}{}", f.stdout, f.stderr);
-    assert!(!f.status.success(), "the control passed: loom did not find the lost wake-up:\n{out}");
-    assert!(out.contains("deadlock"), "the control failed, but not with loom's deadlock:\n{out}");
+    assert!(!f.status.success(), "the control passed: loom did not find {what}:\n{out}");
+    assert!(out.contains(sign), "the control failed, but not with \"{sign}\":\n{out}");
+}
+
+#[test]
+fn the_doorbell_protocol_holds_under_loom_and_the_control_fails() {
+    let module = "scheduler::doorbell::loom_tests";
+    models_pass(
+        module,
+        &[
+            "a_submission_racing_with_the_sleep_always_wakes_it",
+            "two_submitters_never_lose_a_wake_up",
+            "stop_wakes_the_sleeper_and_waits_for_its_end",
+        ],
+    );
+    control_fails(module, "control_looking_before_announcing_idle_loses_a_wake_up", "deadlock", "the lost wake-up");
 }
 
 #[test]
 fn the_retire_gate_protocol_holds_under_loom_and_the_control_fails() {
-    for t in ["no_completion_is_left_for_nobody", "no_completion_is_left_for_nobody_with_three_threads"] {
-        let f = loom_cargo(&format!("scheduler::gate::loom_tests::{t}"), false);
-        let out = format!("{}{}", f.stdout, f.stderr);
-        assert!(f.status.success(), "{t} failed under loom:\n{out}");
-        assert!(out.contains("test result: ok. 1 passed"), "{t} did not run under loom:\n{out}");
-    }
-    let t = "scheduler::gate::loom_tests::control_without_looking_again_loses_a_completion";
-    let f = loom_cargo(t, true);
-    let out = format!("{}{}", f.stdout, f.stderr);
-    assert!(!f.status.success(), "the control passed: loom did not find the lost completion:\n{out}");
-    assert!(
-        out.contains("a completion was left for nobody"),
-        "the control failed, but not on the lost completion:\n{out}"
+    let module = "scheduler::gate::loom_tests";
+    models_pass(module, &["no_completion_is_left_for_nobody", "no_completion_is_left_for_nobody_with_three_threads"]);
+    control_fails(
+        module,
+        "control_without_looking_again_loses_a_completion",
+        "a completion was left for nobody",
+        "the lost completion",
     );
 }

@@ -618,23 +618,20 @@ impl<D: Device> Engine<D> {
             }
             // Bounded, so that a wake-up lost to a race costs a delay, never a hang.
             let limit = deadline.map_or(DIRECT_WAIT_SLICE, |d| (d - now).min(DIRECT_WAIT_SLICE));
-            match waiting {
-                Some(device_seq) => {
-                    drop(q);
-                    if !self.device.wait_for(device_seq, limit) {
-                        // The completion thread retires it and notifies.
-                        let mut q = core.q.lock();
-                        if !ready(&q) {
-                            core.cv.wait_for(&mut q, limit.min(Duration::from_millis(1)));
-                        }
-                    }
+            if let Some(device_seq) = waiting {
+                drop(q);
+                if self.device.wait_for(device_seq, limit) {
+                    continue;
                 }
-                // Nothing of ours on the device (another thread is retiring,
-                // or the head is not submitted yet): whoever retires notifies.
-                None => {
-                    core.cv.wait_for(&mut q, limit.min(Duration::from_millis(1)));
+                q = core.q.lock();
+                if ready(&q) {
+                    return true;
                 }
             }
+            // Nothing of ours on the device (another thread is retiring, or
+            // the head is not submitted yet), or the runtime refused to signal
+            // this thread: whoever retires notifies.
+            core.cv.wait_for(&mut q, limit.min(Duration::from_millis(1)));
         }
     }
 
