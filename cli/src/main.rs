@@ -3,8 +3,9 @@
 //! - `nrt-shim run [OPTIONS] -- PROGRAM ARGS...`: runs a program with the shim preloaded;
 //! - `nrt-shim doctor [PROGRAM]`: which runtime, which `nrta_*` generation, whether the
 //!   shim would be bypassed, stray legacy variables, each with a remedy;
-//! - `nrt-shim demo`: a bundled legacy program three ways on the simulator;
-//! - `nrt-shim report TRACE [--svg OUT]`: the summary and timeline of a trace.
+//! - `nrt-shim demo`: a bundled legacy program four ways on the simulator;
+//! - `nrt-shim report TRACE... [--svg OUT]`: the summary of each trace, their
+//!   comparison, and their timelines on one time axis.
 
 mod demo;
 mod doctor;
@@ -13,6 +14,7 @@ mod probe;
 mod report;
 mod run;
 mod svg;
+mod timeline;
 mod trace;
 
 use std::path::PathBuf;
@@ -82,7 +84,7 @@ enum Command {
         /// A program to check for link order and loading by handle
         program: Option<PathBuf>,
     },
-    /// Run a bundled legacy program three ways on the simulator (needs no device)
+    /// Run a bundled legacy program four ways on the simulator (needs no device)
     Demo {
         /// Iterations of the program's loop
         #[arg(long, default_value_t = 200)]
@@ -94,11 +96,12 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         program: Option<PathBuf>,
     },
-    /// Summarise a trace (NRT_SHIM_TRACE) and optionally draw its timeline as SVG
+    /// Summarise traces (NRT_SHIM_TRACE); with --svg draw them on one time axis
     Report {
-        /// The trace file
-        trace: PathBuf,
-        /// Write the timeline picture here
+        /// The trace files (several: also compared, the first as the reference)
+        #[arg(required = true, value_name = "TRACE")]
+        traces: Vec<PathBuf>,
+        /// Write the timeline picture (several traces: stacked on one time axis) here
         #[arg(long, value_name = "OUT")]
         svg: Option<PathBuf>,
     },
@@ -113,7 +116,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Doctor { program } => doctor::doctor(program.as_deref()),
         Command::Demo { iterations, out, program } => demo::demo(iterations, out, program),
-        Command::Report { trace, svg } => report::command(&trace, svg.as_deref()),
+        Command::Report { traces, svg } => report::command(&traces, svg.as_deref()),
         Command::Probe { library } => probe::probe_here(&library),
     }
 }

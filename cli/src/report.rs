@@ -1,38 +1,48 @@
-//! `nrt-shim report TRACE [--svg OUT]`: the text summary of a trace.
+//! `nrt-shim report TRACE... [--svg OUT]`: the text summary of each trace and, for
+//! several, how they compare; `--svg` draws them on one time axis.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::svg;
+use crate::svg::{self, Figures, Run};
 use crate::trace::{self, Kind, Trace};
 
-pub fn command(path: &Path, svg_out: Option<&Path>) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            crate::error(format_args!(
-                "cannot read {}: {e}: give the file written by NRT_SHIM_TRACE (or `nrt-shim run --trace PATH`)",
-                path.display()
-            ));
-            return ExitCode::from(2);
+pub fn command(paths: &[PathBuf], svg_out: Option<&Path>) -> ExitCode {
+    // Every file is read before anything is printed: one bad file, one error line.
+    let mut traces = Vec::with_capacity(paths.len());
+    for path in paths {
+        match load(path) {
+            Ok(t) => traces.push(t),
+            Err(e) => {
+                crate::error(e);
+                return ExitCode::from(2);
+            }
         }
-    };
-    let t = match Trace::parse(&text) {
-        Ok(t) => t,
-        Err(e) => {
-            crate::error(format_args!(
-                "{} is not a trace: {e}: a program killed before exit writes none; the format is docs/trace-format.md",
-                path.display()
-            ));
-            return ExitCode::from(2);
+    }
+    let labels = labels(paths);
+    for (i, (t, path)) in traces.iter().zip(paths).enumerate() {
+        if i > 0 {
+            println!();
         }
-    };
-    print!("{}", summary(&t, &path.display().to_string()));
+        print!("{}", summary(t, &path.display().to_string()));
+    }
+    let runs: Vec<Run> = traces
+        .iter()
+        .zip(&labels)
+        .map(|(t, label)| Run { label: label.clone(), detail: detail(t), trace: t })
+        .collect();
+    if runs.len() > 1 {
+        println!();
+        print!("{}", comparison(&runs));
+    }
     if let Some(out) = svg_out {
-        let title = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if let Err(e) = std::fs::write(out, svg::render(&t, &title)) {
+        let picture = match runs.as_slice() {
+            [one] => svg::render(one.trace, &one.label, &one.detail),
+            _ => svg::render_runs(&format!("Timelines compared: {}", labels.join(" vs ")), &runs),
+        };
+        if let Err(e) = std::fs::write(out, picture) {
             crate::error(format_args!(
                 "cannot write {}: {e}: check the directory exists and is writable",
                 out.display()
@@ -42,6 +52,73 @@ pub fn command(path: &Path, svg_out: Option<&Path>) -> ExitCode {
         println!("timeline: {}", out.display());
     }
     ExitCode::SUCCESS
+}
+
+fn load(path: &Path) -> Result<Trace, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {}: {e}: give the file written by NRT_SHIM_TRACE (or `nrt-shim run --trace PATH`)",
+            path.display()
+        )
+    })?;
+    Trace::parse(&text).map_err(|e| {
+        format!(
+            "{} is not a trace: {e}: a program killed before exit writes none; the format is docs/trace-format.md",
+            path.display()
+        )
+    })
+}
+
+/// A short name per file: its name without `.json` / `.trace`, or the whole path
+/// where two files would get the same name.
+fn labels(paths: &[PathBuf]) -> Vec<String> {
+    let short = |p: &PathBuf| -> String {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string());
+        let name = name.strip_suffix(".json").unwrap_or(&name);
+        name.strip_suffix(".trace").unwrap_or(name).to_string()
+    };
+    let names: Vec<String> = paths.iter().map(short).collect();
+    names
+        .iter()
+        .zip(paths)
+        .map(|(n, p)| if names.iter().filter(|m| *m == n).count() > 1 { p.display().to_string() } else { n.clone() })
+        .collect()
+}
+
+/// "nrt-async-shim 0.1.0, mode async, in-flight depth 4" from the trace's otherData.
+pub fn detail(t: &Trace) -> String {
+    let o = &t.other;
+    let mut parts = Vec::new();
+    if let Some(tool) = o.get("tool") {
+        parts.push([tool.as_str(), o.get("version").map(String::as_str).unwrap_or("")].join(" ").trim().to_string());
+    }
+    if let Some(m) = o.get("mode") {
+        parts.push(format!("mode {m}"));
+    }
+    if let Some(d) = o.get("in_flight_depth") {
+        parts.push(format!("in-flight depth {d}"));
+    }
+    parts.join(", ")
+}
+
+/// The runs side by side: wall time, device utilisation, speed against the first.
+pub fn comparison(runs: &[Run]) -> String {
+    let mut s = String::new();
+    let width = runs.iter().map(|r| r.label.chars().count()).max().unwrap_or(0).max(5);
+    let first = Figures::of(runs[0].trace).wall_us;
+    let _ = writeln!(s, "{:<width$} {:>10} {:>12} {:>10}", "trace", "wall ms", "device busy", "speed-up");
+    for r in runs {
+        let f = Figures::of(r.trace);
+        let busy = f.device_busy.map(|b| format!("{:.0}%", b * 100.0)).unwrap_or_else(|| "-".into());
+        let speed = if f.wall_us > 0.0 { format!("{:.2}x", first / f.wall_us) } else { "-".into() };
+        let _ = writeln!(s, "{:<width$} {:>10} {:>12} {:>10}", r.label, ms(f.wall_us), busy, speed);
+    }
+    let _ = writeln!(
+        s,
+        "wall: first event to last in each trace; device busy: mean busy share of its device lanes; speed-up: against {}",
+        runs[0].label
+    );
+    s
 }
 
 fn ms(us: f64) -> String {
