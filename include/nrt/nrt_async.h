@@ -120,8 +120,12 @@ NRT_STATUS nrta_tensor_copy(nrt_tensor_t *src, uint64_t src_offset, nrt_tensor_t
 NRT_STATUS nrta_cc_schedule(nrt_cc_context_t **ctx, uint32_t queue, void *reserved, nrta_seq_t *req_sequence);
 NRT_STATUS nrta_get_sequence(uint32_t lnc, nrta_xu_t xu, int queue, nrta_seq_t *last_completed);
 
-/* Signals the caller-owned eventfd efd (adds 1) when seq completes (SDK 2.30 and later). */
+/* Signals the caller-owned eventfd efd (adds 1) when seq completes (SDK 2.30 and later);
+ * at once if it has. efd -1 drops the registrations of seq (do so before closing efd). */
 NRT_STATUS nrta_event_register_seq_id_completion(nrta_seq_t seq, int efd);
+/* Signals efd whenever that unit queue completes a request (one read may cover several);
+ * efd -1 deregisters (SDK 2.30 and later; the widths of lnc and queue are not public). */
+NRT_STATUS nrta_event_register_xu_completion(uint32_t lnc, nrta_xu_t xu, int queue, int efd);
 
 #endif /* NRTA_ABI_V2 */
 

@@ -6,6 +6,26 @@ use std::time::Duration;
 /// NRT_EXEC_COMPLETED_WITH_ERR.
 pub const DEFAULT_FAIL_STATUS: u32 = 1004;
 
+/// What an implicit-async tensor call waits for (`NRT_SIM_IMPLICIT_FENCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImplicitFence {
+    /// The 2.31.24 binary: per storage, a read waits for in-flight device
+    /// writes of the tensor's storage, a write for all its in-flight access.
+    Storage,
+    /// The documentation: every tensor call waits for all pending executions
+    /// of the tensor's core.
+    All,
+}
+
+impl ImplicitFence {
+    pub fn name(self) -> &'static str {
+        match self {
+            ImplicitFence::Storage => "storage",
+            ImplicitFence::All => "all",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub cores: u32,
@@ -22,6 +42,7 @@ pub struct Config {
     pub report: Option<String>,
     /// NRT_SIM_ASYNC_ABI as given (2 or 3), if set.
     pub async_abi_env: Option<u32>,
+    pub implicit_fence: ImplicitFence,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -138,6 +159,14 @@ impl Config {
                 None
             }
         });
+        let implicit_fence = match var("NRT_SIM_IMPLICIT_FENCE").map(|s| s.to_ascii_lowercase()).as_deref() {
+            None | Some("storage") => ImplicitFence::Storage,
+            Some("all") => ImplicitFence::All,
+            Some(other) => {
+                log::warn!("NRT_SIM_IMPLICIT_FENCE={other:?} must be storage or all; using storage");
+                ImplicitFence::Storage
+            }
+        };
         Config {
             cores,
             queue_depth,
@@ -152,6 +181,7 @@ impl Config {
             unrecoverable_after,
             report: var("NRT_SIM_REPORT"),
             async_abi_env,
+            implicit_fence,
         }
     }
 
@@ -159,6 +189,12 @@ impl Config {
     pub fn has_implicit_mode(&self) -> bool {
         let (a, b, _, _) = self.runtime_version;
         (a, b) < (2, 31)
+    }
+
+    /// True when the emulated runtime still has the VIRTUAL placement (< 2.30).
+    pub fn has_virtual_placement(&self) -> bool {
+        let (a, b, _, _) = self.runtime_version;
+        (a, b) < (2, 30)
     }
 
     /// Device time of `us` microseconds, scaled.

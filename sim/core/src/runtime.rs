@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod implicit;
+use implicit::{Access, Use};
+
 pub type Status = u32;
 pub type Res<T> = Result<T, Status>;
 
@@ -231,11 +234,8 @@ pub enum Completion {
     Ret(StatusPtr),
     /// v2: failures are appended to the tracker (if any).
     Tracker(Option<Arc<Tracker>>),
-    /// implicit-async: the registered callback.
-    Implicit {
-        model_id: u32,
-        job_id: u64,
-    },
+    /// implicit-async: the registered callback, and the storage fence.
+    Implicit(implicit::Ticket),
 }
 
 enum Work {
@@ -266,6 +266,9 @@ struct QState {
     clock: Option<Instant>,
     busy: Duration,
     notify: Vec<(u64, i32)>,
+    /// v3 `nrta_event_register_xu_completion`: our dup of the fd signalled at
+    /// every completion of this queue.
+    xu_notify: Option<i32>,
 }
 
 pub struct Queue {
@@ -322,6 +325,7 @@ pub struct Runtime {
     oracle: Mutex<Oracle>,
     imp: Mutex<Implicit>,
     imp_cv: Condvar,
+    fence: implicit::Fence,
     callback: Mutex<Option<Callback>>,
     /// Where this session's report goes (NRT_SIM_REPORT, `.<pid>` appended in a forked child).
     report: Option<String>,
@@ -461,6 +465,7 @@ pub fn init() -> Status {
         oracle: Mutex::new(Oracle::default()),
         imp: Mutex::new(Implicit { inflight: vec![0; cfg.cores as usize], jobs: vec![0; cfg.cores as usize] }),
         imp_cv: Condvar::new(),
+        fence: implicit::Fence::new(cfg.implicit_fence),
         callback: Mutex::new(None),
         report: cfg.report.as_ref().map(|p| {
             if FORKED_CHILD.load(Ordering::Relaxed) {
@@ -516,6 +521,9 @@ pub fn close() {
         if let Some(h) = q.worker.lock().take() {
             let _ = h.join();
         }
+        if let Some(fd) = q.st.lock().xu_notify.take() {
+            forget_notify_fd(fd);
+        }
     }
     r.write_report();
     {
@@ -546,6 +554,24 @@ fn signal_notify_fd(fd: i32) {
         fds.swap_remove(i);
     }
     raw::signal_and_close(fd);
+}
+
+/// Signals a registered XU eventfd (our dup, in NOTIFY_FDS) and keeps it: adds 1
+/// through a transient dup, under NOTIFY_FDS so that no fork copies the dup.
+fn signal_xu_fd(fd: i32) {
+    let _fds = NOTIFY_FDS.lock();
+    if let Some(d) = raw::dup_cloexec(fd) {
+        raw::signal_and_close(d);
+    }
+}
+
+/// Closes one of our registered eventfd dups and forgets it.
+fn forget_notify_fd(fd: i32) {
+    let mut fds = NOTIFY_FDS.lock();
+    if let Some(i) = fds.iter().position(|&f| f == fd) {
+        fds.swap_remove(i);
+    }
+    raw::close_fd(fd);
 }
 
 // ---------------------------------------------------------------- fork
@@ -756,23 +782,7 @@ impl Runtime {
                         }
                     }
                 }
-                Completion::Implicit { model_id, job_id } => {
-                    let cb = *self.callback.lock();
-                    match cb {
-                        Some(cb) => cb.call(model_id, q.core, job_id, status),
-                        None => {
-                            if status != NRT_SUCCESS {
-                                log::warn!(
-                                    "implicit async execution failed: model {model_id} vnc {} job {job_id} status {status}",
-                                    q.core
-                                );
-                            }
-                        }
-                    }
-                    let mut im = self.imp.lock();
-                    im.inflight[q.core as usize] -= 1;
-                    self.imp_cv.notify_all();
-                }
+                Completion::Implicit(ticket) => self.implicit_done(q.core, ticket, status),
             }
             let mut st = q.st.lock();
             st.completed = counter;
@@ -784,6 +794,9 @@ impl Runtime {
                 } else {
                     i += 1;
                 }
+            }
+            if let Some(fd) = st.xu_notify {
+                signal_xu_fd(fd);
             }
             q.done_cv.notify_all();
             drop(st);
@@ -1032,6 +1045,13 @@ impl Runtime {
                 Placement::Device(vnc as u32)
             }
             sys::NRT_TENSOR_PLACEMENT_HOST => Placement::Host,
+            sys::NRT_TENSOR_PLACEMENT_VIRTUAL if !self.cfg.has_virtual_placement() => {
+                return Err(reject!(
+                    NRT_INVALID,
+                    "{call}: placement VIRTUAL was removed in SDK 2.30 (this runtime behaves as {})",
+                    self.cfg.runtime
+                ))
+            }
             sys::NRT_TENSOR_PLACEMENT_VIRTUAL => Placement::Virtual,
             other => return Err(reject!(NRT_INVALID, "{call}: placement {other} is not DEVICE, HOST or VIRTUAL")),
         };
@@ -1217,7 +1237,9 @@ impl Runtime {
     pub fn tensor_read(self: &Arc<Self>, h: usize, off: u64, buf: UserBuf, honour_implicit: bool) -> Res<()> {
         let call = "nrt_tensor_read";
         let (t, off, size) = self.io_target(call, h, off, buf.len() as u64)?;
-        self.transfer_validated(call, &t, off, size, buf, honour_implicit, false)
+        // The implicit mode's fence runs here, not in transfer_validated.
+        self.implicit_fence(&[Use::new(&t, off, size, Access::Read)], honour_implicit)?;
+        self.transfer_validated(call, &t, off, size, buf, false, false)
     }
 
     /// A validated synchronous transfer between `buf` and the tensor's bytes
@@ -1266,7 +1288,11 @@ impl Runtime {
     pub fn tensor_write(self: &Arc<Self>, h: usize, off: u64, buf: UserBuf, honour_implicit: bool) -> Res<()> {
         let call = "nrt_tensor_write";
         let (t, off, size) = self.io_target(call, h, off, buf.len() as u64)?;
-        self.transfer_validated(call, &t, off, size, buf, honour_implicit, true)
+        let uses = [Use::new(&t, off, size, Access::Write)];
+        self.implicit_fence(&uses, honour_implicit)?;
+        self.transfer_validated(call, &t, off, size, buf, false, true)?;
+        self.implicit_rewritten(&uses);
+        Ok(())
     }
 
     /// A synchronous transfer: one op on the core's unit for `role`, and the
@@ -1311,9 +1337,19 @@ impl Runtime {
                 checked.push((t.clone(), o, s, *buf));
             }
         }
+        // The implicit mode's fence, for every op at once: a failure it reports
+        // leaves the batch undone.
+        let access = if write { Access::Write } else { Access::Read };
+        let uses: Vec<Use> = if self.implicit > 0 {
+            checked.iter().map(|(t, o, s, _)| Use::new(t, *o, *s, access)).collect()
+        } else {
+            Vec::new()
+        };
+        self.implicit_fence(&uses, !unsafe_mode)?;
         for (t, o, s, buf) in checked {
-            self.transfer_validated(call, &t, o, s, buf, !unsafe_mode, write)?;
+            self.transfer_validated(call, &t, o, s, buf, false, write)?;
         }
+        self.implicit_rewritten(&uses);
         Ok(())
     }
 
@@ -1339,17 +1375,14 @@ impl Runtime {
         if n == 0 {
             return Ok(());
         }
-        match core {
-            Some(c) => self.implicit_wait(Some(c)),
-            None => self.implicit_wait(None),
-        }
+        let uses = [Use::new(&s, so, n, Access::Read), Use::new(&d, dof, n, Access::Write)];
+        self.implicit_fence(&uses, true)?;
         let (sr, dr) = (s.region(so, n), d.region(dof, n));
         match core {
             None => {
                 self.host_access(&format!("{call} '{}' -> '{}'", s.name, d.name), &[sr.range(false), dr.range(true)]);
                 let v = sr.read();
                 dr.write(&v);
-                Ok(())
             }
             Some(c) => self.transfer_and_wait(
                 c,
@@ -1358,8 +1391,10 @@ impl Runtime {
                 format!("{call} '{}' -> '{}'", s.name, d.name),
                 Work::Copy { src: sr, dst: dr },
                 n as u64,
-            ),
+            )?,
         }
+        self.implicit_rewritten(&uses);
+        Ok(())
     }
 
     pub fn tensor_memset(self: &Arc<Self>, h: usize, off: u64, value: i32, size: u64) -> Res<()> {
@@ -1368,13 +1403,13 @@ impl Runtime {
         if size == 0 {
             return Ok(());
         }
-        self.implicit_wait(t.device_core());
+        let uses = [Use::new(&t, off, size, Access::Write)];
+        self.implicit_fence(&uses, true)?;
         let r = t.region(off, size);
         match t.device_core() {
             None => {
                 self.host_access(&format!("{call} of '{}'", t.name), &[r.range(true)]);
                 r.storage.mem.fill(r.off, r.len, value as u8);
-                Ok(())
             }
             Some(c) => self.transfer_and_wait(
                 c,
@@ -1383,8 +1418,10 @@ impl Runtime {
                 format!("{call} of '{}'", t.name),
                 Work::Memset { dst: r, value: value as u8 },
                 size as u64,
-            ),
+            )?,
         }
+        self.implicit_rewritten(&uses);
+        Ok(())
     }
 
     // ---------------- execution
@@ -1529,17 +1566,19 @@ impl Runtime {
         let q = self.role_queue(m.core, UnitRole::Compute).clone();
         let dur = self.exec_duration(&m, &[]);
         let what = format!("{call}('{}', implicit job {job_id})", m.def.name);
-        let model_id = m.id;
+        // Its storages count as in flight from now on (the fence).
+        let ticket = self.implicit_begin(m.core, m.id, job_id, &inputs, &outputs);
         let r = self.submit(
             &q,
             call,
             what,
             Work::Exec { model: m, inputs, outputs, fail: None },
             dur,
-            Completion::Implicit { model_id, job_id },
+            Completion::Implicit(ticket),
             true,
         );
         if let Err(e) = r {
+            self.fence.cancel(core as u32, job_id);
             let mut im = self.imp.lock();
             im.inflight[core] -= 1;
             self.imp_cv.notify_all();
@@ -1605,8 +1644,10 @@ impl Runtime {
         if vnc < 0 || vnc as u32 >= self.cfg.cores {
             return Err(reject!(NRT_INVALID, "nrt_async_drain_queued_execs: vnc {vnc} does not exist"));
         }
+        let upto = self.implicit_last_job(vnc as u32);
         self.role_queue(vnc as u32, UnitRole::Compute).drain();
-        Ok(())
+        // Implicit mode: the drain surfaces a failure among the requests it waited for.
+        self.implicit_drained(vnc as u32, upto)
     }
 
     // ---------------- explicit async
@@ -1825,6 +1866,46 @@ impl Runtime {
         Ok(())
     }
 
+    /// v3 `nrta_event_register_seq_id_completion(seq, -1)`: drops every
+    /// registration of `seqno` (our dups are closed, never signalled).
+    pub fn deregister_seq(&self, call: &str, seqno: u64) -> Res<()> {
+        let (q, c) = self.decode_seq(call, seqno)?;
+        let mut st = q.st.lock();
+        let mut i = 0;
+        while i < st.notify.len() {
+            if st.notify[i].0 == c {
+                let (_, fd) = st.notify.swap_remove(i);
+                forget_notify_fd(fd);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// v3 `nrta_event_register_xu_completion(lnc, xu, queue, efd)`: a dup of
+    /// `efd` gets 1 added at every completion on that queue from now on; it
+    /// replaces an earlier registration of the queue; `efd` -1 deregisters.
+    pub fn register_xu(&self, call: &str, lnc: u32, xu: u32, queue: i64, efd: i32) -> Res<()> {
+        let q = self.async_queue(call, lnc, xu, queue)?;
+        let fd = match efd {
+            -1 => None,
+            e if e < 0 => return Err(reject!(NRT_INVALID, "{call}: efd {e} is not a file descriptor")),
+            e => match raw::dup_cloexec(e) {
+                Some(d) => Some(d),
+                None => return Err(reject!(NRT_INVALID, "{call}: efd {e} is not an open file descriptor")),
+            },
+        };
+        let mut st = q.st.lock();
+        if let Some(d) = fd {
+            NOTIFY_FDS.lock().push(d);
+        }
+        if let Some(old) = std::mem::replace(&mut st.xu_notify, fd) {
+            forget_notify_fd(old);
+        }
+        Ok(())
+    }
+
     pub fn tracker_create(&self, lnc: u32) -> Res<usize> {
         if lnc >= self.cfg.cores {
             return Err(reject!(NRT_INVALID, "nrta_error_tracker_create: lnc {lnc} does not exist"));
@@ -1888,6 +1969,7 @@ impl Runtime {
         s += &format!("  \"queue_full\": {},\n", self.stats.queue_full.load(Ordering::Relaxed));
         s += &format!("  \"runtime\": {},\n", json_str(&self.cfg.runtime));
         s += &format!("  \"async_abi\": {},\n", self.gen);
+        s += &self.implicit_report();
         s += &format!("  \"implicit_inflight\": {}\n", self.implicit);
         s += "}\n";
         s

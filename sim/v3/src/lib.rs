@@ -93,6 +93,9 @@ export!(nrt_sys; fn nrta_event_register_seq_id_completion(seq: nrta_seq_t, efd: 
     status((|| {
         let call = "nrta_event_register_seq_id_completion";
         let r = rt_async(call)?;
+        if efd == -1 {
+            return r.deregister_seq(call, seq);
+        }
         if efd < 0 {
             return Err(reject!(NRT_INVALID, "{call}: efd {efd} is not a file descriptor"));
         }
@@ -101,5 +104,13 @@ export!(nrt_sys; fn nrta_event_register_seq_id_completion(seq: nrta_seq_t, efd: 
             return Err(reject!(NRT_INVALID, "{call}: efd {efd} is not an open file descriptor"));
         };
         r.notify_on_completion(call, seq, fd)
+    })())
+});
+
+export!(nrt_sys; fn nrta_event_register_xu_completion(lnc: u32, xu: nrta_xu_t, queue: c_int, efd: c_int) -> NRT_STATUS {
+    status((|| {
+        let call = "nrta_event_register_xu_completion";
+        let r = rt_async(call)?;
+        r.register_xu(call, lnc, xu, queue as i64, efd)
     })())
 });
