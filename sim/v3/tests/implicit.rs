@@ -69,6 +69,9 @@ fn bad_fence_value_warns_once_and_uses_storage() {
     let o = run("bad_fence_value", Gen::V3, &env(&[("NRT_SIM_IMPLICIT_FENCE", "per-byte")]), 30);
     assert_eq!(o.stderr.matches("NRT_SIM_IMPLICIT_FENCE").count(), 1, "{}", o.stderr);
     assert!(o.stderr.contains("using storage"), "{}", o.stderr);
+    assert_eq!(o.stderr.matches("is deprecated (SDK 2.30)").count(), 1, "2.30 warns once: {}", o.stderr);
+    let o = run("bad_fence_value", Gen::V3, &[("NRT_SIM_RUNTIME", "2.29"), IMPLICIT_4[1]], 30);
+    assert!(!o.stderr.contains("deprecated"), "2.29 does not warn: {}", o.stderr);
 }
 #[test]
 fn errors_self_checking_program_storage() {
