@@ -297,8 +297,9 @@ fn window(l: &Lib) {
 /// an earlier request's error surfacing, so it retries the call once; a read
 /// that fails again is reading a failed request's output. Every read returns
 /// either the right bytes with NRT_SUCCESS or a failure status, never stale
-/// bytes as NRT_SUCCESS; each failure is reported once by a blocking call that
-/// waited for it (the report's counter), besides the callback. Under the
+/// bytes as NRT_SUCCESS; each failure is returned once by a blocking call that
+/// waited for it or read its marked output first (the report's counter; which
+/// of the two depends on timing), besides the callback. Under the
 /// binary's rule (storage) no call but the read of a failed output ever sees
 /// a failure.
 fn errors_self_checking(l: &Lib) {
