@@ -90,7 +90,7 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         iterations: u32,
         /// Runs of each configuration, alternating (the table gives the median and range)
-        #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         repeat: u32,
         /// Where to write the reports, traces and timelines
         #[arg(long, value_name = "DIR")]

@@ -15,7 +15,7 @@
 //!   also remove the implicit mode's variable), so `libnrt_demo_timeline.so`
 //!   (cli/demo/timeline.c) is preloaded instead; see timeline.rs.
 //!
-//! The machine is shared and noisy: each configuration runs `--repeat` times (3),
+//! The machine is shared and noisy: each configuration runs `--repeat` times (5),
 //! the four alternating, and the table gives the median and the range; the files
 //! are those of the median run.
 

@@ -148,3 +148,66 @@ fn an_empty_trace_draws_a_run_without_lanes() {
     parsed(&svg);
     assert!(svg.contains("(no tracks)") && svg.contains("no device lane"));
 }
+
+/// A trace of `steps` steps of 1 ms: the device busy for `busy` us of each, the host
+/// blocked until it is done.
+fn steady(steps: usize, busy: f64) -> Trace {
+    let mut ev = String::from(
+        r#"{"traceEvents": [{"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "app thread 1"}},
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1000, "args": {"name": "core 0 compute"}}"#,
+    );
+    for i in 0..steps {
+        let t = i as f64 * 1000.0;
+        let _ = write!(
+            ev,
+            r#",{{"ph": "X", "cat": "device", "name": "m", "pid": 1, "tid": 1000, "ts": {t}, "dur": {busy}}},
+            {{"ph": "X", "cat": "host", "name": "nrt_tensor_read", "pid": 1, "tid": 1, "ts": {t}, "dur": {busy}, "args": {{"blocked_us": {busy}}}}}"#
+        );
+    }
+    ev.push_str("]}");
+    Trace::parse(&ev).unwrap()
+}
+
+#[test]
+fn dense_runs_get_a_detail_panel_of_a_typical_stretch() {
+    // A stall in the middle of the slow run: 20 steps of device idle.
+    let mut slow = steady(400, 400.0);
+    for tr in &mut slow.tracks {
+        tr.slices.retain(|s| !(150_000.0..170_000.0).contains(&s.ts));
+    }
+    let fast = steady(400, 950.0);
+    let svg = render_runs(
+        "t",
+        &[
+            Run { label: "slow".into(), detail: String::new(), trace: &slow },
+            Run { label: "fast".into(), detail: String::new(), trace: &fast },
+        ],
+    );
+    let root = parsed(&svg);
+    assert_eq!(root.with_class("g", "run").len(), 2);
+    assert_eq!(root.with_class("g", "axis").len(), 1);
+    let detail = root.with_class("g", "detail-run");
+    assert_eq!(detail.iter().map(|d| d.attr("data-label").unwrap()).collect::<Vec<_>>(), ["slow", "fast"]);
+    assert_eq!(root.with_class("g", "detail-axis").len(), 1);
+    // 20 ms wide (400 ms / 20), away from the stall: the single steps are distinct blocks.
+    let title = root.with_class("text", "detail-title")[0].text();
+    let from: f64 = title.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(!(130.0..170.0).contains(&from), "{title}");
+    assert!(title.contains("20x wider"), "{title}");
+    let lane = detail[0].with_class("g", "detail-lane");
+    let device = lane.iter().find(|l| l.attr("data-kind") == Some("device")).unwrap();
+    let mut blocks: Vec<(f64, f64)> = Vec::new();
+    for r in device.find_all(&|e| e.name == "rect" && e.attr("fill") == Some(DEVICE)) {
+        let num = |k: &str| r.attr(k).unwrap().parse::<f64>().unwrap();
+        let (a, b) = (num("x"), num("x") + num("width"));
+        match blocks.last_mut() {
+            Some(last) if a <= last.1 + 0.01 => last.1 = b,
+            _ => blocks.push((a, b)),
+        }
+    }
+    assert!((19..=21).contains(&blocks.len()), "{} blocks of 20 steps: {blocks:?}", blocks.len());
+
+    // A sparse trace has none.
+    let few = render(&Trace::parse(HAND_TRACE).unwrap(), "few", "");
+    assert!(parsed(&few).with_class("g", "detail-run").is_empty());
+}
