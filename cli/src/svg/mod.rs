@@ -67,9 +67,22 @@ impl Figures {
         Figures { wall_us: span, device_busy, device_lanes: devices.len() }
     }
 
+    /// The wall time in ms to three significant digits or more: 420.3, 4.01, 0.306.
+    pub fn wall_ms(&self) -> String {
+        let ms = self.wall_us / 1000.0;
+        let digits = if ms >= 10.0 {
+            1
+        } else if ms >= 1.0 {
+            2
+        } else {
+            3
+        };
+        format!("{ms:.digits$}")
+    }
+
     /// "wall 420.0 ms · device busy 48%".
     pub fn text(&self) -> String {
-        let wall = format!("wall {:.1} ms", self.wall_us / 1000.0);
+        let wall = format!("wall {} ms", self.wall_ms());
         match self.device_busy {
             None => format!("{wall} · no device lane"),
             Some(b) if self.device_lanes > 1 => {
@@ -319,9 +332,9 @@ fn draw_heading(s: &mut String, run: &Run, y: f64) {
     let fig = Figures::of(run.trace);
     let _ = writeln!(
         s,
-        r#"  <g class="run" data-label="{}" data-wall-ms="{:.1}" data-device-busy="{}">"#,
+        r#"  <g class="run" data-label="{}" data-wall-ms="{}" data-device-busy="{}">"#,
         escape(&run.label),
-        fig.wall_us / 1000.0,
+        fig.wall_ms(),
         fig.device_busy.map(|b| format!("{:.0}", b * 100.0)).unwrap_or_default()
     );
     let base = y + 15.0;

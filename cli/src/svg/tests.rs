@@ -45,7 +45,7 @@ fn svg_is_balanced_with_one_lane_per_track() {
     assert_eq!(root.with_class("g", "axis").len(), 1);
     assert_eq!(root.with_class("g", "legend").len(), 1);
     // 2 ms of 4.01 busy on the one core.
-    assert_eq!(runs[0].with_class("text", "run-figures")[0].text().trim(), "wall 4.0 ms · device busy 50%");
+    assert_eq!(runs[0].with_class("text", "run-figures")[0].text().trim(), "wall 4.01 ms · device busy 50%");
     // Busy and blocked are drawn: device blue, host green, blocked red.
     assert!(svg.contains(DEVICE) && svg.contains(HOST) && svg.contains(BLOCKED));
     // The core's two requests are two separate blocks (the idle gap shows), each
@@ -87,8 +87,8 @@ fn runs_share_one_axis_and_each_has_its_group() {
     assert_eq!(groups[1].with_class("text", "run-detail")[0].text().trim(), "shim");
     let runs: Vec<&str> = svg.split(r#"<g class="run""#).skip(1).collect();
     assert_eq!(runs.len(), 2);
-    assert!(runs[0].contains(r#"data-label="before""#) && runs[0].contains("wall 4.0 ms · device busy 50%"));
-    assert!(runs[1].contains(r#"data-label="after""#) && runs[1].contains("wall 2.0 ms · device busy 50%"));
+    assert!(runs[0].contains(r#"data-label="before""#) && runs[0].contains("wall 4.01 ms · device busy 50%"));
+    assert!(runs[1].contains(r#"data-label="after""#) && runs[1].contains("wall 2.00 ms · device busy 50%"));
     // On the shared axis the shorter run ends halfway.
     let end = |r: &str| -> f64 {
         let v = r.split(r#"class="run-end" x1=""#).nth(1).unwrap();
