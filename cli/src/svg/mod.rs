@@ -139,16 +139,24 @@ pub fn render_runs(title: &str, runs: &[Run]) -> String {
     let dense = runs.iter().any(|r| r.trace.tracks.iter().any(|t| t.slices.len() > DENSE_SLICES));
     if dense {
         let detail = typical_window(runs, axis_span / ZOOM);
+        let (of, why) = if runs.len() > 1 {
+            (
+                " of each run",
+                "the stretch where each run's device busy share is closest to its share over the whole run",
+            )
+        } else {
+            ("", "the stretch where the device busy share is closest to its share over the whole run")
+        };
         let _ = writeln!(
             body,
-            r#"  <text class="detail-title" x="10" y="{:.1}" font-size="13" font-weight="bold">Detail: {:.1} to {:.1} ms of each run, {ZOOM:.0}x wider</text>"#,
+            r#"  <text class="detail-title" x="10" y="{:.1}" font-size="13" font-weight="bold">Detail: {:.1} to {:.1} ms{of}, {ZOOM:.0}x wider</text>"#,
             y + 4.0,
             detail.offset / 1000.0,
             (detail.offset + detail.len) / 1000.0
         );
         let _ = writeln!(
             body,
-            r#"  <text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="{MUTED}">the stretch where each run's device busy share is closest to its share over the whole run</text>"#,
+            r#"  <text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="{MUTED}">{why}</text>"#,
             WIDTH - 10.0,
             y + 4.0
         );
