@@ -148,7 +148,7 @@ fn demo_inner(iterations: u32, repeat: u32, out: Option<PathBuf>, program: Optio
     for (c, m) in configs.iter().zip(measured) {
         outcomes.push(run::keep_median(&setup, c, m, &mut files, &mut notes)?);
     }
-    table::print(&configs, &outcomes, iterations, repeat);
+    print!("{}", table::table(&configs, &outcomes, iterations, repeat));
 
     // The comparison picture, of every run that has a trace.
     let runs: Vec<Run> = configs
