@@ -99,6 +99,16 @@ fn demo_runs_four_ways_and_draws_them_on_one_axis() {
         assert_eq!(svg.with_class("g", "lane").len(), 2, "{name}: app thread + core 0");
         assert!(text.contains(&out_dir.join(format!("{name}.svg")).display().to_string()), "names the file:\n{text}");
     }
+    // Five runs each (the default --repeat), the median's files kept, the others gone.
+    assert!(text.contains("each configuration 5 time(s), alternating"), "{text}");
+    for f in std::fs::read_dir(&out_dir).unwrap().flatten() {
+        let name = f.file_name().to_string_lossy().into_owned();
+        let ok = name == "compare.svg"
+            || RUNS.iter().any(|r| {
+                ["report.json", "trace.json", "timeline.txt", "svg"].iter().any(|s| name == format!("{r}.{s}"))
+            });
+        assert!(ok, "a stray file in the output: {name}");
+    }
     // The shim is judged against the faster implicit run, the slower named too.
     assert!(text.contains("vs implicit: against the faster implicit run, implicit-"), "{text}");
     assert!(text.contains("Against the slower, implicit-"), "{text}");

@@ -89,6 +89,9 @@ enum Command {
         /// Iterations of the program's loop
         #[arg(long, default_value_t = 200)]
         iterations: u32,
+        /// Runs of each configuration, alternating (the table gives the median and range)
+        #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeat: u32,
         /// Where to write the reports, traces and timelines
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -115,7 +118,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Doctor { program } => doctor::doctor(program.as_deref()),
-        Command::Demo { iterations, out, program } => demo::demo(iterations, out, program),
+        Command::Demo { iterations, repeat, out, program } => demo::demo(iterations, repeat, out, program),
         Command::Report { traces, svg } => report::command(&traces, svg.as_deref()),
         Command::Probe { library } => probe::probe_here(&library),
     }

@@ -41,7 +41,7 @@ fn report_prints_a_summary_and_draws_one_lane_per_track() {
     // Two cores, 500 and 100 us busy of 510: a mean of 59%.
     assert_eq!(
         runs[0].with_class("text", "run-figures")[0].text().trim(),
-        "wall 0.5 ms · device busy 59% (mean of 2 cores)"
+        "wall 0.510 ms · device busy 59% (mean of 2 cores)"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -95,7 +95,7 @@ fn report_of_two_traces_compares_them_on_one_axis() {
     assert_eq!(root.with_class("g", "axis").len(), 1, "one shared axis");
     let runs = root.with_class("g", "run");
     assert_eq!(runs.iter().map(|r| r.attr("data-label").unwrap()).collect::<Vec<_>>(), ["before", "after"]);
-    for (r, wall) in runs.iter().zip(["2.0", "0.5"]) {
+    for (r, wall) in runs.iter().zip(["2.04", "0.510"]) {
         assert_eq!(r.with_class("g", "lane").len(), 4);
         let figures = r.with_class("text", "run-figures")[0].text();
         assert_eq!(figures.trim(), format!("wall {wall} ms · device busy 59% (mean of 2 cores)"));

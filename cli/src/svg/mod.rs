@@ -2,18 +2,21 @@
 //! runs (a trace each) on one shared time axis, each run measured from its own first
 //! event: a heading with its label, wall time and device utilisation, then one lane
 //! per track (busy time in colour over a grey idle background, host calls' blocked
-//! time in red), a mark where the run ends, the axis in milliseconds, a legend that
-//! explains every colour, and the traces' notes.
+//! time in red), a mark where the run ends, the axis in milliseconds; for dense
+//! traces (where single steps are below a pixel) a detail panel magnifying one typical
+//! stretch of every run on a second shared axis; a legend that explains every colour,
+//! and the traces' notes.
 //!
 //! A single trace (`nrt-shim report TRACE --svg`, the demo's per-run files) is a
 //! picture of one run; `compare.svg` and `report A B --svg` are pictures of several.
 
+mod key;
 mod paint;
 
 use std::fmt::Write as _;
 
 use crate::trace::{self, Kind, Trace};
-use paint::{column_rects, coverage, escape, fit, fmt_ms, text_width, tick_step, wrap};
+use paint::{column_rects, coverage, escape, fit, fmt_ms, text_width, tick_step};
 
 const WIDTH: f64 = 1400.0;
 const LEFT: f64 = 180.0;
@@ -64,9 +67,22 @@ impl Figures {
         Figures { wall_us: span, device_busy, device_lanes: devices.len() }
     }
 
+    /// The wall time in ms to three significant digits or more: 420.3, 4.01, 0.306.
+    pub fn wall_ms(&self) -> String {
+        let ms = self.wall_us / 1000.0;
+        let digits = if ms >= 10.0 {
+            1
+        } else if ms >= 1.0 {
+            2
+        } else {
+            3
+        };
+        format!("{ms:.digits$}")
+    }
+
     /// "wall 420.0 ms · device busy 48%".
     pub fn text(&self) -> String {
-        let wall = format!("wall {:.1} ms", self.wall_us / 1000.0);
+        let wall = format!("wall {} ms", self.wall_ms());
         match self.device_busy {
             None => format!("{wall} · no device lane"),
             Some(b) if self.device_lanes > 1 => {
@@ -89,33 +105,73 @@ pub fn render(t: &Trace, label: &str, detail: &str) -> String {
     )
 }
 
-/// The picture of `runs` on one time axis.
+/// A stretch of time shown across the plot: `offset` us after each run's first event,
+/// `len` us long.
+#[derive(Clone, Copy)]
+struct Window {
+    offset: f64,
+    len: f64,
+}
+
+impl Window {
+    fn us_per_px(&self) -> f64 {
+        self.len / PLOT
+    }
+}
+
+/// Traces with more slices than this on a lane get a detail panel: the whole run is
+/// then too dense to show single steps.
+const DENSE_SLICES: usize = 150;
+/// The detail panel's magnification.
+const ZOOM: f64 = 20.0;
+
+/// The picture of `runs` on one time axis (and, when they are dense, a magnified
+/// stretch of each in the middle of the shortest, again on one axis).
 pub fn render_runs(title: &str, runs: &[Run]) -> String {
     let axis_span = runs.iter().map(|r| r.trace.span()).fold(0.0, f64::max).max(1.0);
-    let us_per_px = axis_span / PLOT;
+    let whole = Window { offset: 0.0, len: axis_span };
     let mut body = String::new();
-    let mut y = TOP;
-    for (i, run) in runs.iter().enumerate() {
-        if i > 0 {
-            let _ = writeln!(
-                body,
-                r#"  <line x1="10" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{IDLE}"/>"#,
-                y - RUN_GAP / 2.0,
-                WIDTH - 10.0,
-                y - RUN_GAP / 2.0
-            );
-        }
-        y = draw_run(&mut body, run, y, us_per_px);
-        y += RUN_GAP;
-    }
-    let lanes_top = TOP + HEADING;
-    let axis_y = y - RUN_GAP + 6.0;
+    let mut y = draw_panel(&mut body, runs, TOP, whole, false);
+    let axis_y = y + 6.0;
+    draw_axis(&mut body, whole, "axis", TOP + HEADING, axis_y);
+    y = axis_y + 34.0;
 
-    let mut s = String::new();
+    let dense = runs.iter().any(|r| r.trace.tracks.iter().any(|t| t.slices.len() > DENSE_SLICES));
+    if dense {
+        let detail = typical_window(runs, axis_span / ZOOM);
+        let (of, why) = if runs.len() > 1 {
+            (
+                " of each run",
+                "the stretch where each run's device busy share is closest to its share over the whole run",
+            )
+        } else {
+            ("", "the stretch where the device busy share is closest to its share over the whole run")
+        };
+        let _ = writeln!(
+            body,
+            r#"  <text class="detail-title" x="10" y="{:.1}" font-size="13" font-weight="bold">Detail: {:.1} to {:.1} ms{of}, {ZOOM:.0}x wider</text>"#,
+            y + 4.0,
+            detail.offset / 1000.0,
+            (detail.offset + detail.len) / 1000.0
+        );
+        let _ = writeln!(
+            body,
+            r#"  <text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="{MUTED}">{why}</text>"#,
+            WIDTH - 10.0,
+            y + 4.0
+        );
+        let top = y + 12.0;
+        let end = draw_panel(&mut body, runs, top, detail, true);
+        let detail_axis = end + 6.0;
+        draw_axis(&mut body, detail, "detail-axis", top + HEADING_SMALL, detail_axis);
+        y = detail_axis + 34.0;
+    }
+
     let mut tail = String::new();
-    let legend_end = draw_legend(&mut tail, axis_y + 34.0);
-    let notes_end = draw_notes(&mut tail, runs, legend_end + 8.0);
+    let legend_end = key::draw_legend(&mut tail, y);
+    let notes_end = key::draw_notes(&mut tail, runs, legend_end + 8.0);
     let height = (notes_end + 10.0).ceil();
+    let mut s = String::new();
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="12">"#
@@ -132,22 +188,161 @@ pub fn render_runs(title: &str, runs: &[Run]) -> String {
         "time from the trace's first event (0 ms)".to_string()
     };
     let _ = writeln!(s, r#"  <text x="10" y="42" font-size="11" fill="{MUTED}">{sub}</text>"#);
-    draw_axis(&mut s, axis_span, lanes_top, axis_y);
     s.push_str(&body);
     s.push_str(&tail);
     s.push_str("</svg>\n");
     s
 }
 
-/// The run's heading and lanes from `y`; returns the y below its last lane.
-fn draw_run(s: &mut String, run: &Run, y: f64, us_per_px: f64) -> f64 {
+/// A window of `len` us inside the shortest run where the runs look as they do on
+/// the whole: the least total difference between each run's device busy share in the
+/// window and over the run (a stall of a shared machine is not what to magnify).
+fn typical_window(runs: &[Run], len: f64) -> Window {
+    // (run start, run span, busy intervals) of every device lane (of every lane
+    // when a run has none).
+    type Lane = (f64, f64, Vec<(f64, f64)>);
+    let mut lanes: Vec<Lane> = Vec::new();
+    for r in runs {
+        let t = r.trace;
+        let devices = t.tracks.iter().any(|tr| tr.kind == Kind::Device);
+        for tr in t.tracks.iter().filter(|tr| !devices || tr.kind == Kind::Device) {
+            lanes.push((t.start, t.span(), trace::busy(tr)));
+        }
+    }
+    let share = |busy: &[(f64, f64)], a: f64, b: f64| -> f64 {
+        busy.iter().map(|&(x, y)| (b.min(y) - a.max(x)).max(0.0)).sum::<f64>() / (b - a).max(1e-9)
+    };
+    let whole: Vec<f64> = lanes.iter().map(|(start, span, busy)| share(busy, *start, start + span)).collect();
+    let shortest = runs.iter().map(|r| r.trace.span()).fold(f64::INFINITY, f64::min);
+    let room = (shortest - len).max(0.0);
+    let mut best = (f64::INFINITY, 0.0);
+    for k in 0..=40 {
+        let offset = room * f64::from(k) / 40.0;
+        let cost: f64 = lanes
+            .iter()
+            .zip(&whole)
+            .map(|((start, _, busy), w)| (share(busy, start + offset, start + offset + len) - w).abs())
+            .sum();
+        if cost < best.0 - 1e-9 {
+            best = (cost, offset);
+        }
+    }
+    Window { offset: best.1, len }
+}
+
+/// The runs one below the other from `y`, separated by thin lines; returns the y below.
+fn draw_panel(s: &mut String, runs: &[Run], mut y: f64, w: Window, compact: bool) -> f64 {
+    for (i, run) in runs.iter().enumerate() {
+        if i > 0 {
+            let sep = y - RUN_GAP / 2.0;
+            let _ = writeln!(
+                s,
+                r#"  <line x1="10" y1="{sep:.1}" x2="{:.1}" y2="{sep:.1}" stroke="{IDLE}"/>"#,
+                WIDTH - 10.0
+            );
+        }
+        y = draw_run(s, run, y, w, compact) + RUN_GAP;
+    }
+    y - RUN_GAP
+}
+
+const HEADING_SMALL: f64 = 17.0;
+
+/// The run's heading and lanes from `y` over the window `w` (compact: the detail
+/// panel's, with only the label as heading); returns the y below its last lane.
+fn draw_run(s: &mut String, run: &Run, y: f64, w: Window, compact: bool) -> f64 {
     let t = run.trace;
-    let fig = Figures::of(t);
+    let heading = if compact { HEADING_SMALL } else { HEADING };
+    let lane_class = if compact { "detail-lane" } else { "lane" };
+    if compact {
+        let _ = writeln!(s, r#"  <g class="detail-run" data-label="{}">"#, escape(&run.label));
+        let _ = writeln!(
+            s,
+            r#"    <text x="10" y="{:.1}" font-size="11" font-weight="bold">{}</text>"#,
+            y + 12.0,
+            escape(&fit(&run.label, 360.0, 11.0, true))
+        );
+    } else {
+        draw_heading(s, run, y);
+    }
+
+    let us_per_px = w.us_per_px();
+    let span = t.span();
+    let shown = ((span - w.offset) / us_per_px).clamp(0.0, PLOT);
+    let ncols = shown.ceil() as usize;
+    let origin = t.start + w.offset;
+    let mut ly = y + heading;
+    for tr in &t.tracks {
+        let busy = trace::busy(tr);
+        let kind = match tr.kind {
+            Kind::Host => "host",
+            Kind::Device => "device",
+        };
+        let _ = writeln!(s, r#"    <g class="{lane_class}" data-kind="{kind}" data-track="{}">"#, escape(&tr.name));
+        let _ = writeln!(
+            s,
+            r#"      <text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            LEFT - 8.0,
+            ly + LANE / 2.0 + 4.0,
+            escape(&fit(&tr.name, LEFT - 18.0, 12.0, false))
+        );
+        if shown > 0.0 {
+            let _ = writeln!(
+                s,
+                r#"      <rect x="{LEFT}" y="{ly:.1}" width="{:.1}" height="{LANE}" fill="{IDLE}"/>"#,
+                shown.max(1.0)
+            );
+        }
+        match tr.kind {
+            Kind::Device => column_rects(s, &coverage(&busy, origin, us_per_px, ncols), LEFT, ly, LANE, DEVICE),
+            Kind::Host => {
+                let (hy, hh) = (ly + 3.0, LANE - 6.0);
+                column_rects(s, &coverage(&busy, origin, us_per_px, ncols), LEFT, hy, hh, HOST);
+                let blocked = trace::blocked(tr);
+                column_rects(s, &coverage(&blocked, origin, us_per_px, ncols), LEFT, hy, hh, BLOCKED);
+            }
+        }
+        if !compact {
+            let util = if span > 0.0 { busy.iter().map(|(a, b)| b - a).sum::<f64>() / span * 100.0 } else { 0.0 };
+            let _ = writeln!(
+                s,
+                r#"      <text x="{:.1}" y="{:.1}">{util:.0}%</text>"#,
+                LEFT + PLOT + 8.0,
+                ly + LANE / 2.0 + 4.0
+            );
+        }
+        let _ = writeln!(s, "    </g>");
+        ly += LANE + LANE_GAP;
+    }
+    let lanes_end = ly - LANE_GAP;
+    if t.tracks.is_empty() {
+        let _ = writeln!(
+            s,
+            r#"    <text x="{LEFT}" y="{:.1}" fill="{MUTED}">(no tracks)</text>"#,
+            y + heading + LANE / 2.0 + 4.0
+        );
+        ly += LANE + LANE_GAP;
+    } else if span >= w.offset && span <= w.offset + w.len {
+        let end_x = LEFT + (span - w.offset) / us_per_px;
+        let _ = writeln!(
+            s,
+            r#"    <line class="run-end" x1="{end_x:.1}" y1="{:.1}" x2="{end_x:.1}" y2="{:.1}" stroke="{END}" stroke-width="2"/>"#,
+            y + heading - 3.0,
+            lanes_end + 3.0
+        );
+    }
+    let _ = writeln!(s, "  </g>");
+    ly - LANE_GAP
+}
+
+/// A run's heading: label, what it is (shortened to fit), wall time and utilisation.
+fn draw_heading(s: &mut String, run: &Run, y: f64) {
+    let fig = Figures::of(run.trace);
     let _ = writeln!(
         s,
-        r#"  <g class="run" data-label="{}" data-wall-ms="{:.1}" data-device-busy="{}">"#,
+        r#"  <g class="run" data-label="{}" data-wall-ms="{}" data-device-busy="{}">"#,
         escape(&run.label),
-        fig.wall_us / 1000.0,
+        fig.wall_ms(),
         fig.device_busy.map(|b| format!("{:.0}", b * 100.0)).unwrap_or_default()
     );
     let base = y + 15.0;
@@ -175,79 +370,19 @@ fn draw_run(s: &mut String, run: &Run, y: f64, us_per_px: f64) -> f64 {
         WIDTH - 10.0,
         escape(&figures)
     );
-
-    let span = t.span();
-    let end_x = LEFT + span / us_per_px;
-    let ncols = ((span / us_per_px).ceil() as usize).min(PLOT as usize);
-    let mut ly = y + HEADING;
-    for tr in &t.tracks {
-        let busy = trace::busy(tr);
-        let util = if span > 0.0 { busy.iter().map(|(a, b)| b - a).sum::<f64>() / span * 100.0 } else { 0.0 };
-        let kind = match tr.kind {
-            Kind::Host => "host",
-            Kind::Device => "device",
-        };
-        let _ = writeln!(s, r#"    <g class="lane" data-kind="{kind}" data-track="{}">"#, escape(&tr.name));
-        let _ = writeln!(
-            s,
-            r#"      <text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            LEFT - 8.0,
-            ly + LANE / 2.0 + 4.0,
-            escape(&fit(&tr.name, LEFT - 18.0, 12.0, false))
-        );
-        let _ = writeln!(
-            s,
-            r#"      <rect x="{LEFT}" y="{ly:.1}" width="{:.1}" height="{LANE}" fill="{IDLE}"/>"#,
-            (end_x - LEFT).max(1.0)
-        );
-        match tr.kind {
-            Kind::Device => column_rects(s, &coverage(&busy, t.start, us_per_px, ncols), LEFT, ly, LANE, DEVICE),
-            Kind::Host => {
-                let (hy, hh) = (ly + 3.0, LANE - 6.0);
-                column_rects(s, &coverage(&busy, t.start, us_per_px, ncols), LEFT, hy, hh, HOST);
-                let blocked = trace::blocked(tr);
-                column_rects(s, &coverage(&blocked, t.start, us_per_px, ncols), LEFT, hy, hh, BLOCKED);
-            }
-        }
-        let _ = writeln!(
-            s,
-            r#"      <text x="{:.1}" y="{:.1}">{util:.0}%</text>"#,
-            LEFT + PLOT + 8.0,
-            ly + LANE / 2.0 + 4.0
-        );
-        let _ = writeln!(s, "    </g>");
-        ly += LANE + LANE_GAP;
-    }
-    let lanes_end = ly - LANE_GAP;
-    if !t.tracks.is_empty() {
-        let _ = writeln!(
-            s,
-            r#"    <line class="run-end" x1="{end_x:.1}" y1="{:.1}" x2="{end_x:.1}" y2="{:.1}" stroke="{END}" stroke-width="2"/>"#,
-            y + HEADING - 3.0,
-            lanes_end + 3.0
-        );
-    } else {
-        let _ = writeln!(
-            s,
-            r#"    <text x="{LEFT}" y="{:.1}" fill="{MUTED}">(no tracks)</text>"#,
-            y + HEADING + LANE / 2.0 + 4.0
-        );
-        ly += LANE + LANE_GAP;
-    }
-    let _ = writeln!(s, "  </g>");
-    ly - LANE_GAP
 }
 
-/// Grid lines from `top` down to the axis at `axis_y`, with the ticks' labels.
-fn draw_axis(s: &mut String, span: f64, top: f64, axis_y: f64) {
-    let step = tick_step(span, 12.0);
-    let _ = writeln!(s, r#"  <g class="axis">"#);
-    let mut k = 0.0;
-    while k * step <= span + 1e-9 {
-        let tx = LEFT + k * step / span * PLOT;
+/// Grid lines of the window `w` from `top` down to the axis at `axis_y`, with the
+/// ticks' labels (ms since each run's first event).
+fn draw_axis(s: &mut String, w: Window, class: &str, top: f64, axis_y: f64) {
+    let step = tick_step(w.len, 12.0);
+    let _ = writeln!(s, r#"  <g class="{class}">"#);
+    let mut k = (w.offset / step).ceil();
+    while k * step <= w.offset + w.len + 1e-9 {
+        let tx = LEFT + (k * step - w.offset) / w.us_per_px();
         let _ = writeln!(
             s,
-            r##"    <line x1="{tx:.1}" y1="{top:.1}" x2="{tx:.1}" y2="{:.1}" stroke="#cbd5e0" stroke-width="0.5"/>"##,
+            r##"    <line x1="{tx:.1}" y1="{top:.1}" x2="{tx:.1}" y2="{:.1}" stroke="#a0aec0" stroke-width="0.5" stroke-dasharray="2 3"/>"##,
             axis_y + 4.0
         );
         let _ = writeln!(
@@ -270,91 +405,6 @@ fn draw_axis(s: &mut String, span: f64, top: f64, axis_y: f64) {
         axis_y + 17.0
     );
     let _ = writeln!(s, "  </g>");
-}
-
-/// The legend from `y` (flowing onto more rows if needed); returns the y below it.
-fn draw_legend(s: &mut String, y: f64) -> f64 {
-    enum Swatch {
-        Fill(&'static str, f64),
-        Line,
-    }
-    let items = [
-        (Swatch::Fill(DEVICE, 1.0), "device busy"),
-        (Swatch::Fill(DEVICE, paint::LEVELS[1]), "paler: busy for part of a pixel's time"),
-        (Swatch::Fill(HOST, 1.0), "host: inside a runtime call"),
-        (Swatch::Fill(BLOCKED, 1.0), "host: blocked waiting for the device"),
-        (Swatch::Fill(IDLE, 1.0), "idle (host: the program's own work)"),
-        (Swatch::Line, "end of the run"),
-    ];
-    let _ = writeln!(s, r#"  <g class="legend">"#);
-    let (mut lx, mut ly) = (10.0, y);
-    for (swatch, label) in items {
-        let w = 20.0 + text_width(label, 12.0, false) + 22.0;
-        if lx + w > WIDTH - 10.0 {
-            lx = 10.0;
-            ly += 20.0;
-        }
-        match swatch {
-            Swatch::Fill(color, opacity) => {
-                let _ = writeln!(
-                    s,
-                    r##"    <rect x="{lx:.1}" y="{ly:.1}" width="14" height="14" fill="{color}" fill-opacity="{opacity}" stroke="#a0aec0" stroke-width="0.5"/>"##
-                );
-            }
-            Swatch::Line => {
-                let _ = writeln!(
-                    s,
-                    r#"    <line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{END}" stroke-width="2"/>"#,
-                    lx + 7.0,
-                    ly - 1.0,
-                    lx + 7.0,
-                    ly + 15.0
-                );
-            }
-        }
-        let _ = writeln!(s, r#"    <text x="{:.1}" y="{:.1}">{label}</text>"#, lx + 20.0, ly + 11.5);
-        lx += w;
-    }
-    let pct = "% at the right of a lane: its busy share of its run's wall time";
-    if lx + text_width(pct, 12.0, false) > WIDTH - 10.0 {
-        ly += 20.0;
-    }
-    let _ = writeln!(
-        s,
-        r#"    <text x="{:.1}" y="{:.1}" text-anchor="end" fill="{MUTED}">{pct}</text>"#,
-        WIDTH - 10.0,
-        ly + 11.5
-    );
-    let _ = writeln!(s, "  </g>");
-    ly + 20.0
-}
-
-/// The runs' trace notes (otherData.note), wrapped, from `y`, one paragraph per
-/// distinct note ("a, b: note" when runs share one); returns the y below.
-fn draw_notes(s: &mut String, runs: &[Run], y: f64) -> f64 {
-    let mut notes: Vec<(Vec<&str>, &str)> = Vec::new();
-    for r in runs {
-        if let Some(n) = r.trace.other.get("note") {
-            match notes.iter_mut().find(|(_, m)| *m == n.as_str()) {
-                Some((labels, _)) => labels.push(&r.label),
-                None => notes.push((vec![&r.label], n)),
-            }
-        }
-    }
-    if notes.is_empty() {
-        return y;
-    }
-    let _ = writeln!(s, r#"  <g class="notes" font-size="11" fill="{MUTED}">"#);
-    let mut ly = y;
-    for (labels, n) in notes {
-        for line in wrap(&format!("{}: {n}", labels.join(", ")), WIDTH - 30.0, 11.0) {
-            ly += 14.0;
-            let _ = writeln!(s, r#"    <text x="10" y="{ly:.1}">{}</text>"#, escape(&line));
-        }
-        ly += 3.0;
-    }
-    let _ = writeln!(s, "  </g>");
-    ly
 }
 
 #[cfg(test)]

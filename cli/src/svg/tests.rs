@@ -45,7 +45,7 @@ fn svg_is_balanced_with_one_lane_per_track() {
     assert_eq!(root.with_class("g", "axis").len(), 1);
     assert_eq!(root.with_class("g", "legend").len(), 1);
     // 2 ms of 4.01 busy on the one core.
-    assert_eq!(runs[0].with_class("text", "run-figures")[0].text().trim(), "wall 4.0 ms · device busy 50%");
+    assert_eq!(runs[0].with_class("text", "run-figures")[0].text().trim(), "wall 4.01 ms · device busy 50%");
     // Busy and blocked are drawn: device blue, host green, blocked red.
     assert!(svg.contains(DEVICE) && svg.contains(HOST) && svg.contains(BLOCKED));
     // The core's two requests are two separate blocks (the idle gap shows), each
@@ -87,8 +87,8 @@ fn runs_share_one_axis_and_each_has_its_group() {
     assert_eq!(groups[1].with_class("text", "run-detail")[0].text().trim(), "shim");
     let runs: Vec<&str> = svg.split(r#"<g class="run""#).skip(1).collect();
     assert_eq!(runs.len(), 2);
-    assert!(runs[0].contains(r#"data-label="before""#) && runs[0].contains("wall 4.0 ms · device busy 50%"));
-    assert!(runs[1].contains(r#"data-label="after""#) && runs[1].contains("wall 2.0 ms · device busy 50%"));
+    assert!(runs[0].contains(r#"data-label="before""#) && runs[0].contains("wall 4.01 ms · device busy 50%"));
+    assert!(runs[1].contains(r#"data-label="after""#) && runs[1].contains("wall 2.00 ms · device busy 50%"));
     // On the shared axis the shorter run ends halfway.
     let end = |r: &str| -> f64 {
         let v = r.split(r#"class="run-end" x1=""#).nth(1).unwrap();
@@ -147,4 +147,67 @@ fn an_empty_trace_draws_a_run_without_lanes() {
     let svg = render(&t, "empty", "");
     parsed(&svg);
     assert!(svg.contains("(no tracks)") && svg.contains("no device lane"));
+}
+
+/// A trace of `steps` steps of 1 ms: the device busy for `busy` us of each, the host
+/// blocked until it is done.
+fn steady(steps: usize, busy: f64) -> Trace {
+    let mut ev = String::from(
+        r#"{"traceEvents": [{"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "app thread 1"}},
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1000, "args": {"name": "core 0 compute"}}"#,
+    );
+    for i in 0..steps {
+        let t = i as f64 * 1000.0;
+        let _ = write!(
+            ev,
+            r#",{{"ph": "X", "cat": "device", "name": "m", "pid": 1, "tid": 1000, "ts": {t}, "dur": {busy}}},
+            {{"ph": "X", "cat": "host", "name": "nrt_tensor_read", "pid": 1, "tid": 1, "ts": {t}, "dur": {busy}, "args": {{"blocked_us": {busy}}}}}"#
+        );
+    }
+    ev.push_str("]}");
+    Trace::parse(&ev).unwrap()
+}
+
+#[test]
+fn dense_runs_get_a_detail_panel_of_a_typical_stretch() {
+    // A stall in the middle of the slow run: 20 steps of device idle.
+    let mut slow = steady(400, 400.0);
+    for tr in &mut slow.tracks {
+        tr.slices.retain(|s| !(150_000.0..170_000.0).contains(&s.ts));
+    }
+    let fast = steady(400, 950.0);
+    let svg = render_runs(
+        "t",
+        &[
+            Run { label: "slow".into(), detail: String::new(), trace: &slow },
+            Run { label: "fast".into(), detail: String::new(), trace: &fast },
+        ],
+    );
+    let root = parsed(&svg);
+    assert_eq!(root.with_class("g", "run").len(), 2);
+    assert_eq!(root.with_class("g", "axis").len(), 1);
+    let detail = root.with_class("g", "detail-run");
+    assert_eq!(detail.iter().map(|d| d.attr("data-label").unwrap()).collect::<Vec<_>>(), ["slow", "fast"]);
+    assert_eq!(root.with_class("g", "detail-axis").len(), 1);
+    // 20 ms wide (400 ms / 20), away from the stall: the single steps are distinct blocks.
+    let title = root.with_class("text", "detail-title")[0].text();
+    let from: f64 = title.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(!(130.0..170.0).contains(&from), "{title}");
+    assert!(title.contains("20x wider"), "{title}");
+    let lane = detail[0].with_class("g", "detail-lane");
+    let device = lane.iter().find(|l| l.attr("data-kind") == Some("device")).unwrap();
+    let mut blocks: Vec<(f64, f64)> = Vec::new();
+    for r in device.find_all(&|e| e.name == "rect" && e.attr("fill") == Some(DEVICE)) {
+        let num = |k: &str| r.attr(k).unwrap().parse::<f64>().unwrap();
+        let (a, b) = (num("x"), num("x") + num("width"));
+        match blocks.last_mut() {
+            Some(last) if a <= last.1 + 0.01 => last.1 = b,
+            _ => blocks.push((a, b)),
+        }
+    }
+    assert!((19..=21).contains(&blocks.len()), "{} blocks of 20 steps: {blocks:?}", blocks.len());
+
+    // A sparse trace has none.
+    let few = render(&Trace::parse(HAND_TRACE).unwrap(), "few", "");
+    assert!(parsed(&few).with_class("g", "detail-run").is_empty());
 }

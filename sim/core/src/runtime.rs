@@ -394,6 +394,12 @@ fn implicit_from_env(cfg: &Config) -> u32 {
         );
         return 0;
     }
+    if cfg.runtime_version.1 == 30 && cfg.runtime_version.0 == 2 {
+        log::warn!(
+            "NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS is deprecated (SDK 2.30) and removed in SDK 2.31: use the \
+             nrta_* API"
+        );
+    }
     if n > 63 {
         log::warn!("NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS={n} is above the limit; using 63");
         return 63;

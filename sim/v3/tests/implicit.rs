@@ -69,6 +69,9 @@ fn bad_fence_value_warns_once_and_uses_storage() {
     let o = run("bad_fence_value", Gen::V3, &env(&[("NRT_SIM_IMPLICIT_FENCE", "per-byte")]), 30);
     assert_eq!(o.stderr.matches("NRT_SIM_IMPLICIT_FENCE").count(), 1, "{}", o.stderr);
     assert!(o.stderr.contains("using storage"), "{}", o.stderr);
+    assert_eq!(o.stderr.matches("is deprecated (SDK 2.30)").count(), 1, "2.30 warns once: {}", o.stderr);
+    let o = run("bad_fence_value", Gen::V3, &[("NRT_SIM_RUNTIME", "2.29"), IMPLICIT_4[1]], 30);
+    assert!(!o.stderr.contains("deprecated"), "2.29 does not warn: {}", o.stderr);
 }
 #[test]
 fn errors_self_checking_program_storage() {
@@ -294,8 +297,9 @@ fn window(l: &Lib) {
 /// an earlier request's error surfacing, so it retries the call once; a read
 /// that fails again is reading a failed request's output. Every read returns
 /// either the right bytes with NRT_SUCCESS or a failure status, never stale
-/// bytes as NRT_SUCCESS; each failure is reported once by a blocking call that
-/// waited for it (the report's counter), besides the callback. Under the
+/// bytes as NRT_SUCCESS; each failure is returned once by a blocking call that
+/// waited for it or read its marked output first (the report's counter; which
+/// of the two depends on timing), besides the callback. Under the
 /// binary's rule (storage) no call but the read of a failed output ever sees
 /// a failure.
 fn errors_self_checking(l: &Lib) {

@@ -78,7 +78,8 @@ pub struct Counters {
     /// Calls whose reads (writes) found in-flight work to wait for.
     pub read_waits: u64,
     pub write_waits: u64,
-    /// Failures reported by a blocking call that waited for them.
+    /// Failures returned by a blocking call, each once: by a call that
+    /// waited for them or that read their marked bytes first.
     pub reported: u64,
     /// Calls refused because they read bytes marked by a failure.
     pub marked_reads: u64,
@@ -191,7 +192,9 @@ impl Fence {
         let marked =
             uses.iter().filter(|u| u.access == Access::Read && u.end > u.start).find_map(|u| lowest_mark(&st.marks, u));
         if let Some(m) = marked {
-            st.unreported.remove(&m.job);
+            if st.unreported.remove(&m.job).is_some() {
+                st.counters.reported += 1;
+            }
             st.counters.marked_reads += 1;
             return Err(m.status);
         }
@@ -404,7 +407,7 @@ mod tests {
         // the drain reports a failure nobody read
         assert_eq!(f.drained(0, 3), Err(1005));
         assert_eq!(f.drained(0, 3), Ok(()), "once");
-        assert_eq!(f.counters().reported, 1);
+        assert_eq!(f.counters().reported, 2, "job 1 by the marked read, job 3 by the drain");
     }
 
     #[test]

@@ -84,6 +84,7 @@ api!(V3, sys3;
     nrta_cc_schedule: fn(*mut *mut nrt_cc_context_t, u32, *mut c_void, *mut nrta_seq_t) -> NRT_STATUS;
     nrta_get_sequence: fn(u32, nrta_xu_t, c_int, *mut nrta_seq_t) -> NRT_STATUS;
     nrta_event_register_seq_id_completion: fn(nrta_seq_t, c_int) -> NRT_STATUS;
+    nrta_event_register_xu_completion: fn(u32, nrta_xu_t, c_int, c_int) -> NRT_STATUS;
 );
 
 api!(V2, sys2;
