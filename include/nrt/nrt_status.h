@@ -44,7 +44,9 @@ typedef enum {
     NRT_NETWORK_PROXY_FAILURE = 1206
 } NRT_STATUS;
 
-/* A static, human-readable name of a status ("NRT_SUCCESS", ...). */
+/* A static, human-readable name of a status ("NRT_SUCCESS", ...).
+ * Declared by the public header but NOT exported by the 2.31.24 runtime binary
+ * (neuron-abi.md, second reading): never rely on a runtime providing it. */
 const char *nrt_get_status_as_str(NRT_STATUS status);
 
 #ifdef __cplusplus
