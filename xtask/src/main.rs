@@ -11,6 +11,10 @@
 //! installs the library, header, pkg-config file, `nrt-shim`, the simulator and the
 //! demo program (layout in xtask/src/install.rs). `DESTDIR` is honoured too.
 //!
+//! `cargo xtask bindings [--check]` regenerates (or checks) the committed Rust
+//! bindings of include/nrt/, sys/src/bindings_v3.rs and bindings_v2.rs (bindgen and
+//! libclang are needed for this task only; see xtask/src/bindings.rs).
+//!
 //! `cargo xtask sim [--release] [--out DIR]` builds both nrt-sim
 //! libraries and lays them out like an installed runtime:
 //!
@@ -21,6 +25,7 @@
 //! DIR/lib-v2/libnrt.so -> libnrt.so.1
 //! ```
 
+mod bindings;
 mod install;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +33,7 @@ use std::process::{exit, Command};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo xtask sim [--release] [--out DIR]\n       cargo xtask demo [ITERATIONS]\n       cargo xtask install [--prefix /usr/local] [--destdir DIR]"
+        "usage: cargo xtask sim [--release] [--out DIR]\n       cargo xtask demo [ITERATIONS]\n       cargo xtask install [--prefix /usr/local] [--destdir DIR]\n       cargo xtask bindings [--check] [--committed DIR]"
     );
     exit(2)
 }
@@ -224,6 +229,10 @@ fn main() {
         }
         Some("demo") => demo(&args[1..]),
         Some("install") => install_cmd(&args[1..]),
+        Some("bindings") => {
+            let root = workspace_root();
+            bindings::main(&root, &target_dir(&root), &args[1..])
+        }
         _ => usage(),
     }
 }
