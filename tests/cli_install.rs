@@ -9,134 +9,19 @@ mod support;
 #[path = "../xtask/src/install.rs"]
 mod install;
 
+mod installed;
+
+use installed::{build_and_run_with_pkg_config, run, sources, temp_dir, text};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// Runs `cmd` with a watchdog; panics with its output if it outlives `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("watchdog: {what} still running after {limit:?}\n{}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// `target/<profile>/nrt-shim`, built by `cargo test --workspace` (the nrt-shim package
-/// has tests of its own, so cargo builds its binary); else built here.
-fn nrt_shim_binary() -> PathBuf {
-    let p = support::profile_dir().join("nrt-shim");
-    let sources = support::repo_root().join("cli/src");
-    let newest_source = std::fs::read_dir(&sources)
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.metadata().ok()?.modified().ok())
-        .max()
-        .unwrap();
-    let fresh = std::fs::metadata(&p).and_then(|m| m.modified()).is_ok_and(|t| t >= newest_source);
-    if !fresh {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(support::repo_root()).args(["build", "-p", "nrt-shim"]);
-        if support::profile_dir().file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = run(&mut cmd, Duration::from_secs(300));
-        assert!(out.status.success(), "building nrt-shim: {}", text(&out));
-    }
-    p
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nrt-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn sources() -> install::Sources {
-    let root = support::repo_root();
-    install::Sources {
-        version: install::package_version(&root.join("Cargo.toml")),
-        shim: support::shim_lib(),
-        nrt_shim: nrt_shim_binary(),
-        sim_v3: support::artefact("libnrt_sim.so"),
-        sim_v2: support::artefact("libnrt_sim_v2.so"),
-        include: root.join("include"),
-        pc_template: root.join("packaging/nrt-async-shim.pc.in"),
-        demo: Vec::new(),
-    }
-}
-
-const PROGRAM: &str = r#"
-#define _GNU_SOURCE
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <nrt/nrt.h>
-#include <nrt_async_shim.h>
-
-#define CK(x) do { NRT_STATUS st_ = (x); if (st_ != NRT_SUCCESS) { fprintf(stderr, "FAIL %s: %d\n", #x, (int)st_); return 1; } } while (0)
-
-int main(int argc, char **argv) {
-    static const char model_text[] = "nrt-sim-model 1\nname installed\nlatency_us 200\ninput x 64\noutput y 64\ncompute affine 3 7\n";
-    nrt_model_t *model = NULL;
-    nrt_tensor_t *x = NULL, *y = NULL;
-    nrt_tensor_set_t *in = NULL, *out = NULL;
-    unsigned char hx[64], hy[64];
-    CK(nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", ""));
-    CK(nrt_load(model_text, strlen(model_text), 0, -1, &model));
-    CK(nrt_tensor_allocate(NRT_TENSOR_PLACEMENT_DEVICE, 0, 64, "x", &x));
-    CK(nrt_tensor_allocate(NRT_TENSOR_PLACEMENT_DEVICE, 0, 64, "y", &y));
-    CK(nrt_allocate_tensor_set(&in));
-    CK(nrt_allocate_tensor_set(&out));
-    CK(nrt_add_tensor_to_tensor_set(in, "x", x));
-    CK(nrt_add_tensor_to_tensor_set(out, "y", y));
-    for (int step = 0; step < 5; step++) {
-        for (int i = 0; i < 64; i++) hx[i] = (unsigned char)(i + step);
-        CK(nrt_tensor_write(x, hx, 0, 64));
-        CK(nrt_execute(model, in, out));
-        CK(nrt_tensor_read(y, hy, 0, 64));
-        for (int i = 0; i < 64; i++)
-            if (hy[i] != (unsigned char)(3 * hx[i] + 7)) { fprintf(stderr, "FAIL byte %d\n", i); return 1; }
-    }
-    nrt_destroy_tensor_set(&in);
-    nrt_destroy_tensor_set(&out);
-    nrt_tensor_free(&x);
-    nrt_tensor_free(&y);
-    CK(nrt_unload(model));
-    nrt_close();
-    printf("shim version: %s\n", nrt_async_shim_version());
-    printf("outputs: ok\n");
-    return argc > 1 ? atoi(argv[1]) : 0;
-}
-"#;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn install_into_a_prefix_then_build_and_run_with_pkg_config() {
-    assert!(support::have_tool("pkg-config"), "pkg-config is needed (apt-get install pkg-config)");
+    if !support::require_tool("pkg-config", "pkg-config", "building against the installed layout") {
+        return;
+    }
     let _machine = support::shared_machine();
     let prefix = temp_dir("prefix");
     let src = sources();
@@ -156,6 +41,10 @@ fn install_into_a_prefix_then_build_and_run_with_pkg_config() {
     }
     assert!(prefix.join("bin/nrt-shim").is_file());
     assert!(made.len() >= 12, "{made:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&lib.join("libnrt_async_shim.so.1")), 0o644, "a shared library is not a program");
+    assert_eq!(mode(&prefix.join("bin/nrt-shim")), 0o755);
     let readelf =
         run(Command::new("readelf").arg("-d").arg(lib.join("libnrt_async_shim.so.1")), Duration::from_secs(30));
     assert!(
@@ -164,36 +53,11 @@ fn install_into_a_prefix_then_build_and_run_with_pkg_config() {
         text(&readelf)
     );
 
-    // pkg-config.
-    let pc_path = lib.join("pkgconfig");
-    let pkg = run(
-        Command::new("pkg-config").args(["--cflags", "--libs", "nrt-async-shim"]).env("PKG_CONFIG_PATH", &pc_path),
-        Duration::from_secs(30),
-    );
-    assert!(pkg.status.success(), "{}", text(&pkg));
-    let flags = String::from_utf8_lossy(&pkg.stdout).to_string();
-    assert!(flags.contains(&format!("-I{}/include", prefix.display())), "{flags}");
-    assert!(flags.contains(&format!("-L{}", lib.display())) && flags.contains("-lnrt_async_shim"), "{flags}");
-
-    // Build a program the way a user would, linked with the shim and the installed simulator.
+    // A program built the way a user would (pkg-config), linked with the shim and the
+    // installed simulator, run with the shim found through LD_LIBRARY_PATH too.
     let work = temp_dir("build");
-    let c = work.join("app.c");
-    std::fs::write(&c, PROGRAM).unwrap();
-    let exe = work.join("app");
     let sim = lib.join("nrt-sim/lib");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let mut build = Command::new(&cc);
-    build.args(["-std=c11", "-Wall", "-Wextra", "-Werror"]).arg(&c).arg("-o").arg(&exe);
-    build.args(flags.split_whitespace()).arg(format!("-L{}", sim.display())).arg("-lnrt");
-    let built = run(&mut build, Duration::from_secs(60));
-    assert!(built.status.success(), "{}", text(&built));
-
-    // Run against the simulator, the shim found through LD_LIBRARY_PATH too.
-    let ld = format!("{}:{}", lib.display(), sim.display());
-    let ran = run(Command::new(&exe).env("LD_LIBRARY_PATH", &ld), Duration::from_secs(60));
-    assert!(ran.status.success(), "{}", text(&ran));
-    let out = String::from_utf8_lossy(&ran.stdout);
-    assert!(out.contains(&format!("shim version: {}", src.version)) && out.contains("outputs: ok"), "{}", text(&ran));
+    let exe = build_and_run_with_pkg_config(&lib.join("pkgconfig"), None, &lib, &sim, &work, &src.version);
 
     // Through the installed nrt-shim: --sim finds PREFIX/lib/nrt-sim; statuses pass through.
     let nrt_shim = prefix.join("bin/nrt-shim");

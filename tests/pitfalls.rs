@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::{
-    artefact, have_tool, profile_dir, repo_root, run_watched, shim_dir, shim_lib, sim_dir, Finished, Gen, Mode, Outcome,
+    artefact, profile_dir, repo_root, run_watched, shim_dir, shim_lib, sim_dir, Finished, Gen, Mode, Outcome,
 };
 
 /// The watchdog of an ordinary run.
@@ -859,8 +859,7 @@ fn p12_dlopen_use_dlclose_exit() {
 
 #[test]
 fn p12_dlopen_use_dlclose_exit_under_valgrind() {
-    if !have_tool("valgrind") {
-        eprintln!("SKIPPED p12_dlopen_use_dlclose_exit_under_valgrind: valgrind is not installed");
+    if !support::require_tool("valgrind", "valgrind", "p12_dlopen_use_dlclose_exit_under_valgrind") {
         return;
     }
     dlclose_run(true);

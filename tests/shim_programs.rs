@@ -289,8 +289,7 @@ fn shim_switches_keep_results() {
 const VALGRIND: [&str; 3] = ["valgrind", "--error-exitcode=99", "--leak-check=no"];
 
 fn valgrind_p9(mode: Mode, gen: Gen) {
-    if !support::have_tool("valgrind") {
-        eprintln!("SKIPPED: valgrind is not installed (apt-get install valgrind); p9 ran without it");
+    if !support::require_tool("valgrind", "valgrind", "p9 under valgrind (p9 ran without it)") {
         return;
     }
     let _machine = support::shared_machine();

@@ -620,3 +620,20 @@ pub fn exclusive_machine() -> RwLockWriteGuard<'static, ()> {
 pub fn have_tool(name: &str) -> bool {
     Command::new(name).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
+
+/// Whether tool `name` (from Debian package `package`) can run. Outside CI a missing
+/// tool is one "SKIPPED" line naming the package, written past the test harness's
+/// capture so it is seen; under CI (`CI=true`, .ci/run installs every tool) it is a
+/// failure.
+pub fn require_tool(name: &str, package: &str, what: &str) -> bool {
+    if have_tool(name) {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{name} is missing under CI (.ci/run installs {package}): {what} cannot run"
+    );
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}: {name} is not installed (apt-get install {package})");
+    false
+}

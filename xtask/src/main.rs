@@ -11,6 +11,13 @@
 //! installs the library, header, pkg-config file, `nrt-shim`, the simulator and the
 //! demo program (layout in xtask/src/install.rs). `DESTDIR` is honoured too.
 //!
+//! `cargo xtask package [--out DIR]` builds the same into a Debian package,
+//! target/debian/nrt-async-shim_<version>_<arch>.deb (xtask/src/package.rs).
+//!
+//! `cargo xtask bindings [--check]` regenerates (or checks) the committed Rust
+//! bindings of include/nrt/, sys/src/bindings_v3.rs and bindings_v2.rs (bindgen and
+//! libclang are needed for this task only; see xtask/src/bindings.rs).
+//!
 //! `cargo xtask sim [--release] [--out DIR]` builds both nrt-sim
 //! libraries and lays them out like an installed runtime:
 //!
@@ -21,14 +28,16 @@
 //! DIR/lib-v2/libnrt.so -> libnrt.so.1
 //! ```
 
+mod bindings;
 mod install;
+mod package;
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo xtask sim [--release] [--out DIR]\n       cargo xtask demo [ITERATIONS]\n       cargo xtask install [--prefix /usr/local] [--destdir DIR]"
+        "usage: cargo xtask sim [--release] [--out DIR]\n       cargo xtask demo [ITERATIONS]\n       cargo xtask install [--prefix /usr/local] [--destdir DIR]\n       cargo xtask package [--out DIR]\n       cargo xtask bindings [--check] [--committed DIR]"
     );
     exit(2)
 }
@@ -112,30 +121,10 @@ fn run_cargo(root: &Path, args: &[&str]) {
 /// Compiles the demo's legacy program and the timing interposer into `out`
 /// (target/nrt-demo): `double_buffer` and `libnrt_demo_timeline.so`.
 fn build_demo_programs(root: &Path, v3: &Path, out: &Path) -> Vec<PathBuf> {
-    std::fs::create_dir_all(out).expect("cannot create target/nrt-demo");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let include = format!("-I{}", root.join("include").display());
-    let exe = out.join("double_buffer");
-    let lib = out.join("libnrt_demo_timeline.so");
-    let builds: [(PathBuf, &PathBuf, Vec<String>); 2] = [
-        (root.join("tests/legacy/p2_double_buffer.c"), &exe, vec![format!("-L{}", v3.display()), "-lnrt".into()]),
-        (root.join("cli/demo/timeline.c"), &lib, vec!["-shared".into(), "-fPIC".into(), "-ldl".into()]),
-    ];
-    for (src, dst, extra) in builds {
-        let st = Command::new(&cc)
-            .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", &include])
-            .arg(&src)
-            .arg("-o")
-            .arg(dst)
-            .args(&extra)
-            .status()
-            .expect("cannot run the C compiler (set CC)");
-        if !st.success() {
-            eprintln!("xtask: compiling {} failed", src.display());
-            exit(1);
-        }
-    }
-    vec![exe, lib]
+    install::build_demo(root, v3, out).unwrap_or_else(|e| {
+        eprintln!("xtask: {e}");
+        exit(1)
+    })
 }
 
 fn demo(args: &[String]) {
@@ -157,6 +146,67 @@ fn demo(args: &[String]) {
     exit(st.code().unwrap_or(1));
 }
 
+/// Builds the shim, `nrt-shim`, the simulator (release) and the demo programs: what
+/// `install` and `package` install.
+fn release_sources(root: &Path) -> install::Sources {
+    run_cargo(root, &["build", "--release", "-p", "nrt-async-shim", "-p", "nrt-shim"]);
+    let (v3, _) = sim(&["--release".to_string()]);
+    let target = target_dir(root);
+    let release = target.join("release");
+    let demo = build_demo_programs(root, &v3, &target.join("nrt-demo"));
+    install::Sources {
+        version: install::package_version(&root.join("Cargo.toml")),
+        shim: release.join("libnrt_async_shim.so"),
+        nrt_shim: release.join("nrt-shim"),
+        sim_v3: release.join("libnrt_sim.so"),
+        sim_v2: release.join("libnrt_sim_v2.so"),
+        include: root.join("include"),
+        pc_template: root.join("packaging/nrt-async-shim.pc.in"),
+        demo,
+    }
+}
+
+/// `cargo xtask package [--out DIR]`: the Debian package (xtask/src/package.rs).
+fn package_cmd(args: &[String]) {
+    let root = workspace_root();
+    let target = target_dir(&root);
+    let mut out = target.join("debian");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = std::env::current_dir().unwrap().join(it.next().unwrap_or_else(|| usage())),
+            _ => usage(),
+        }
+    }
+    // Before the build: a missing tool or a stale changelog is said at once.
+    let check = install::package_version(&root.join("Cargo.toml"));
+    if let Err(e) = package::architecture().and_then(|_| package::debian_version(&root, &check)) {
+        eprintln!("xtask: {e}");
+        exit(1);
+    }
+    let src = release_sources(&root);
+    match package::build(&src, &root, &target.join("nrt-deb"), &out) {
+        Ok(b) => {
+            println!();
+            println!("{}", b.deb.display());
+            for l in b
+                .control
+                .lines()
+                .filter(|l| ["Version:", "Depends:", "Installed-Size:"].iter().any(|f| l.starts_with(f)))
+            {
+                println!("  {l}");
+            }
+            println!("  (Depends from {})", b.depends_from);
+            println!("install it:  sudo apt install {}", b.deb.display());
+            println!("then:        nrt-shim doctor; nrt-shim demo; cc app.c $(pkg-config --cflags --libs nrt-async-shim) -lnrt");
+        }
+        Err(e) => {
+            eprintln!("xtask: package failed: {e}");
+            exit(1);
+        }
+    }
+}
+
 /// `cargo xtask install [--prefix /usr/local] [--destdir D]`
 fn install_cmd(args: &[String]) {
     let mut prefix = PathBuf::from("/usr/local");
@@ -174,22 +224,7 @@ fn install_cmd(args: &[String]) {
         prefix = cwd.join(prefix);
     }
     let destdir = destdir.map(|d| if d.is_absolute() { d } else { cwd.join(d) });
-    let root = workspace_root();
-    run_cargo(&root, &["build", "--release", "-p", "nrt-async-shim", "-p", "nrt-shim"]);
-    let (v3, _) = sim(&["--release".to_string()]);
-    let target = target_dir(&root);
-    let release = target.join("release");
-    let demo = build_demo_programs(&root, &v3, &target.join("nrt-demo"));
-    let src = install::Sources {
-        version: install::package_version(&root.join("Cargo.toml")),
-        shim: release.join("libnrt_async_shim.so"),
-        nrt_shim: release.join("nrt-shim"),
-        sim_v3: release.join("libnrt_sim.so"),
-        sim_v2: release.join("libnrt_sim_v2.so"),
-        include: root.join("include"),
-        pc_template: root.join("packaging/nrt-async-shim.pc.in"),
-        demo,
-    };
+    let src = release_sources(&workspace_root());
     match install::install(&src, &prefix, destdir.as_deref()) {
         Ok(made) => {
             for m in &made {
@@ -224,6 +259,11 @@ fn main() {
         }
         Some("demo") => demo(&args[1..]),
         Some("install") => install_cmd(&args[1..]),
+        Some("package") => package_cmd(&args[1..]),
+        Some("bindings") => {
+            let root = workspace_root();
+            bindings::main(&root, &target_dir(&root), &args[1..])
+        }
         _ => usage(),
     }
 }
