@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 
 struct State {
     /// A ring not yet consumed by the sleeper.
@@ -99,38 +99,25 @@ impl Doorbell {
     }
 
     /// pthread_atfork prepare: hold the lock so the child gets it unheld.
-    #[cfg(not(loom))]
-    pub fn before_fork(&self) {
-        std::mem::forget(self.state.lock());
+    pub fn before_fork(&'static self) -> BellHeld {
+        BellHeld(self.state.lock())
     }
 
-    /// # Safety
-    /// Only after [`before_fork`](Self::before_fork), as an atfork handler.
-    #[cfg(not(loom))]
-    pub unsafe fn after_fork(&self, child: bool) {
-        // SAFETY: before_fork left it locked (and forgot the guard).
-        unsafe { self.state.force_unlock() };
+    /// pthread_atfork parent / child, with what `before_fork` took.
+    pub fn after_fork(&'static self, held: BellHeld, child: bool) {
+        let mut st = held.0;
         if child {
-            // The thread does not exist in the child.
-            let mut st = self.state.lock();
+            // The thread does not exist in the child, nor any waiter.
             st.running = false;
             st.wake = false;
             self.idle.store(false, Ordering::Release);
+            self.cv.forget_waiters();
         }
     }
-
-    #[cfg(loom)]
-    pub fn before_fork(&self) {
-        unreachable!("fork is not modelled under loom");
-    }
-
-    /// # Safety
-    /// Never called under loom.
-    #[cfg(loom)]
-    pub unsafe fn after_fork(&self, _child: bool) {
-        unreachable!("fork is not modelled under loom");
-    }
 }
+
+/// The bell's lock, held across fork (fork is not modelled under loom).
+pub struct BellHeld(MutexGuard<'static, State>);
 
 #[cfg(all(test, not(loom)))]
 mod tests {
