@@ -239,7 +239,10 @@ impl Ring {
     }
 }
 
-const CORES: usize = crate::scheduler::MAX_CORES;
+/// Cores with their own timing slots (the observer exists before nrt_init
+/// tells the core count): the simulator's most, 255. Beyond, cores share
+/// slots, which only blurs the device slices of the trace.
+const CORES: usize = 256;
 const SLOTS: usize = crate::config::MAX_INFLIGHT_CAP;
 
 #[derive(Hash, PartialEq, Eq, Clone)]

@@ -793,6 +793,46 @@ fn p09_fork_storm_v2() {
     fork_storm(Gen::V2);
 }
 
+// ---- more cores than a fixed table (issue 12) ------------------------------------------
+
+/// The program's own lines (not the shim's).
+fn program_lines(out: &Outcome) -> Vec<&str> {
+    out.stdout.lines().filter(|l| !l.starts_with("shim")).collect()
+}
+
+/// 255 cores (the simulator's most): tensor calls, executions and drains on core
+/// 200 and on core 254, and calls on core 255, give through the shim exactly what
+/// the simulator alone gives (every status, every byte read). Before the shim sized
+/// its per-core state from the runtime's count, every tensor call on core 128 or
+/// above panicked (NRT_FAILURE), executions and drains returned NRT_INVALID.
+fn many_cores(gen: Gen) {
+    let bin = exe("pt_many_cores.c", gen, &[Link::Sim]);
+    let reference = Proc::sim("pt_many_cores (no shim)", &bin, gen).env("NRT_SIM_CORES", "255").run();
+    ok(&reference);
+    expect_eq(&reference, "vnc_count", "0 255");
+    for depth in ["1", "4"] {
+        let out = Proc::sim(&format!("pt_many_cores depth {depth}"), &bin, gen)
+            .preload()
+            .env("NRT_SIM_CORES", "255")
+            .env("NRT_SHIM_MAX_INFLIGHT", depth)
+            .run();
+        ok(&out);
+        shim_did_work(&out);
+        expect_no_stderr(&out, "panicked", "no panic on a high core");
+        assert_eq!(program_lines(&out), program_lines(&reference), "{}\n{}", out.dump(), reference.dump());
+    }
+}
+
+#[test]
+fn cores_beyond_128_behave_as_the_runtime_v3() {
+    many_cores(Gen::V3);
+}
+
+#[test]
+fn cores_beyond_128_behave_as_the_runtime_v2() {
+    many_cores(Gen::V2);
+}
+
 // ---- pitfall 10: exit with work in flight ------------------------------------------------
 
 fn exit_repeatedly(mode: &str) {

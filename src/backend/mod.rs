@@ -8,6 +8,7 @@ pub mod resolve;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::sync::plain::{Mutex, MutexGuard};
@@ -15,7 +16,7 @@ use nrt_sys::*;
 
 use crate::config::AsyncAbi;
 use crate::registry::{Handle, ModelTensor};
-use crate::scheduler::{Device, ModelDesc, SubmitOutcome, MAX_CORES, NRT_FAILURE, NRT_INVALID};
+use crate::scheduler::{Device, ModelDesc, SubmitOutcome, NRT_FAILURE, NRT_INVALID};
 use crate::tracker::Status;
 use resolve::Resolver;
 
@@ -155,9 +156,10 @@ pub struct RealDevice {
     completion_fd: AtomicI32,
     /// Ends a wait early (new in a forked child, as completion_fd).
     wake_fd: AtomicI32,
-    /// v2 error trackers, one per core, created on first use after each
-    /// nrt_init (the runtime forgets them at nrt_close).
-    trackers: Box<[AtomicPtr<c_void>]>,
+    /// v2 error trackers, one per core (the table sized at the first
+    /// nrt_init), created on first use after each nrt_init (the runtime
+    /// forgets them at nrt_close).
+    trackers: OnceLock<Box<[AtomicPtr<c_void>]>>,
     /// v2: errors read from trackers and not yet matched to a request.
     v2_errors: Mutex<Vec<(u64, Status)>>,
     pub schedules: AtomicU64,
@@ -260,14 +262,19 @@ impl RealDevice {
             signal,
             completion_fd: AtomicI32::new(completion_fd),
             wake_fd: AtomicI32::new(eventfd()),
-            trackers: (0..MAX_CORES).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            trackers: OnceLock::new(),
             v2_errors: Mutex::new(Vec::new()),
             schedules: AtomicU64::new(0),
         }
     }
 
+    /// Every core's tracker slot (none before the first nrt_init).
+    fn trackers(&self) -> &[AtomicPtr<c_void>] {
+        self.trackers.get().map_or(&[], |t| t)
+    }
+
     fn tracker(&self, core: u32) -> *mut c_void {
-        let slot = &self.trackers[core as usize];
+        let Some(slot) = self.trackers().get(core as usize) else { return std::ptr::null_mut() };
         let t = slot.load(Ordering::Acquire);
         if !t.is_null() {
             return t;
@@ -332,7 +339,7 @@ impl Device for RealDevice {
         match self.generation {
             Generation::V3 => slot.load(Ordering::Acquire),
             Generation::V2 => {
-                let t = self.trackers[core as usize].load(Ordering::Acquire);
+                let t = self.trackers().get(core as usize).map_or(std::ptr::null_mut(), |t| t.load(Ordering::Acquire));
                 // The runtime is called without the list's lock (the fork
                 // handlers take it, after the runtime's own may have run): the
                 // tracker is this core's, and only the holder of the core's
@@ -461,7 +468,7 @@ impl Device for RealDevice {
     fn closed(&self) {
         // The runtime invalidates every handle at nrt_close: a tracker kept
         // past it would make every request after the next nrt_init fail.
-        for slot in self.trackers.iter() {
+        for slot in self.trackers().iter() {
             let t = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
             if let (false, Some(destroy)) = (t.is_null(), self.rt.nrta_error_tracker_destroy) {
                 // SAFETY: our own tracker; no request is pending (the engine drained).
@@ -469,6 +476,10 @@ impl Device for RealDevice {
             }
         }
         self.v2_errors.lock().clear();
+    }
+
+    fn opened(&self, ncores: u32) {
+        self.trackers.get_or_init(|| (0..ncores).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect());
     }
 
     fn before_fork(&'static self) {
@@ -484,7 +495,7 @@ impl Device for RealDevice {
         FORK_EPOCH.fetch_add(1, Ordering::AcqRel);
         // The parent's runtime objects: the child's runtime starts afresh and
         // never knew them (destroying them would be a call on unknown handles).
-        for slot in self.trackers.iter() {
+        for slot in self.trackers().iter() {
             slot.store(std::ptr::null_mut(), Ordering::Release);
         }
         errs.clear();

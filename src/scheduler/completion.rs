@@ -193,7 +193,7 @@ pub(super) fn retire_completed<D: Device>(
 
 fn run<D: Device>(engine: &'static Engine<D>) {
     let ctl = &engine.thread;
-    let mut waiting: Vec<u64> = Vec::with_capacity(super::MAX_CORES);
+    let mut waiting: Vec<u64> = Vec::with_capacity(engine.ncores() as usize);
     let mut attempt = 0u32;
     while !ctl.stop.load(Ordering::SeqCst) {
         waiting.clear();

@@ -14,7 +14,7 @@ pub mod queue;
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::sync::plain::{Condvar, Mutex, MutexGuard};
@@ -36,8 +36,6 @@ pub const NRT_TIMEOUT: Status = 5;
 pub const NRT_UNINITIALIZED: Status = 13;
 pub const NRT_CLOSED: Status = 14;
 
-/// The most cores the shim tracks (a trn2 instance has 64 logical cores... 128 physical).
-pub const MAX_CORES: usize = 128;
 /// Status slots per core: at least the deepest window.
 const SLOTS: usize = crate::config::MAX_INFLIGHT_CAP;
 
@@ -84,6 +82,9 @@ pub trait Device: Send + Sync + 'static {
     /// All work is done and the runtime is about to close: forget the
     /// runtime objects the device created for itself.
     fn closed(&self) {}
+    /// nrt_init succeeded; the shim tracks cores `0..ncores` (the same count
+    /// after every init of the process).
+    fn opened(&self, _ncores: u32) {}
     /// pthread_atfork prepare, after the engine's own locks: take the device's.
     fn before_fork(&'static self) {}
     /// pthread_atfork parent / child: release them; in the child, forget the
@@ -177,7 +178,9 @@ thread_local! {
 pub struct Engine<D: Device> {
     pub device: D,
     pub config: Config,
-    cores: Box<[Core]>,
+    /// One per core of the runtime, sized by the first nrt_init's core count
+    /// and kept for the process (later inits and forked children reuse it).
+    cores: OnceLock<Box<[Core]>>,
     pub tensors: Registry<TensorRecord>,
     pub sets: Registry<SetRecord>,
     pub models: Registry<ModelRecord>,
@@ -204,11 +207,10 @@ enum Placement {
 
 impl<D: Device> Engine<D> {
     pub fn new(device: D, config: Config) -> Self {
-        let depth = config.max_inflight;
         Engine {
             device,
             config,
-            cores: (0..MAX_CORES).map(|_| Core::new(depth)).collect(),
+            cores: OnceLock::new(),
             tensors: Registry::default(),
             sets: Registry::default(),
             models: Registry::default(),
@@ -243,10 +245,35 @@ impl<D: Device> Engine<D> {
         self.state.load(Ordering::Acquire) == OPEN
     }
 
-    /// The real nrt_init succeeded.
+    /// The real nrt_init succeeded, with `ncores` cores. The first one sizes
+    /// the per-core state; a later one that reports more cores (the runtime's
+    /// set of visible cores grew between nrt_close and nrt_init) keeps the
+    /// shim to the cores it has, with one error line: requests for the others
+    /// get NRT_INVALID, their tensors bypass the shim's tracking.
     pub fn opened(&'static self, ncores: u32) {
-        self.ncores.store(ncores.min(MAX_CORES as u32), Ordering::Release);
+        let depth = self.config.max_inflight;
+        let table = self.cores.get_or_init(|| (0..ncores.max(1)).map(|_| Core::new(depth)).collect());
+        if ncores as usize > table.len() {
+            log::error!(
+                "the runtime reports {ncores} cores, the shim tracks the {} it saw at the first nrt_init; \
+                 executions on the others return NRT_INVALID",
+                table.len()
+            );
+        }
+        self.device.opened(table.len() as u32);
+        self.ncores.store(ncores.min(table.len() as u32), Ordering::Release);
         self.state.store(OPEN, Ordering::Release);
+    }
+
+    /// Every core's state (none before the first nrt_init).
+    fn cores(&'static self) -> &'static [Core] {
+        self.cores.get().map_or(&[], |t| t)
+    }
+
+    /// Whether the shim tracks core `c` (every core the runtime reported at
+    /// the first nrt_init).
+    pub fn tracks_core(&'static self, c: u32) -> bool {
+        (c as usize) < self.cores().len()
     }
 
     pub fn ncores(&'static self) -> u32 {
@@ -273,7 +300,7 @@ impl<D: Device> Engine<D> {
         // The runtime forgets the callback at nrt_close; so does the shim.
         self.set_callback(None);
         self.device.closed();
-        for core in self.cores.iter() {
+        for core in self.cores().iter() {
             let mut q = core.q.lock();
             *q = CoreQueue::new(self.config.max_inflight);
             core.completed.store(0, Ordering::Release);
@@ -294,7 +321,7 @@ impl<D: Device> Engine<D> {
     /// Returns false if the deadline passed first.
     pub fn wait_all(&'static self, deadline: Option<Instant>, why: &'static str) -> bool {
         let n = self.ncores() as usize;
-        for (c, core) in self.cores.iter().enumerate().take(n) {
+        for (c, core) in self.cores().iter().enumerate().take(n) {
             let last = core.q.lock().last_accepted();
             if !self.wait_done(c as u32, last, deadline, why, None) {
                 return false;
@@ -304,7 +331,7 @@ impl<D: Device> Engine<D> {
     }
 
     fn core(&'static self, c: u32) -> &'static Core {
-        &self.cores[c as usize]
+        &self.cores()[c as usize]
     }
 
     // ---- callbacks --------------------------------------------------------
@@ -321,8 +348,9 @@ impl<D: Device> Engine<D> {
             return Ok(m);
         }
         let desc = self.device.describe_model(handle)?;
-        if desc.core as usize >= MAX_CORES {
-            log::error!("model {handle:#x} is on core {}, beyond the {MAX_CORES} the shim tracks", desc.core);
+        if !self.tracks_core(desc.core) {
+            let n = self.cores().len();
+            log::error!("model {handle:#x} is on core {}, beyond the {n} the shim tracks", desc.core);
             return Err(NRT_INVALID);
         }
         let rec = Arc::new(ModelRecord {
@@ -357,6 +385,9 @@ impl<D: Device> Engine<D> {
 
     /// Records a tensor the runtime allocated.
     pub fn tensor_allocated(&'static self, handle: Handle, name: Option<Arc<str>>, core: Option<u32>, size: u64) {
+        // A core the shim does not track (see `opened`): the runtime's calls
+        // on the tensor go through untouched, as for host memory.
+        let core = core.filter(|&c| self.tracks_core(c));
         let storage = Storage::new(core, size, core.is_none());
         self.tensors.insert(handle, TensorRecord::new(handle, name, Some(storage), 0, size));
     }
@@ -1063,7 +1094,7 @@ impl<D: Device> Engine<D> {
 
     /// Requests not completed yet, over all cores.
     pub fn outstanding(&'static self) -> usize {
-        self.cores.iter().take(self.ncores() as usize).map(|c| c.q.lock().outstanding()).sum()
+        self.cores().iter().take(self.ncores() as usize).map(|c| c.q.lock().outstanding()).sum()
     }
 
     // ---- fork ---------------------------------------------------------------
@@ -1076,7 +1107,7 @@ impl<D: Device> Engine<D> {
     /// forgets the objects that hold them.
     pub fn before_fork(&'static self) -> ForkHeld {
         let thread = self.thread.before_fork();
-        let cores = self.cores.iter().map(|c| c.q.lock()).collect();
+        let cores = self.cores().iter().map(|c| c.q.lock()).collect();
         let registries = (self.tensors.lock_all(), self.sets.lock_all(), self.models.lock_all());
         let callback = self.callback.lock();
         let deferred = self.deferred.lock();
@@ -1098,7 +1129,7 @@ impl<D: Device> Engine<D> {
         if child {
             self.state.store(UNINITIALIZED, Ordering::Release);
             self.ncores.store(0, Ordering::Release);
-            for (core, q) in self.cores.iter().zip(cores.iter_mut()) {
+            for (core, q) in self.cores().iter().zip(cores.iter_mut()) {
                 std::mem::forget(std::mem::replace(&mut **q, CoreQueue::new(self.config.max_inflight)));
                 core.completed.store(0, Ordering::Release);
                 core.poisoned.store(false, Ordering::Release);
