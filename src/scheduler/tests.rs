@@ -115,6 +115,8 @@ impl Device for Fake {
     }
 }
 
+mod fork;
+
 const MODEL: Handle = 0x100;
 const MODEL1: Handle = 0x110;
 const IN: Handle = 0x200;
