@@ -6,7 +6,7 @@ use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
-use crate::sync::plain::Mutex;
+use crate::sync::plain::{Mutex, MutexGuard};
 use nrt_sys::*;
 
 use super::{get, EXIT_TIMEOUT, SHIM};
@@ -65,19 +65,24 @@ extern "C" fn at_exit() {
 thread_local! {
     /// What the prepare handler locked, until the parent's or the child's
     /// handler (the three run on the forking thread).
-    static FORK_HELD: RefCell<Option<(ForkHeld, Option<ObserveHeld>)>> = const { RefCell::new(None) };
+    static FORK_HELD: RefCell<Option<ProcessHeld>> = const { RefCell::new(None) };
 }
+
+/// The legacy value's lock (nrt_init takes it), the engine's, the observer's.
+type ProcessHeld = (MutexGuard<'static, Option<String>>, ForkHeld, Option<ObserveHeld>);
 
 extern "C" fn before_fork() {
     if let Some(Some(s)) = SHIM.get() {
-        let held = (s.engine.before_fork(), crate::observe::before_fork());
+        let held = (LEGACY.lock(), s.engine.before_fork(), crate::observe::before_fork());
         let _ = FORK_HELD.try_with(|h| *h.borrow_mut() = Some(held));
     }
 }
 
 fn after_fork(child: bool) {
-    if let (Some(Some(s)), Ok(Some((engine, observe)))) = (SHIM.get(), FORK_HELD.try_with(|h| h.borrow_mut().take())) {
-        drop(observe);
+    if let (Some(Some(s)), Ok(Some((legacy, engine, observe)))) =
+        (SHIM.get(), FORK_HELD.try_with(|h| h.borrow_mut().take()))
+    {
+        drop((legacy, observe));
         s.engine.after_fork(engine, child);
     }
 }
