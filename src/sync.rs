@@ -36,8 +36,7 @@ pub mod plain {
     #[derive(Debug, Default)]
     pub struct Mutex<T: ?Sized>(std::sync::Mutex<T>);
 
-    /// Always `Some`, except inside a [`Condvar`] wait.
-    pub struct MutexGuard<'a, T: ?Sized>(Option<std::sync::MutexGuard<'a, T>>);
+    pub struct MutexGuard<'a, T: ?Sized>(std::sync::MutexGuard<'a, T>);
 
     impl<T> Mutex<T> {
         pub const fn new(v: T) -> Mutex<T> {
@@ -48,13 +47,13 @@ pub mod plain {
     impl<T: ?Sized> Mutex<T> {
         #[inline]
         pub fn lock(&self) -> MutexGuard<'_, T> {
-            MutexGuard(Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)))
+            MutexGuard(self.0.lock().unwrap_or_else(PoisonError::into_inner))
         }
 
         pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             match self.0.try_lock() {
-                Ok(g) => Some(MutexGuard(Some(g))),
-                Err(std::sync::TryLockError::Poisoned(e)) => Some(MutexGuard(Some(e.into_inner()))),
+                Ok(g) => Some(MutexGuard(g)),
+                Err(std::sync::TryLockError::Poisoned(e)) => Some(MutexGuard(e.into_inner())),
                 Err(std::sync::TryLockError::WouldBlock) => None,
             }
         }
@@ -64,14 +63,14 @@ pub mod plain {
         type Target = T;
         #[inline]
         fn deref(&self) -> &T {
-            self.0.as_deref().expect("mutex guard in use by a condvar wait")
+            &self.0
         }
     }
 
     impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
         #[inline]
         fn deref_mut(&mut self) -> &mut T {
-            self.0.as_deref_mut().expect("mutex guard in use by a condvar wait")
+            &mut self.0
         }
     }
 
@@ -102,24 +101,28 @@ pub mod plain {
             Condvar { cv: std::sync::Condvar::new(), waiters: AtomicUsize::new(0) }
         }
 
-        pub fn wait<T>(&self, g: &mut MutexGuard<'_, T>) {
-            let inner = g.0.take().expect("mutex guard in use by a condvar wait");
+        /// Releases the guard's mutex, waits for a notification, locks it
+        /// again (by value, as std: a guard that can be taken out of a `&mut`
+        /// costs a check at every use).
+        pub fn wait<'a, T>(&self, g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
             self.waiters.fetch_add(1, Ordering::Relaxed);
-            let inner = self.cv.wait(inner).unwrap_or_else(PoisonError::into_inner);
+            let g = self.cv.wait(g.0).unwrap_or_else(PoisonError::into_inner);
             self.waiters.fetch_sub(1, Ordering::Relaxed);
-            g.0 = Some(inner);
+            MutexGuard(g)
         }
 
-        pub fn wait_for<T>(&self, g: &mut MutexGuard<'_, T>, d: Duration) -> WaitTimeoutResult {
-            let inner = g.0.take().expect("mutex guard in use by a condvar wait");
+        pub fn wait_for<'a, T>(&self, g: MutexGuard<'a, T>, d: Duration) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
             self.waiters.fetch_add(1, Ordering::Relaxed);
-            let (inner, r) = self.cv.wait_timeout(inner, d).unwrap_or_else(PoisonError::into_inner);
+            let (g, r) = self.cv.wait_timeout(g.0, d).unwrap_or_else(PoisonError::into_inner);
             self.waiters.fetch_sub(1, Ordering::Relaxed);
-            g.0 = Some(inner);
-            WaitTimeoutResult(r.timed_out())
+            (MutexGuard(g), WaitTimeoutResult(r.timed_out()))
         }
 
-        pub fn wait_until<T>(&self, g: &mut MutexGuard<'_, T>, deadline: Instant) -> WaitTimeoutResult {
+        pub fn wait_until<'a, T>(
+            &self,
+            g: MutexGuard<'a, T>,
+            deadline: Instant,
+        ) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
             self.wait_for(g, deadline.saturating_duration_since(Instant::now()))
         }
 
@@ -179,7 +182,9 @@ pub mod plain {
                 let mut g = m2.lock();
                 while !*g {
                     // Bounded: a lost notify fails the test instead of hanging it.
-                    assert!(!cv2.wait_for(&mut g, Duration::from_secs(30)).timed_out(), "the notify was lost");
+                    let (next, r) = cv2.wait_for(g, Duration::from_secs(30));
+                    assert!(!r.timed_out(), "the notify was lost");
+                    g = next;
                 }
             });
             std::thread::sleep(Duration::from_millis(20));
@@ -212,29 +217,27 @@ mod model {
     #[derive(Debug, Default)]
     pub struct Mutex<T>(loom::sync::Mutex<T>);
 
-    /// Holds loom's guard in an Option so that a condition variable can take it
-    /// for the wait and put it back, as parking_lot's `wait(&mut guard)` does.
-    pub struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+    pub struct MutexGuard<'a, T>(loom::sync::MutexGuard<'a, T>);
 
     impl<T> Mutex<T> {
         pub fn new(v: T) -> Self {
             Mutex(loom::sync::Mutex::new(v))
         }
         pub fn lock(&self) -> MutexGuard<'_, T> {
-            MutexGuard(Some(self.0.lock().unwrap()))
+            MutexGuard(self.0.lock().unwrap())
         }
     }
 
     impl<T> Deref for MutexGuard<'_, T> {
         type Target = T;
         fn deref(&self) -> &T {
-            self.0.as_ref().unwrap()
+            &self.0
         }
     }
 
     impl<T> DerefMut for MutexGuard<'_, T> {
         fn deref_mut(&mut self) -> &mut T {
-            self.0.as_mut().unwrap()
+            &mut self.0
         }
     }
 
@@ -253,17 +256,14 @@ mod model {
         pub fn new() -> Self {
             Condvar(loom::sync::Condvar::new())
         }
-        pub fn wait<T>(&self, g: &mut MutexGuard<'_, T>) {
-            let inner = g.0.take().unwrap();
-            g.0 = Some(self.0.wait(inner).unwrap());
+        pub fn wait<'a, T>(&self, g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            MutexGuard(self.0.wait(g.0).unwrap())
         }
         /// loom never times a wait out: a wake-up that a timeout would paper
         /// over in production is a deadlock here.
-        pub fn wait_for<T>(&self, g: &mut MutexGuard<'_, T>, d: Duration) -> WaitTimeoutResult {
-            let inner = g.0.take().unwrap();
-            let (inner, r) = self.0.wait_timeout(inner, d).unwrap();
-            g.0 = Some(inner);
-            WaitTimeoutResult(r.timed_out())
+        pub fn wait_for<'a, T>(&self, g: MutexGuard<'a, T>, d: Duration) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
+            let (g, r) = self.0.wait_timeout(g.0, d).unwrap();
+            (MutexGuard(g), WaitTimeoutResult(r.timed_out()))
         }
         pub fn notify_one(&self) {
             self.0.notify_one();

@@ -47,7 +47,7 @@ impl Doorbell {
         if !has_work() {
             let mut st = self.state.lock();
             if !st.wake {
-                self.cv.wait_for(&mut st, timeout);
+                st = self.cv.wait_for(st, timeout).0;
             }
             st.wake = false;
         }
@@ -91,7 +91,12 @@ impl Doorbell {
         let mut st = self.state.lock();
         while st.running {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.cv.wait_for(&mut st, left).timed_out() && st.running {
+            if left.is_zero() {
+                return false;
+            }
+            let (next, r) = self.cv.wait_for(st, left);
+            st = next;
+            if r.timed_out() && st.running {
                 return false;
             }
         }
@@ -274,7 +279,7 @@ mod loom_tests {
                     b.idle.store(true, Ordering::SeqCst);
                     let mut st = b.state.lock();
                     if !st.wake {
-                        b.cv.wait_for(&mut st, FOREVER);
+                        st = b.cv.wait_for(st, FOREVER).0;
                     }
                     st.wake = false;
                     drop(st);

@@ -634,11 +634,13 @@ impl<D: Device> Engine<D> {
                 while !ready(&q) {
                     match deadline {
                         Some(d) => {
-                            if core.cv.wait_until(&mut q, d).timed_out() {
+                            let (next, r) = core.cv.wait_until(q, d);
+                            q = next;
+                            if r.timed_out() {
                                 return ready(&q);
                             }
                         }
-                        None => core.cv.wait(&mut q),
+                        None => q = core.cv.wait(q),
                     }
                     // A callback registered meanwhile changes nothing here.
                 }
@@ -668,7 +670,7 @@ impl<D: Device> Engine<D> {
             // Nothing of ours on the device (another thread is retiring, or
             // the head is not submitted yet), or the runtime refused to signal
             // this thread: whoever retires notifies.
-            core.cv.wait_for(&mut q, limit.min(Duration::from_millis(1)));
+            drop(core.cv.wait_for(q, limit.min(Duration::from_millis(1))));
         }
     }
 
