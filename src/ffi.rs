@@ -76,6 +76,13 @@ pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R
     }
 }
 
+/// Writes `bytes` to fd 2 with one write(2) (a short write drops the rest:
+/// a log line is not worth a loop that a full pipe could stall).
+pub fn write_stderr(bytes: &[u8]) {
+    // SAFETY: a valid buffer of that length; fd 2 may be closed (EBADF, ignored).
+    let _ = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+}
+
 /// Declares an exported runtime function. The first line of the expansion
 /// fails to compile if the signature differs from the header's (through the
 /// bindgen declaration in nrt-sys); the body runs inside [`boundary`].

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::sync::plain::{Mutex, MutexGuard};
 use once_cell::sync::OnceCell;
-use parking_lot::Mutex;
 
 use crate::config::{Config, StatsOut};
 use crate::tracker::Hazard;
@@ -239,7 +239,10 @@ impl Ring {
     }
 }
 
-const CORES: usize = crate::scheduler::MAX_CORES;
+/// Cores with their own timing slots (the observer exists before nrt_init
+/// tells the core count): the simulator's most, 255. Beyond, cores share
+/// slots, which only blurs the device slices of the trace.
+const CORES: usize = 256;
 const SLOTS: usize = crate::config::MAX_INFLIGHT_CAP;
 
 #[derive(Hash, PartialEq, Eq, Clone)]
@@ -281,6 +284,23 @@ pub fn init(config: &Config, mode: &str) {
 /// The observer, when stats or tracing are on.
 pub fn get() -> Option<&'static Observer> {
     OBSERVER.get().and_then(Option::as_ref)
+}
+
+/// The observer's locks, held across fork (so the child gets them unheld).
+pub struct ObserveHeld {
+    _calls: MutexGuard<'static, Vec<&'static CallStat>>,
+    _waits: MutexGuard<'static, HashMap<WaitKey, WaitAgg>>,
+    _ring: Option<MutexGuard<'static, Ring>>,
+}
+
+/// pthread_atfork prepare (after the engine's locks: calls hold none of these
+/// while taking one of the engine's).
+pub fn before_fork() -> Option<ObserveHeld> {
+    get().map(|o| ObserveHeld {
+        _calls: o.calls.lock(),
+        _waits: o.waits.lock(),
+        _ring: o.trace.as_ref().map(|(_, r)| r.lock()),
+    })
 }
 
 fn slot(core: u32, job: u64) -> usize {
@@ -676,9 +696,11 @@ impl log::Log for StderrLogger {
 
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
-            // One write per line, so lines of several threads do not interleave.
+            // One write(2) per line, so lines of several threads do not
+            // interleave; not through std's stderr, whose lock a forked child
+            // may inherit held by a thread it lacks.
             let line = format!("nrt-async-shim: {}: {}\n", r.level().as_str().to_ascii_lowercase(), r.args());
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            crate::ffi::write_stderr(line.as_bytes());
         }
     }
 

@@ -12,7 +12,7 @@ use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use crate::sync::plain::{Mutex, RwLock, RwLockWriteGuard};
 
 use crate::idhash::IdHasher;
 use crate::tracker::{OpSeq, StorageId};
@@ -69,20 +69,21 @@ impl<T> Registry<T> {
         self.len() == 0
     }
 
-    /// Locks every shard (before fork); see [`force_unlock_all`](Self::force_unlock_all).
-    pub fn lock_all(&self) {
-        for s in self.shards.iter() {
-            std::mem::forget(s.write());
-        }
+    /// Locks every shard (the fork prepare handler), until the guard goes.
+    pub fn lock_all(&'static self) -> RegistryHeld<T> {
+        RegistryHeld(self.shards.iter().map(|s| s.write()).collect())
     }
+}
 
-    /// Releases the locks taken by [`lock_all`](Self::lock_all).
-    ///
-    /// # Safety
-    /// Only after `lock_all`, from the same process image (parent or child of a fork).
-    pub unsafe fn force_unlock_all(&self) {
-        for s in self.shards.iter() {
-            s.force_unlock_write();
+/// Every shard of a registry, locked (see [`Registry::lock_all`]).
+pub struct RegistryHeld<T: 'static>(Vec<RwLockWriteGuard<'static, PtrMap<T>>>);
+
+impl<T> RegistryHeld<T> {
+    /// In a forked child: forgets every record without dropping it (its
+    /// memory stays as the parent's copy-on-write pages).
+    pub fn forget_all(&mut self) {
+        for shard in self.0.iter_mut() {
+            std::mem::forget(std::mem::take(&mut **shard));
         }
     }
 }

@@ -720,7 +720,10 @@ fn p08_dlopen_the_shim_from_a_thread() {
 // ---- pitfall 9: fork with work in flight ---------------------------------------------
 
 fn fork(how: &str) {
-    let gen = Gen::V3;
+    fork_on(how, Gen::V3);
+}
+
+fn fork_on(how: &str, gen: Gen) {
     let plain = exe("pt_fork.c", gen, &[Link::Sim]);
     let with_shim = exe("pt_fork.c", gen, &[Link::Shim, Link::Sim]);
     let runs = [Proc::sim("pt_fork", &plain, gen).preload(), linked("pt_fork -lnrt_async_shim -lnrt", &with_shim, gen)];
@@ -741,6 +744,94 @@ fn p09_fork_with_work_in_flight_child_underscore_exits() {
 #[test]
 fn p09_fork_with_work_in_flight_child_exits() {
     fork("exit");
+}
+
+/// The child calls nrt_init again and runs executions of its own (v2: every one
+/// failed with NRT_INVALID_HANDLE while the child kept the parent's error trackers).
+#[test]
+fn p09_fork_child_initialises_again_and_executes_v2() {
+    fork_on("init", Gen::V2);
+}
+
+#[test]
+fn p09_fork_child_initialises_again_and_executes_v3() {
+    fork_on("init", Gen::V3);
+}
+
+/// Forks per (generation, depth) run of `pt_fork_storm`: 6 runs, 1,200 forks in all.
+const STORM_FORKS: &str = "200";
+
+/// `pt_fork_storm`: 200 forks with executions in flight at in-flight depth 1, 4
+/// and 16; every child (ends at once, or nrt_init + execute + read + nrt_close) has
+/// a 10 s watchdog in the parent (a healthy one ends within milliseconds), the
+/// parent this test's; zero hangs, every output checked. Before the shim's locks
+/// moved off parking_lot, 9 of 1,800 children hung inside fork() (v3 and v2, all
+/// three depths), and every v2 child that initialised again failed.
+fn fork_storm(gen: Gen) {
+    let bin = exe("pt_fork_storm.c", gen, &[Link::Sim]);
+    for depth in ["1", "4", "16"] {
+        let out = Proc::sim(&format!("pt_fork_storm {gen:?} depth {depth}"), &bin, gen)
+            .preload()
+            .env("NRT_SHIM_MAX_INFLIGHT", depth)
+            .arg(STORM_FORKS)
+            .arg("10000")
+            .timeout(Duration::from_secs(120))
+            .run();
+        ok(&out);
+        shim_did_work(&out);
+        expect_eq(&out, "hangs", "0");
+        expect_eq(&out, "forks", STORM_FORKS);
+    }
+}
+
+#[test]
+fn p09_fork_storm_v3() {
+    fork_storm(Gen::V3);
+}
+
+#[test]
+fn p09_fork_storm_v2() {
+    fork_storm(Gen::V2);
+}
+
+// ---- more cores than a fixed table (issue 12) ------------------------------------------
+
+/// The program's own lines (not the shim's).
+fn program_lines(out: &Outcome) -> Vec<&str> {
+    out.stdout.lines().filter(|l| !l.starts_with("shim")).collect()
+}
+
+/// 255 cores (the simulator's most): tensor calls, executions and drains on core
+/// 200 and on core 254, and calls on core 255, give through the shim exactly what
+/// the simulator alone gives (every status, every byte read). Before the shim sized
+/// its per-core state from the runtime's count, every tensor call on core 128 or
+/// above panicked (NRT_FAILURE), executions and drains returned NRT_INVALID.
+fn many_cores(gen: Gen) {
+    let bin = exe("pt_many_cores.c", gen, &[Link::Sim]);
+    let reference = Proc::sim("pt_many_cores (no shim)", &bin, gen).env("NRT_SIM_CORES", "255").run();
+    ok(&reference);
+    expect_eq(&reference, "vnc_count", "0 255");
+    for depth in ["1", "4"] {
+        let out = Proc::sim(&format!("pt_many_cores depth {depth}"), &bin, gen)
+            .preload()
+            .env("NRT_SIM_CORES", "255")
+            .env("NRT_SHIM_MAX_INFLIGHT", depth)
+            .run();
+        ok(&out);
+        shim_did_work(&out);
+        expect_no_stderr(&out, "panicked", "no panic on a high core");
+        assert_eq!(program_lines(&out), program_lines(&reference), "{}\n{}", out.dump(), reference.dump());
+    }
+}
+
+#[test]
+fn cores_beyond_128_behave_as_the_runtime_v3() {
+    many_cores(Gen::V3);
+}
+
+#[test]
+fn cores_beyond_128_behave_as_the_runtime_v2() {
+    many_cores(Gen::V2);
 }
 
 // ---- pitfall 10: exit with work in flight ------------------------------------------------

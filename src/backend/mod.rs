@@ -5,16 +5,18 @@
 
 pub mod resolve;
 
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::sync::plain::{Mutex, MutexGuard};
 use nrt_sys::*;
-use parking_lot::Mutex;
 
 use crate::config::AsyncAbi;
 use crate::registry::{Handle, ModelTensor};
-use crate::scheduler::{Device, ModelDesc, SubmitOutcome, MAX_CORES, NRT_FAILURE, NRT_INVALID};
+use crate::scheduler::{Device, ModelDesc, SubmitOutcome, NRT_FAILURE, NRT_INVALID};
 use crate::tracker::Status;
 use resolve::Resolver;
 
@@ -149,13 +151,15 @@ pub struct RealDevice {
     pub rt: &'static Runtime,
     pub generation: Generation,
     pub signal: CompletionSignal,
-    /// v3 completions (EventFd mode), or -1.
-    completion_fd: c_int,
-    /// Ends a wait early.
-    wake_fd: c_int,
-    /// v2 error trackers, one per core, created on first use after each
-    /// nrt_init (the runtime forgets them at nrt_close).
-    trackers: Box<[AtomicPtr<c_void>]>,
+    /// v3 completions (EventFd mode), or -1. New in a forked child: the
+    /// parent's is shared with it (one file description).
+    completion_fd: AtomicI32,
+    /// Ends a wait early (new in a forked child, as completion_fd).
+    wake_fd: AtomicI32,
+    /// v2 error trackers, one per core (the table sized at the first
+    /// nrt_init), created on first use after each nrt_init (the runtime
+    /// forgets them at nrt_close).
+    trackers: OnceLock<Box<[AtomicPtr<c_void>]>>,
     /// v2: errors read from trackers and not yet matched to a request.
     v2_errors: Mutex<Vec<(u64, Status)>>,
     pub schedules: AtomicU64,
@@ -180,33 +184,66 @@ fn poll_fds(fds: &mut [libc::pollfd], ns: u64) {
 }
 
 /// An application thread's own eventfd, for direct waiting (v3): taken on
-/// the thread's first wait, given back when the thread exits. Never closed:
-/// a registration may still be pending in the runtime, and a closed number
-/// could be reused by the program for a file the runtime would then write 8
-/// bytes into. A later thread reuses it (a stale signal only makes its first
-/// wait return early), so there are about as many as threads that waited at
-/// once. `try_lock`: a child forked while another thread held the list must
-/// not deadlock on it (it makes a new fd, or keeps its own, instead).
-struct ThreadEventFd(c_int);
+/// the thread's first wait, given back when the thread exits. Never closed
+/// in the process that made it: a registration may still be pending in the
+/// runtime, and a closed number could be reused by the program for a file the
+/// runtime would then write 8 bytes into. A later thread reuses it (a stale
+/// signal only makes its first wait return early), so there are about as many
+/// as threads that waited at once. A forked child shares the file
+/// descriptions with its parent, so each fd is tagged with the fork
+/// generation it was made in ([`FORK_EPOCH`]); the child closes the older
+/// ones (its runtime has no registration on them) and makes its own.
+struct ThreadEventFd(Cell<(c_int, u32)>);
 
 static SPARE_FDS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
 
+/// Incremented in each forked child.
+static FORK_EPOCH: AtomicU32 = AtomicU32::new(0);
+
+fn close_fd(fd: c_int) {
+    if fd >= 0 {
+        // SAFETY: an fd of ours that nothing uses any more.
+        unsafe { libc::close(fd) };
+    }
+}
+
 impl ThreadEventFd {
-    fn take() -> ThreadEventFd {
-        ThreadEventFd(SPARE_FDS.try_lock().and_then(|mut v| v.pop()).unwrap_or_else(eventfd))
+    /// This thread's fd, made (or taken from the spares) on first use and
+    /// again after a fork.
+    fn get(&self) -> c_int {
+        let epoch = FORK_EPOCH.load(Ordering::Acquire);
+        let (fd, made) = self.0.get();
+        if fd >= 0 && made == epoch {
+            return fd;
+        }
+        if made != epoch {
+            close_fd(fd);
+        }
+        // try_lock: the list is only ever held for a push or a pop.
+        let fd = SPARE_FDS.try_lock().and_then(|mut v| v.pop()).unwrap_or_else(eventfd);
+        self.0.set((fd, epoch));
+        fd
     }
 }
 
 impl Drop for ThreadEventFd {
     fn drop(&mut self) {
-        if let (true, Some(mut spare)) = (self.0 >= 0, SPARE_FDS.try_lock()) {
-            spare.push(self.0);
+        let (fd, made) = self.0.get();
+        if let (true, true, Some(mut spare)) =
+            (fd >= 0, made == FORK_EPOCH.load(Ordering::Acquire), SPARE_FDS.try_lock())
+        {
+            spare.push(fd);
         }
     }
 }
 
+/// The v2 error list and the spare thread fds, locked across fork.
+type BackendHeld = (MutexGuard<'static, Vec<(u64, Status)>>, MutexGuard<'static, Vec<c_int>>);
+
 thread_local! {
-    static WAIT_FD: ThreadEventFd = ThreadEventFd::take();
+    static WAIT_FD: ThreadEventFd = const { ThreadEventFd(Cell::new((-1, 0))) };
+    /// The backend's locks, held by the forking thread across fork.
+    static FORK_HELD: RefCell<Option<BackendHeld>> = const { RefCell::new(None) };
 }
 
 impl RealDevice {
@@ -223,16 +260,21 @@ impl RealDevice {
             rt,
             generation,
             signal,
-            completion_fd,
-            wake_fd: eventfd(),
-            trackers: (0..MAX_CORES).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            completion_fd: AtomicI32::new(completion_fd),
+            wake_fd: AtomicI32::new(eventfd()),
+            trackers: OnceLock::new(),
             v2_errors: Mutex::new(Vec::new()),
             schedules: AtomicU64::new(0),
         }
     }
 
+    /// Every core's tracker slot (none before the first nrt_init).
+    fn trackers(&self) -> &[AtomicPtr<c_void>] {
+        self.trackers.get().map_or(&[], |t| t)
+    }
+
     fn tracker(&self, core: u32) -> *mut c_void {
-        let slot = &self.trackers[core as usize];
+        let Some(slot) = self.trackers().get(core as usize) else { return std::ptr::null_mut() };
         let t = slot.load(Ordering::Acquire);
         if !t.is_null() {
             return t;
@@ -273,7 +315,7 @@ impl Device for RealDevice {
                 if self.signal == CompletionSignal::EventFd {
                     if let Some(reg) = self.rt.nrta_event_register_seq_id_completion {
                         // SAFETY: our eventfd, open for the process lifetime.
-                        unsafe { reg(seq, self.completion_fd) };
+                        unsafe { reg(seq, self.completion_fd.load(Ordering::Relaxed)) };
                     }
                 }
                 SubmitOutcome::Queued { device_seq: seq }
@@ -297,19 +339,25 @@ impl Device for RealDevice {
         match self.generation {
             Generation::V3 => slot.load(Ordering::Acquire),
             Generation::V2 => {
-                let t = self.trackers[core as usize].load(Ordering::Acquire);
-                let mut errs = self.v2_errors.lock();
+                let t = self.trackers().get(core as usize).map_or(std::ptr::null_mut(), |t| t.load(Ordering::Acquire));
+                // The runtime is called without the list's lock (the fork
+                // handlers take it, after the runtime's own may have run): the
+                // tracker is this core's, and only the holder of the core's
+                // retire gate asks for a status, so nothing else calls it.
+                let mut entries: &[nrta_error_t] = &[];
                 if let (false, Some(get)) = (t.is_null(), self.rt.nrta_error_tracker_get_list) {
                     let mut list: *const nrta_error_t = std::ptr::null();
                     let mut n = 0usize;
                     // SAFETY: our tracker; the list stays valid until the next call on it.
                     if unsafe { get(t, &mut list, &mut n) } == NRT_SUCCESS && !list.is_null() {
                         // SAFETY: the runtime returned n entries at list.
-                        for e in unsafe { std::slice::from_raw_parts(list, n) } {
-                            if !errs.iter().any(|(s, _)| *s == e.seq_id) {
-                                errs.push((e.seq_id, e.error_code as Status));
-                            }
-                        }
+                        entries = unsafe { std::slice::from_raw_parts(list, n) };
+                    }
+                }
+                let mut errs = self.v2_errors.lock();
+                for e in entries {
+                    if !errs.iter().any(|(s, _)| *s == e.seq_id) {
+                        errs.push((e.seq_id, e.error_code as Status));
                     }
                 }
                 match errs.iter().position(|(s, _)| *s == device_seq) {
@@ -323,13 +371,15 @@ impl Device for RealDevice {
     fn wait_any(&self, device_seqs: &[u64], attempt: u32) {
         match self.signal {
             CompletionSignal::EventFd => {
+                let (completion_fd, wake_fd) =
+                    (self.completion_fd.load(Ordering::Relaxed), self.wake_fd.load(Ordering::Relaxed));
                 let mut fds = [
-                    libc::pollfd { fd: self.completion_fd, events: libc::POLLIN, revents: 0 },
-                    libc::pollfd { fd: self.wake_fd, events: libc::POLLIN, revents: 0 },
+                    libc::pollfd { fd: completion_fd, events: libc::POLLIN, revents: 0 },
+                    libc::pollfd { fd: wake_fd, events: libc::POLLIN, revents: 0 },
                 ];
                 poll_fds(&mut fds, 50_000_000);
-                drain_fd(self.completion_fd);
-                drain_fd(self.wake_fd);
+                drain_fd(completion_fd);
+                drain_fd(wake_fd);
             }
             CompletionSignal::CompletionHandle => {
                 let get = self.rt.nrta_get_completion_handle.expect("checked in new()");
@@ -342,13 +392,14 @@ impl Device for RealDevice {
                     }
                 }
                 let n = fds.len();
-                fds.push(libc::pollfd { fd: self.wake_fd, events: libc::POLLIN, revents: 0 });
+                let wake_fd = self.wake_fd.load(Ordering::Relaxed);
+                fds.push(libc::pollfd { fd: wake_fd, events: libc::POLLIN, revents: 0 });
                 poll_fds(&mut fds, 50_000_000);
                 for p in &fds[..n] {
                     // SAFETY: fds the runtime gave us to close.
                     unsafe { libc::close(p.fd) };
                 }
-                drain_fd(self.wake_fd);
+                drain_fd(wake_fd);
             }
             CompletionSignal::Polling => {
                 // Spin briefly (completions often come within microseconds of
@@ -357,9 +408,10 @@ impl Device for RealDevice {
                     std::thread::yield_now();
                 } else {
                     let ns = (2_000u64 << ((attempt - 16) / 2).min(7)).min(200_000);
-                    let mut fds = [libc::pollfd { fd: self.wake_fd, events: libc::POLLIN, revents: 0 }];
+                    let wake_fd = self.wake_fd.load(Ordering::Relaxed);
+                    let mut fds = [libc::pollfd { fd: wake_fd, events: libc::POLLIN, revents: 0 }];
                     poll_fds(&mut fds, ns);
-                    drain_fd(self.wake_fd);
+                    drain_fd(wake_fd);
                 }
             }
         }
@@ -377,9 +429,10 @@ impl Device for RealDevice {
                 // try_with: during the thread's own exit its fd is gone.
                 WAIT_FD
                     .try_with(|w| {
+                        let fd = w.get();
                         // SAFETY: our thread's own eventfd; the runtime signals a
                         // copy of it when the request completes.
-                        if w.0 < 0 || unsafe { reg(device_seq, w.0) } != NRT_SUCCESS {
+                        if fd < 0 || unsafe { reg(device_seq, fd) } != NRT_SUCCESS {
                             return false;
                         }
                         // The documentation does not say that a request already
@@ -387,10 +440,10 @@ impl Device for RealDevice {
                         if self.is_completed(device_seq) != Ok(false) {
                             return true;
                         }
-                        let mut fds = [libc::pollfd { fd: w.0, events: libc::POLLIN, revents: 0 }];
+                        let mut fds = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
                         poll_fds(&mut fds, ns);
                         // Stale signals of earlier waits only cause a spurious return.
-                        drain_fd(w.0);
+                        drain_fd(fd);
                         true
                     })
                     .unwrap_or(false)
@@ -415,7 +468,7 @@ impl Device for RealDevice {
     fn closed(&self) {
         // The runtime invalidates every handle at nrt_close: a tracker kept
         // past it would make every request after the next nrt_init fail.
-        for slot in self.trackers.iter() {
+        for slot in self.trackers().iter() {
             let t = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
             if let (false, Some(destroy)) = (t.is_null(), self.rt.nrta_error_tracker_destroy) {
                 // SAFETY: our own tracker; no request is pending (the engine drained).
@@ -425,10 +478,44 @@ impl Device for RealDevice {
         self.v2_errors.lock().clear();
     }
 
+    fn opened(&self, ncores: u32) {
+        self.trackers.get_or_init(|| (0..ncores).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect());
+    }
+
+    fn before_fork(&'static self) {
+        let held = (self.v2_errors.lock(), SPARE_FDS.lock());
+        let _ = FORK_HELD.try_with(|h| *h.borrow_mut() = Some(held));
+    }
+
+    fn after_fork(&'static self, child: bool) {
+        let Ok(Some((mut errs, mut spare))) = FORK_HELD.try_with(|h| h.borrow_mut().take()) else { return };
+        if !child {
+            return;
+        }
+        FORK_EPOCH.fetch_add(1, Ordering::AcqRel);
+        // The parent's runtime objects: the child's runtime starts afresh and
+        // never knew them (destroying them would be a call on unknown handles).
+        for slot in self.trackers().iter() {
+            slot.store(std::ptr::null_mut(), Ordering::Release);
+        }
+        errs.clear();
+        // The parent's eventfds are shared with it: a read here would take a
+        // signal meant for the parent, a write would wake the parent's threads.
+        // The child's copies are closed (its runtime has no registration on
+        // them) and replaced.
+        for fd in spare.drain(..) {
+            close_fd(fd);
+        }
+        if self.signal == CompletionSignal::EventFd {
+            close_fd(self.completion_fd.swap(eventfd(), Ordering::AcqRel));
+        }
+        close_fd(self.wake_fd.swap(eventfd(), Ordering::AcqRel));
+    }
+
     fn wake(&self) {
         let one = 1u64;
         // SAFETY: writing 8 bytes to our own eventfd.
-        unsafe { libc::write(self.wake_fd, &one as *const u64 as *const c_void, 8) };
+        unsafe { libc::write(self.wake_fd.load(Ordering::Relaxed), &one as *const u64 as *const c_void, 8) };
     }
 
     fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status> {

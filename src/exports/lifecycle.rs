@@ -1,16 +1,19 @@
 //! nrt_init, nrt_close, and the process hooks: the constructor that hides the
 //! legacy variable, atexit, and fork.
 
+use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
+use crate::sync::plain::{Mutex, MutexGuard};
 use nrt_sys::*;
-use parking_lot::Mutex;
 
 use super::{get, EXIT_TIMEOUT, SHIM};
 use crate::config::{Mode, LEGACY_INFLIGHT_VAR};
 use crate::ffi::{export, real};
+use crate::observe::ObserveHeld;
+use crate::scheduler::ForkHeld;
 
 /// The legacy variable's value, taken out of the environment.
 static LEGACY: Mutex<Option<String>> = Mutex::new(None);
@@ -59,24 +62,37 @@ extern "C" fn at_exit() {
     }
 }
 
+thread_local! {
+    /// What the prepare handler locked, until the parent's or the child's
+    /// handler (the three run on the forking thread).
+    static FORK_HELD: RefCell<Option<ProcessHeld>> = const { RefCell::new(None) };
+}
+
+/// The legacy value's lock (nrt_init takes it), the engine's, the observer's.
+type ProcessHeld = (MutexGuard<'static, Option<String>>, ForkHeld, Option<ObserveHeld>);
+
 extern "C" fn before_fork() {
     if let Some(Some(s)) = SHIM.get() {
-        s.engine.before_fork();
+        let held = (LEGACY.lock(), s.engine.before_fork(), crate::observe::before_fork());
+        let _ = FORK_HELD.try_with(|h| *h.borrow_mut() = Some(held));
+    }
+}
+
+fn after_fork(child: bool) {
+    if let (Some(Some(s)), Ok(Some((legacy, engine, observe)))) =
+        (SHIM.get(), FORK_HELD.try_with(|h| h.borrow_mut().take()))
+    {
+        drop((legacy, observe));
+        s.engine.after_fork(engine, child);
     }
 }
 
 extern "C" fn after_fork_parent() {
-    if let Some(Some(s)) = SHIM.get() {
-        // SAFETY: paired with before_fork.
-        unsafe { s.engine.after_fork(false) };
-    }
+    after_fork(false);
 }
 
 extern "C" fn after_fork_child() {
-    if let Some(Some(s)) = SHIM.get() {
-        // SAFETY: paired with before_fork.
-        unsafe { s.engine.after_fork(true) };
-    }
+    after_fork(true);
 }
 
 /// fork handlers, registered once when the shim is set up.

@@ -11,8 +11,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::doorbell::Doorbell;
+use super::doorbell::{BellHeld, Doorbell};
 use super::{Device, Engine, NRT_FAILURE};
+use crate::sync::plain::MutexGuard;
 
 /// The completion-thread test hook fires once.
 static TEST_PANICKED: AtomicBool = AtomicBool::new(false);
@@ -22,7 +23,7 @@ pub struct ThreadControl {
     started: AtomicBool,
     stop: AtomicBool,
     /// Serialises `ensure` (the thread is started once).
-    starting: parking_lot::Mutex<()>,
+    starting: crate::sync::plain::Mutex<()>,
     bell: Doorbell,
 }
 
@@ -79,24 +80,28 @@ impl ThreadControl {
         self.started.store(false, Ordering::Release);
     }
 
-    pub fn before_fork(&self) {
-        std::mem::forget(self.starting.lock());
-        self.bell.before_fork();
+    /// pthread_atfork prepare: the thread's locks (starting, then the bell's).
+    pub fn before_fork(&'static self) -> ForkHeld {
+        let starting = self.starting.lock();
+        ForkHeld { bell: self.bell.before_fork(), _starting: starting }
     }
 
-    /// # Safety
-    /// Only after [`before_fork`](Self::before_fork), as an atfork handler.
-    pub unsafe fn after_fork(&self, child: bool) {
-        // SAFETY: before_fork left both locked.
-        unsafe {
-            self.bell.after_fork(child);
-            self.starting.force_unlock();
-        }
+    /// pthread_atfork parent / child, with what `before_fork` took.
+    pub fn after_fork(&'static self, held: ForkHeld, child: bool) {
+        let ForkHeld { bell, _starting } = held;
         if child {
             // The thread does not exist in the child.
             self.started.store(false, Ordering::Release);
+            self.stop.store(false, Ordering::Release);
         }
+        self.bell.after_fork(bell, child);
     }
+}
+
+/// The thread's locks, held across fork (see `Engine::before_fork`).
+pub struct ForkHeld {
+    bell: BellHeld,
+    _starting: MutexGuard<'static, ()>,
 }
 
 /// The request core `c` waits for on the device, if any.
@@ -188,7 +193,7 @@ pub(super) fn retire_completed<D: Device>(
 
 fn run<D: Device>(engine: &'static Engine<D>) {
     let ctl = &engine.thread;
-    let mut waiting: Vec<u64> = Vec::with_capacity(super::MAX_CORES);
+    let mut waiting: Vec<u64> = Vec::with_capacity(engine.ncores() as usize);
     let mut attempt = 0u32;
     while !ctl.stop.load(Ordering::SeqCst) {
         waiting.clear();

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 
 struct State {
     /// A ring not yet consumed by the sleeper.
@@ -47,7 +47,7 @@ impl Doorbell {
         if !has_work() {
             let mut st = self.state.lock();
             if !st.wake {
-                self.cv.wait_for(&mut st, timeout);
+                st = self.cv.wait_for(st, timeout).0;
             }
             st.wake = false;
         }
@@ -91,7 +91,12 @@ impl Doorbell {
         let mut st = self.state.lock();
         while st.running {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.cv.wait_for(&mut st, left).timed_out() && st.running {
+            if left.is_zero() {
+                return false;
+            }
+            let (next, r) = self.cv.wait_for(st, left);
+            st = next;
+            if r.timed_out() && st.running {
                 return false;
             }
         }
@@ -99,38 +104,25 @@ impl Doorbell {
     }
 
     /// pthread_atfork prepare: hold the lock so the child gets it unheld.
-    #[cfg(not(loom))]
-    pub fn before_fork(&self) {
-        std::mem::forget(self.state.lock());
+    pub fn before_fork(&'static self) -> BellHeld {
+        BellHeld(self.state.lock())
     }
 
-    /// # Safety
-    /// Only after [`before_fork`](Self::before_fork), as an atfork handler.
-    #[cfg(not(loom))]
-    pub unsafe fn after_fork(&self, child: bool) {
-        // SAFETY: before_fork left it locked (and forgot the guard).
-        unsafe { self.state.force_unlock() };
+    /// pthread_atfork parent / child, with what `before_fork` took.
+    pub fn after_fork(&'static self, held: BellHeld, child: bool) {
+        let mut st = held.0;
         if child {
-            // The thread does not exist in the child.
-            let mut st = self.state.lock();
+            // The thread does not exist in the child, nor any waiter.
             st.running = false;
             st.wake = false;
             self.idle.store(false, Ordering::Release);
+            self.cv.forget_waiters();
         }
     }
-
-    #[cfg(loom)]
-    pub fn before_fork(&self) {
-        unreachable!("fork is not modelled under loom");
-    }
-
-    /// # Safety
-    /// Never called under loom.
-    #[cfg(loom)]
-    pub unsafe fn after_fork(&self, _child: bool) {
-        unreachable!("fork is not modelled under loom");
-    }
 }
+
+/// The bell's lock, held across fork (fork is not modelled under loom).
+pub struct BellHeld(MutexGuard<'static, State>);
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -287,7 +279,7 @@ mod loom_tests {
                     b.idle.store(true, Ordering::SeqCst);
                     let mut st = b.state.lock();
                     if !st.wake {
-                        b.cv.wait_for(&mut st, FOREVER);
+                        st = b.cv.wait_for(st, FOREVER).0;
                     }
                     st.wake = false;
                     drop(st);

@@ -14,15 +14,16 @@ pub mod queue;
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::plain::{Condvar, Mutex, MutexGuard};
 
 use crate::config::{Config, Mode};
 use crate::observe::{self, Counter, COUNTERS};
 use crate::registry::{
-    Handle, Mirror, ModelRecord, ModelTensor, Registry, SetContents, SetRecord, Storage, TensorRecord, TensorView,
+    Handle, Mirror, ModelRecord, ModelTensor, Registry, RegistryHeld, SetContents, SetRecord, Storage, TensorRecord,
+    TensorView,
 };
 use crate::tracker::{AccessKind, ByteRange, OpSeq, Status, StorageRange};
 pub use queue::{CoreQueue, SubmitOutcome, NRT_EXEC_UNIT_UNRECOVERABLE, NRT_QUEUE_FULL, NRT_SUCCESS};
@@ -35,8 +36,6 @@ pub const NRT_TIMEOUT: Status = 5;
 pub const NRT_UNINITIALIZED: Status = 13;
 pub const NRT_CLOSED: Status = 14;
 
-/// The most cores the shim tracks (a trn2 instance has 64 logical cores... 128 physical).
-pub const MAX_CORES: usize = 128;
 /// Status slots per core: at least the deepest window.
 const SLOTS: usize = crate::config::MAX_INFLIGHT_CAP;
 
@@ -83,6 +82,14 @@ pub trait Device: Send + Sync + 'static {
     /// All work is done and the runtime is about to close: forget the
     /// runtime objects the device created for itself.
     fn closed(&self) {}
+    /// nrt_init succeeded; the shim tracks cores `0..ncores` (the same count
+    /// after every init of the process).
+    fn opened(&self, _ncores: u32) {}
+    /// pthread_atfork prepare, after the engine's own locks: take the device's.
+    fn before_fork(&'static self) {}
+    /// pthread_atfork parent / child: release them; in the child, forget the
+    /// parent's runtime objects (the child's runtime starts afresh).
+    fn after_fork(&'static self, _child: bool) {}
     fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status>;
     fn allocate_set(&self) -> Result<Handle, Status>;
     fn add_to_set(&self, set: Handle, name: &CString, tensor: Handle) -> Status;
@@ -171,7 +178,9 @@ thread_local! {
 pub struct Engine<D: Device> {
     pub device: D,
     pub config: Config,
-    cores: Box<[Core]>,
+    /// One per core of the runtime, sized by the first nrt_init's core count
+    /// and kept for the process (later inits and forked children reuse it).
+    cores: OnceLock<Box<[Core]>>,
     pub tensors: Registry<TensorRecord>,
     pub sets: Registry<SetRecord>,
     pub models: Registry<ModelRecord>,
@@ -198,11 +207,10 @@ enum Placement {
 
 impl<D: Device> Engine<D> {
     pub fn new(device: D, config: Config) -> Self {
-        let depth = config.max_inflight;
         Engine {
             device,
             config,
-            cores: (0..MAX_CORES).map(|_| Core::new(depth)).collect(),
+            cores: OnceLock::new(),
             tensors: Registry::default(),
             sets: Registry::default(),
             models: Registry::default(),
@@ -237,10 +245,35 @@ impl<D: Device> Engine<D> {
         self.state.load(Ordering::Acquire) == OPEN
     }
 
-    /// The real nrt_init succeeded.
+    /// The real nrt_init succeeded, with `ncores` cores. The first one sizes
+    /// the per-core state; a later one that reports more cores (the runtime's
+    /// set of visible cores grew between nrt_close and nrt_init) keeps the
+    /// shim to the cores it has, with one error line: requests for the others
+    /// get NRT_INVALID, their tensors bypass the shim's tracking.
     pub fn opened(&'static self, ncores: u32) {
-        self.ncores.store(ncores.min(MAX_CORES as u32), Ordering::Release);
+        let depth = self.config.max_inflight;
+        let table = self.cores.get_or_init(|| (0..ncores.max(1)).map(|_| Core::new(depth)).collect());
+        if ncores as usize > table.len() {
+            log::error!(
+                "the runtime reports {ncores} cores, the shim tracks the {} it saw at the first nrt_init; \
+                 executions on the others return NRT_INVALID",
+                table.len()
+            );
+        }
+        self.device.opened(table.len() as u32);
+        self.ncores.store(ncores.min(table.len() as u32), Ordering::Release);
         self.state.store(OPEN, Ordering::Release);
+    }
+
+    /// Every core's state (none before the first nrt_init).
+    fn cores(&'static self) -> &'static [Core] {
+        self.cores.get().map_or(&[], |t| t)
+    }
+
+    /// Whether the shim tracks core `c` (every core the runtime reported at
+    /// the first nrt_init).
+    pub fn tracks_core(&'static self, c: u32) -> bool {
+        (c as usize) < self.cores().len()
     }
 
     pub fn ncores(&'static self) -> u32 {
@@ -267,7 +300,7 @@ impl<D: Device> Engine<D> {
         // The runtime forgets the callback at nrt_close; so does the shim.
         self.set_callback(None);
         self.device.closed();
-        for core in self.cores.iter() {
+        for core in self.cores().iter() {
             let mut q = core.q.lock();
             *q = CoreQueue::new(self.config.max_inflight);
             core.completed.store(0, Ordering::Release);
@@ -288,7 +321,7 @@ impl<D: Device> Engine<D> {
     /// Returns false if the deadline passed first.
     pub fn wait_all(&'static self, deadline: Option<Instant>, why: &'static str) -> bool {
         let n = self.ncores() as usize;
-        for (c, core) in self.cores.iter().enumerate().take(n) {
+        for (c, core) in self.cores().iter().enumerate().take(n) {
             let last = core.q.lock().last_accepted();
             if !self.wait_done(c as u32, last, deadline, why, None) {
                 return false;
@@ -298,7 +331,7 @@ impl<D: Device> Engine<D> {
     }
 
     fn core(&'static self, c: u32) -> &'static Core {
-        &self.cores[c as usize]
+        &self.cores()[c as usize]
     }
 
     // ---- callbacks --------------------------------------------------------
@@ -315,8 +348,9 @@ impl<D: Device> Engine<D> {
             return Ok(m);
         }
         let desc = self.device.describe_model(handle)?;
-        if desc.core as usize >= MAX_CORES {
-            log::error!("model {handle:#x} is on core {}, beyond the {MAX_CORES} the shim tracks", desc.core);
+        if !self.tracks_core(desc.core) {
+            let n = self.cores().len();
+            log::error!("model {handle:#x} is on core {}, beyond the {n} the shim tracks", desc.core);
             return Err(NRT_INVALID);
         }
         let rec = Arc::new(ModelRecord {
@@ -351,6 +385,9 @@ impl<D: Device> Engine<D> {
 
     /// Records a tensor the runtime allocated.
     pub fn tensor_allocated(&'static self, handle: Handle, name: Option<Arc<str>>, core: Option<u32>, size: u64) {
+        // A core the shim does not track (see `opened`): the runtime's calls
+        // on the tensor go through untouched, as for host memory.
+        let core = core.filter(|&c| self.tracks_core(c));
         let storage = Storage::new(core, size, core.is_none());
         self.tensors.insert(handle, TensorRecord::new(handle, name, Some(storage), 0, size));
     }
@@ -597,11 +634,13 @@ impl<D: Device> Engine<D> {
                 while !ready(&q) {
                     match deadline {
                         Some(d) => {
-                            if core.cv.wait_until(&mut q, d).timed_out() {
+                            let (next, r) = core.cv.wait_until(q, d);
+                            q = next;
+                            if r.timed_out() {
                                 return ready(&q);
                             }
                         }
-                        None => core.cv.wait(&mut q),
+                        None => q = core.cv.wait(q),
                     }
                     // A callback registered meanwhile changes nothing here.
                 }
@@ -631,7 +670,7 @@ impl<D: Device> Engine<D> {
             // Nothing of ours on the device (another thread is retiring, or
             // the head is not submitted yet), or the runtime refused to signal
             // this thread: whoever retires notifies.
-            core.cv.wait_for(&mut q, limit.min(Duration::from_millis(1)));
+            drop(core.cv.wait_for(q, limit.min(Duration::from_millis(1))));
         }
     }
 
@@ -1057,47 +1096,77 @@ impl<D: Device> Engine<D> {
 
     /// Requests not completed yet, over all cores.
     pub fn outstanding(&'static self) -> usize {
-        self.cores.iter().take(self.ncores() as usize).map(|c| c.q.lock().outstanding()).sum()
+        self.cores().iter().take(self.ncores() as usize).map(|c| c.q.lock().outstanding()).sum()
     }
 
     // ---- fork ---------------------------------------------------------------
 
-    /// pthread_atfork prepare: hold every lock so the child gets them unheld.
-    pub fn before_fork(&'static self) {
-        self.thread.before_fork();
-        for core in self.cores.iter() {
-            std::mem::forget(core.q.lock());
-        }
-        self.tensors.lock_all();
-        self.sets.lock_all();
-        self.models.lock_all();
+    /// pthread_atfork prepare: takes the engine's locks in one fixed order, so
+    /// that the child never inherits one held by a thread it lacks. The
+    /// holders are short critical sections that wait for nothing and call
+    /// nothing outside the shim, so this waits at most for those. Every other
+    /// lock the engine has (per tensor, per set) the child never takes: it
+    /// forgets the objects that hold them.
+    pub fn before_fork(&'static self) -> ForkHeld {
+        let thread = self.thread.before_fork();
+        let cores = self.cores().iter().map(|c| c.q.lock()).collect();
+        let registries = (self.tensors.lock_all(), self.sets.lock_all(), self.models.lock_all());
+        let callback = self.callback.lock();
+        let deferred = self.deferred.lock();
+        let orphans = self.orphans.lock();
+        self.device.before_fork();
+        ForkHeld { thread, cores, registries, callback, deferred, orphans }
     }
 
-    /// # Safety
-    /// Only as the pthread_atfork parent/child handler after [`before_fork`](Self::before_fork).
-    pub unsafe fn after_fork(&'static self, child: bool) {
-        self.models.force_unlock_all();
-        self.sets.force_unlock_all();
-        self.tensors.force_unlock_all();
-        for core in self.cores.iter() {
-            core.q.force_unlock();
-        }
-        self.thread.after_fork(child);
+    /// pthread_atfork parent / child, with what [`before_fork`](Self::before_fork)
+    /// took. The parent releases the locks and goes on. The child starts from a
+    /// fresh, uninitialised shim, as the runtime's child does: the parent's
+    /// requests are not its own (they never complete here, and no completion
+    /// thread exists), nor are its handles, callback or deferred frees. They are
+    /// forgotten, not freed (the parent's memory stays as copy-on-write pages,
+    /// and nothing of it runs any code): the child needs no lock that a thread
+    /// of the parent may have held. nrt_init starts afresh.
+    pub fn after_fork(&'static self, held: ForkHeld, child: bool) {
+        let ForkHeld { thread, mut cores, registries, mut callback, mut deferred, mut orphans } = held;
         if child {
-            // The child has no completion thread and no work in flight of its
-            // own: forget the parent's, so nothing waits for it.
-            for core in self.cores.iter() {
-                let mut q = core.q.lock();
-                let upto = q.last_accepted();
-                drop(q.abandon_all());
-                core.completed.store(upto, Ordering::Release);
-                // A parent's thread that was retiring does not exist here.
+            self.state.store(UNINITIALIZED, Ordering::Release);
+            self.ncores.store(0, Ordering::Release);
+            for (core, q) in self.cores().iter().zip(cores.iter_mut()) {
+                std::mem::forget(std::mem::replace(&mut **q, CoreQueue::new(self.config.max_inflight)));
+                core.completed.store(0, Ordering::Release);
+                core.poisoned.store(false, Ordering::Release);
+                // A parent's thread that was retiring or waiting does not exist here.
                 core.gate.reset();
+                core.cv.forget_waiters();
             }
-            self.deferred.lock().clear();
+            let (mut tensors, mut sets, mut models) = registries;
+            tensors.forget_all();
+            sets.forget_all();
+            models.forget_all();
+            *callback = None;
+            self.has_callback.store(false, Ordering::Release);
+            std::mem::forget(std::mem::take(&mut *deferred));
             self.has_deferred.store(false, Ordering::Release);
+            std::mem::forget(std::mem::take(&mut *orphans));
+            self.has_orphans.store(false, Ordering::Release);
+        } else {
+            drop(registries);
         }
+        drop((cores, callback, deferred, orphans));
+        self.device.after_fork(child);
+        self.thread.after_fork(thread, child);
     }
+}
+
+/// The engine's locks, held by the forking thread from the prepare handler to
+/// the parent's or the child's (the three run on that thread).
+pub struct ForkHeld {
+    thread: completion::ForkHeld,
+    cores: Vec<MutexGuard<'static, CoreQueue<OpPayload>>>,
+    registries: (RegistryHeld<TensorRecord>, RegistryHeld<SetRecord>, RegistryHeld<ModelRecord>),
+    callback: MutexGuard<'static, Option<Callback>>,
+    deferred: MutexGuard<'static, Vec<Arc<TensorRecord>>>,
+    orphans: MutexGuard<'static, Vec<Arc<Mirror>>>,
 }
 
 fn role(kind: AccessKind) -> &'static str {

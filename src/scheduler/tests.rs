@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use crate::sync::plain::Mutex;
 
 use super::*;
 use crate::config::Config;
@@ -114,6 +114,8 @@ impl Device for Fake {
         std::thread::Builder::new().name(name.into()).spawn(f).is_ok()
     }
 }
+
+mod fork;
 
 const MODEL: Handle = 0x100;
 const MODEL1: Handle = 0x110;

@@ -4,11 +4,14 @@
  * The parent submits several executions (20 ms each, so ~80 ms of device work is
  * queued), then forks. The child ends at once, with _exit(0) (nothing runs) or with
  * exit(0) (atexit handlers and destructors run: the shim's must not wait for the
- * parent's requests, which the child's copy of the shim can never see complete).
+ * parent's requests, which the child's copy of the shim can never see complete), or
+ * with "init" it uses the runtime afresh: nrt_init, load, write, execute, read
+ * (checked against the formula), free, nrt_close, and exits 0 only if all of it
+ * succeeded (on v2 this needs the shim to forget the parent's error trackers).
  * The parent waits for the child with a bound, then reads every output, checked
  * against the formula.
  *
- * usage: pt_fork _exit|exit [bound_ms=3000]
+ * usage: pt_fork _exit|exit|init [bound_ms=3000]
  */
 #define _GNU_SOURCE
 #include "pt.h"
@@ -18,8 +21,8 @@
 
 int main(int argc, char **argv) {
     const char *how = argc > 1 ? argv[1] : "";
-    int use_exit = strcmp(how, "exit") == 0;
-    if (!use_exit && strcmp(how, "_exit") != 0) PT_FAIL("usage: %s _exit|exit [bound_ms]", argv[0]);
+    int use_exit = strcmp(how, "exit") == 0, use_init = strcmp(how, "init") == 0;
+    if (!use_exit && !use_init && strcmp(how, "_exit") != 0) PT_FAIL("usage: %s _exit|exit|init [bound_ms]", argv[0]);
     long bound_ms = argc > 2 ? atol(argv[2]) : 3000;
 
     pt_api_t api;
@@ -36,6 +39,17 @@ int main(int argc, char **argv) {
     if (pid < 0) PT_FAIL("fork: %s", strerror(errno));
     if (pid == 0) {
         if (use_exit) exit(0);
+        if (use_init) {
+            PT_OK(api.init(NRT_FRAMEWORK_TYPE_NO_FW, "", ""));
+            pt_job_t mine;
+            pt_setup(&mine, &api, 2, 1000);
+            for (int round = 0; round < 3; round++) {
+                for (int s = 0; s < mine.slots; s++) pt_submit(&mine, s, (uint32_t)(round * 10 + s + 31));
+                for (int s = 0; s < mine.slots; s++) pt_check(&mine, s);
+            }
+            pt_teardown(&mine);
+            api.close();
+        }
         _exit(0);
     }
     int status = 0;
