@@ -74,15 +74,17 @@ pub fn base_env(cores: u32) -> Vec<(String, String)> {
     ]
 }
 
-/// The program families: `mix` (1..4 threads, the default), `single`, `mem`
-/// (NRT_SIM_DEVICE_MEMORY=64K, deferred frees and the allocation retry),
-/// `threads` (8 threads on 4 cores, long programs).
+/// The program families: `mix` (1..4 threads, the default), `single` (a
+/// 2-deep runtime queue: requests refused for a full queue, executions of host
+/// tensors behind queued ones), `mem` (NRT_SIM_DEVICE_MEMORY=64K, deferred
+/// frees, allocations right after them, the retry), `threads` (8 threads on 4
+/// cores, long programs).
 pub fn profile(name: &str) -> Option<Profile> {
     let mut gen = GenConfig::default();
     let mut env = base_env(4);
     match name {
         "mix" => gen.max_threads = 4,
-        "single" => {}
+        "single" => env.push(("NRT_SIM_QUEUE_DEPTH".into(), "2".into())),
         "mem" => {
             gen.memlimit = Some(65536);
             env.push(("NRT_SIM_DEVICE_MEMORY".into(), "65536".into()));

@@ -214,7 +214,8 @@ pub struct Storm {
 }
 
 /// The storm of batch `b`: model fail_every 2..10 or NRT_SIM_FAIL_EVERY 2..1000
-/// or a dying unit; callback or not; v3 or v2; depth 1, 4 or 16.
+/// or a dying unit; callback or not; v3 or v2; depth 1, 4 or 16; chains and host
+/// tensors or not, and with them a 2-deep runtime queue or not.
 pub fn storm(b: u64) -> Storm {
     let mut rng = Rng::new(0x5707 ^ b);
     let gen = if rng.pct(50) { Gen::V3 } else { Gen::V2 };
@@ -247,6 +248,11 @@ pub fn storm(b: u64) -> Storm {
             depth = depth.min(4);
             what = format!("NRT_SIM_UNRECOVERABLE_AFTER={n}");
         }
+    }
+    if chains && rng.pct(50) {
+        // A full runtime queue: host executions wait behind queued requests, and
+        // fail_every shows whether they kept their place.
+        env.push(("NRT_SIM_QUEUE_DEPTH".into(), "2".into()));
     }
     let setup = Setup::shim(gen, depth).with_env(&env);
     let what = format!(

@@ -509,6 +509,16 @@ impl Gen<'_> {
                         let sh = self.t_shared(t);
                         self.emit(thr, sh, "free", &[t as i64]);
                         self.t[t].alive = false;
+                        // Tight memory: allocate its size at once, while its
+                        // free may be deferred (the shim must finish it and retry).
+                        if let (Some(_), Place::Dev(c)) = (self.cfg.memlimit, self.t[t].place) {
+                            if self.rng.pct(60) && self.t.len() < MAXT {
+                                let size = self.t[t].size;
+                                self.device_bytes = self.device_bytes.saturating_sub(size as u64);
+                                let owner = self.new_owner(thr);
+                                self.alloc(thr, owner, Place::Dev(c), size);
+                            }
+                        }
                         true
                     }
                     None => false,
