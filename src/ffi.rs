@@ -22,6 +22,13 @@ impl FfiDefault for u32 {
     }
 }
 
+/// A size (nrt_tensor_get_size): 0, as the runtime answers a bad handle.
+impl FfiDefault for usize {
+    fn failure() -> usize {
+        0
+    }
+}
+
 impl FfiDefault for () {
     fn failure() {}
 }

@@ -119,6 +119,14 @@ static void end_status(NRT_STATUS st) {
         void *p_ = (void *)(call);                                                                                 \
         end(p_ ? "nonnull" : "null");                                                                              \
     } while (0)
+#define SIZE(call)                                                                                                 \
+    do {                                                                                                           \
+        char sz_[32];                                                                                              \
+        begin(#call);                                                                                              \
+        size_t n_ = (call);                                                                                        \
+        snprintf(sz_, sizeof sz_, "size %zu", n_);                                                                 \
+        end(sz_);                                                                                                  \
+    } while (0)
 /* The shim's own API: absent (weak, NULL) without the shim. */
 #define SHIM_ST(fn, call)                                                                                          \
     do {                                                                                                           \
@@ -168,6 +176,27 @@ static nrt_tensor_set_t *set_with(const char *name, nrt_tensor_t *t) {
     OK(nrt_allocate_tensor_set(&s));
     if (name) OK(nrt_add_tensor_to_tensor_set(s, name, t));
     return s;
+}
+
+/* A tensor an execution still writes when the program frees it (under the shim
+ * the free is deferred, so the runtime still knows the handle): the handle. It
+ * is also put in `set` as `name` before the free, if `set` is not NULL. */
+static nrt_tensor_t *freed_in_use_in(nrt_tensor_set_t *set, const char *name) {
+    static const char slow[] = "nrt-sim-model 1\nname slow\nlatency_us 300000\ninput x 64\noutput y 64\n"
+                               "compute affine 1 1\n";
+    nrt_model_t *m = NULL;
+    OK(nrt_load(slow, strlen(slow), 0, -1, &m));
+    nrt_tensor_t *t = dev(0, 64), *stale = t;
+    nrt_tensor_set_t *o = set_with("y", t);
+    if (set) OK(nrt_add_tensor_to_tensor_set(set, name, t));
+    OK(nrt_execute(m, IN, o));
+    nrt_tensor_free(&t);
+    nrt_destroy_tensor_set(&o);
+    return stale;
+}
+
+static nrt_tensor_t *freed_in_use(void) {
+    return freed_in_use_in(NULL, NULL);
 }
 
 static void init(void) {
@@ -383,6 +412,10 @@ static void io_cases(int write) {
     if (want(fn, "null-buf-size-0", P_OPEN, F_ACCEPTED, "NULL `buf`, size 0")) IO(X, NULL, 0, 0);
     if (want(fn, "never-issued-tensor", P_OPEN, F_NONE, "`tensor` never issued")) IO(NEVER_T, BUF, 0, 64);
     if (want(fn, "freed-tensor", P_OPEN, F_NONE, "`tensor` freed")) IO(FREED, BUF, 0, 64);
+    if (want(fn, "freed-in-use-tensor", P_OPEN, F_NONE, "`tensor` freed while an execution writes it")) {
+        nrt_tensor_t *t = freed_in_use();
+        IO(t, BUF, 0, 64);
+    }
     if (want(fn, "offset-out-of-range", P_OPEN, F_NONE, "offset 64 of a 64-byte tensor, size 1")) IO(X, BUF, 64, 1);
     if (want(fn, "size-out-of-range", P_OPEN, F_NONE, "size 65 on a 64-byte tensor")) IO(X, BUF, 0, 65);
     if (want(fn, "offset-overflow", P_OPEN, F_NONE, "offset SIZE_MAX, size 2 (offset + size wraps)"))
@@ -425,6 +458,12 @@ static void exec_cases(int repeat) {
         nrt_tensor_t *t = dev(0, 64);
         nrt_tensor_set_t *s = set_with("x", t);
         nrt_tensor_free(&t);
+        EX(M, s, OUT);
+    }
+    if (want(fn, "freed-in-use-tensor-in-input_set", P_OPEN, F_NONE,
+             "the input set names a tensor freed while an execution writes it")) {
+        nrt_tensor_set_t *s = set_with(NULL, NULL);
+        freed_in_use_in(s, "x");
         EX(M, s, OUT);
     }
     if (want(fn, "freed-tensor-in-output_set", P_OPEN, F_NONE, "the output set names a freed tensor")) {
@@ -556,6 +595,11 @@ static void cases(void) {
         ST(nrt_add_tensor_to_tensor_set(IN, "x", NEVER_T));
     CASE(nrt_add_tensor_to_tensor_set, "freed-tensor", P_OPEN, F_NONE, "`tensor` freed")
         ST(nrt_add_tensor_to_tensor_set(IN, "x", FREED));
+    CASE(nrt_add_tensor_to_tensor_set, "freed-in-use-tensor", P_OPEN, F_NONE,
+         "`tensor` freed while an execution writes it") {
+        nrt_tensor_t *t = freed_in_use();
+        ST(nrt_add_tensor_to_tensor_set(IN, "x", t));
+    }
     CASE(nrt_add_tensor_to_tensor_set, "destroyed-set", P_OPEN, F_NONE, "`tensor_set` destroyed")
         ST(nrt_add_tensor_to_tensor_set(DESTROYED, "x", X));
     CASE(nrt_add_tensor_to_tensor_set, "other-core", P_OPEN, F_ACCEPTED,
@@ -635,6 +679,11 @@ static void cases(void) {
             ST(nrt_tensor_allocate_slice(NEVER_T, 0, 8, "s", &s));
         CASE(nrt_tensor_allocate_slice, "freed-tensor_source", P_OPEN, F_NONE, "`tensor_source` freed")
             ST(nrt_tensor_allocate_slice(FREED, 0, 8, "s", &s));
+        CASE(nrt_tensor_allocate_slice, "freed-in-use-tensor_source", P_OPEN, F_NONE,
+             "`tensor_source` freed while an execution writes it") {
+            nrt_tensor_t *t = freed_in_use();
+            ST(nrt_tensor_allocate_slice(t, 0, 8, "s", &s));
+        }
         CASE(nrt_tensor_allocate_slice, "offset-out-of-range", P_OPEN, F_NONE, "offset 64 of a 64-byte tensor, size 1")
             ST(nrt_tensor_allocate_slice(X, 64, 1, "s", &s));
         CASE(nrt_tensor_allocate_slice, "size-out-of-range", P_OPEN, F_NONE, "size 65 of a 64-byte tensor")
@@ -685,6 +734,10 @@ static void cases(void) {
         nrt_tensor_t *t = FREED;
         VOID(nrt_tensor_free(&t));
     }
+    CASE(nrt_tensor_free, "freed-in-use", P_OPEN, F_NONE, "freed while an execution writes it, then freed again") {
+        nrt_tensor_t *t = freed_in_use();
+        VOID(nrt_tensor_free(&t));
+    }
     BEFORE(nrt_tensor_free, {
         nrt_tensor_t *t = NEVER_T;
         VOID(nrt_tensor_free(&t));
@@ -695,6 +748,42 @@ static void cases(void) {
     CASE(nrt_tensor_get_va, "never-issued-tensor", P_OPEN, F_NONE, "`tensor` never issued")
         PTR(nrt_tensor_get_va(NEVER_T));
     CASE(nrt_tensor_get_va, "freed-tensor", P_OPEN, F_NONE, "`tensor` freed") PTR(nrt_tensor_get_va(FREED));
+    CASE(nrt_tensor_get_va, "freed-in-use-tensor", P_OPEN, F_NONE, "`tensor` freed while an execution writes it") {
+        nrt_tensor_t *t = freed_in_use();
+        PTR(nrt_tensor_get_va(t));
+    }
+
+    CASE(nrt_tensor_get_size, "null-tensor", P_OPEN, F_NONE, "NULL `tensor`") SIZE(nrt_tensor_get_size(NULL));
+    CASE(nrt_tensor_get_size, "never-issued-tensor", P_OPEN, F_NONE, "`tensor` never issued")
+        SIZE(nrt_tensor_get_size(NEVER_T));
+    CASE(nrt_tensor_get_size, "freed-tensor", P_OPEN, F_NONE, "`tensor` freed") SIZE(nrt_tensor_get_size(FREED));
+    CASE(nrt_tensor_get_size, "freed-in-use-tensor", P_OPEN, F_NONE, "`tensor` freed while an execution writes it") {
+        nrt_tensor_t *t = freed_in_use();
+        SIZE(nrt_tensor_get_size(t));
+    }
+    BEFORE(nrt_tensor_get_size, SIZE(nrt_tensor_get_size(NEVER_T)));
+    AFTER(nrt_tensor_get_size, SIZE(nrt_tensor_get_size(X)));
+
+    {
+        nrt_tensor_device_allocation_info_t info;
+        CASE(nrt_tensor_get_device_allocation_info, "null-tensor", P_OPEN, F_NONE, "NULL `tensor`")
+            ST(nrt_tensor_get_device_allocation_info(NULL, &info));
+        CASE(nrt_tensor_get_device_allocation_info, "null-alloc_info", P_OPEN, F_NONE, "NULL `alloc_info`")
+            ST(nrt_tensor_get_device_allocation_info(X, NULL));
+        CASE(nrt_tensor_get_device_allocation_info, "never-issued-tensor", P_OPEN, F_NONE, "`tensor` never issued")
+            ST(nrt_tensor_get_device_allocation_info(NEVER_T, &info));
+        CASE(nrt_tensor_get_device_allocation_info, "freed-tensor", P_OPEN, F_NONE, "`tensor` freed")
+            ST(nrt_tensor_get_device_allocation_info(FREED, &info));
+        CASE(nrt_tensor_get_device_allocation_info, "freed-in-use-tensor", P_OPEN, F_NONE,
+             "`tensor` freed while an execution writes it") {
+            nrt_tensor_t *t = freed_in_use();
+            ST(nrt_tensor_get_device_allocation_info(t, &info));
+        }
+        CASE(nrt_tensor_get_device_allocation_info, "host-tensor", P_OPEN, F_NONE, "a host tensor")
+            ST(nrt_tensor_get_device_allocation_info(H, &info));
+        BEFORE(nrt_tensor_get_device_allocation_info, ST(nrt_tensor_get_device_allocation_info(NEVER_T, &info)));
+        AFTER(nrt_tensor_get_device_allocation_info, ST(nrt_tensor_get_device_allocation_info(X, &info)));
+    }
     BEFORE(nrt_tensor_get_va, PTR(nrt_tensor_get_va(NEVER_T)));
     AFTER(nrt_tensor_get_va, PTR(nrt_tensor_get_va(H)));
 
@@ -758,6 +847,11 @@ static void cases(void) {
         ST(nrt_tensor_check_output_completion(NEVER_T, 0, 0));
     CASE(nrt_tensor_check_output_completion, "freed-output_tensor", P_OPEN, F_NONE, "`output_tensor` freed")
         ST(nrt_tensor_check_output_completion(FREED, 0, 0));
+    CASE(nrt_tensor_check_output_completion, "freed-in-use-output_tensor", P_OPEN, F_NONE,
+         "`output_tensor` freed while an execution writes it") {
+        nrt_tensor_t *t = freed_in_use();
+        ST(nrt_tensor_check_output_completion(t, 0, 0));
+    }
     BEFORE(nrt_tensor_check_output_completion, ST(nrt_tensor_check_output_completion(NEVER_T, 0, 0)));
     AFTER(nrt_tensor_check_output_completion, ST(nrt_tensor_check_output_completion(Y, 0, 0)));
 

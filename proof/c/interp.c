@@ -106,16 +106,40 @@ static long g_turn;
 
 static pthread_mutex_t g_cb_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t g_cb_calls, g_cb_fail;
+/* Per core: the FNV-1a hash of the callbacks' statuses in call order, the last
+ * job id, and the calls whose job id was not the last one + 1 (out of order,
+ * repeated or skipped). */
+#define CB_CORES 64
+static uint64_t g_cb_hash[CB_CORES], g_cb_job[CB_CORES], g_cb_bad;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n);
 
 static void on_status(void *params, uint32_t model_id, uint32_t vnc, uint64_t job_id, NRT_STATUS status) {
     (void)params;
     (void)model_id;
-    (void)vnc;
-    (void)job_id;
     pthread_mutex_lock(&g_cb_lock);
     g_cb_calls++;
     if (status != NRT_SUCCESS) g_cb_fail++;
+    if (vnc < CB_CORES) {
+        uint32_t st = (uint32_t)status;
+        g_cb_hash[vnc] = fnv(g_cb_hash[vnc], &st, sizeof st);
+        if (job_id != g_cb_job[vnc] + 1) g_cb_bad++;
+        g_cb_job[vnc] = job_id;
+    } else {
+        g_cb_bad++;
+    }
     pthread_mutex_unlock(&g_cb_lock);
+}
+
+/* The callbacks' statuses, per core in call order, as one hash (see diff.rs, cb_seq_hash). */
+static uint64_t cb_seq(void) {
+    uint64_t h = 14695981039346656037ull;
+    for (uint32_t c = 0; c < CB_CORES; c++) {
+        if (g_cb_job[c] == 0) continue;
+        h = fnv(h, &c, sizeof c);
+        h = fnv(h, &g_cb_hash[c], sizeof g_cb_hash[c]);
+    }
+    return h;
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
@@ -350,7 +374,11 @@ static void run_program(long id, int use_cb) {
     memset(g_m, 0, sizeof g_m);
     g_turn = 0;
     pthread_mutex_lock(&g_cb_lock);
-    g_cb_calls = g_cb_fail = 0;
+    g_cb_calls = g_cb_fail = g_cb_bad = 0;
+    for (int c = 0; c < CB_CORES; c++) {
+        g_cb_hash[c] = 14695981039346656037ull;
+        g_cb_job[c] = 0;
+    }
     pthread_mutex_unlock(&g_cb_lock);
     NRT_STATUS st = nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "", "");
     if (st != NRT_SUCCESS) DIE("program %ld: nrt_init returned %d", id, (int)st);
@@ -386,8 +414,9 @@ static void run_program(long id, int use_cb) {
         }
     }
     pthread_mutex_lock(&g_cb_lock);
-    printf("H %ld hazards=%ld executions=%ld failed=%ld cb=%llu cbfail=%llu\n", id, hz, ex, fl,
-           (unsigned long long)g_cb_calls, (unsigned long long)g_cb_fail);
+    printf("H %ld hazards=%ld executions=%ld failed=%ld cb=%llu cbfail=%llu cbbad=%llu cbseq=%016llx\n", id, hz,
+           ex, fl, (unsigned long long)g_cb_calls, (unsigned long long)g_cb_fail, (unsigned long long)g_cb_bad,
+           (unsigned long long)cb_seq());
     pthread_mutex_unlock(&g_cb_lock);
     fflush(stdout);
 }

@@ -495,7 +495,10 @@ and a fixture: the model `tiny` on core 0 (input `x`, output `y`, 64 bytes
 each), device tensors `X`, `Y` on core 0 and `C1` on core 1, a host tensor `H`,
 an empty tensor (`nrt_tensor_allocate_empty`), the sets `IN` = {{x: X}} and `OUT` =
 {{y: Y}}, and handles that were used by an execution and then freed (a tensor), destroyed
-(a set) or unloaded (a model); then, for *after nrt_close*, `nrt_close`. Handles
+(a set) or unloaded (a model); rows *freed while an execution writes it* free a
+tensor that a 300 ms execution still writes (under the shim its free is deferred,
+so the runtime still knows the handle: the shim must reject it itself); then, for
+*after nrt_close*, `nrt_close`. Handles
 *never issued* are values such as `0xdead0000` (both libraries look handles up by
 value and never dereference one they do not know).
 
@@ -506,7 +509,7 @@ are exactly those between the markers. A row passes when no run crashed or hung
 shim logged exactly one line for the call (for the calls the runtime documents
 as valid, marked *accepted*: exactly what the runtime logged, i.e. nothing) and
 nothing else the reference did not. `void` functions have no status; for
-`nrt_tensor_get_va` the result is the pointer.
+`nrt_tensor_get_va` the result is the pointer, for `nrt_tensor_get_size` the size.
 
 `cargo test --test proof_badinput` runs the table and fails on every failing
 row (naming it), and fails if this file differs from the measured table:

@@ -28,6 +28,34 @@ pub struct ProgResult {
     pub failed: i64,
     pub cb_calls: u64,
     pub cb_fail: u64,
+    /// Callbacks whose job id was not their core's previous one + 1.
+    pub cb_bad: u64,
+    /// The callbacks' statuses, per core in call order ([`cb_seq_hash`]).
+    pub cb_seq: u64,
+}
+
+/// The interpreter's hash of callback statuses: per core (in core order, cores
+/// without a callback left out) the FNV-1a hash of the statuses in call order
+/// (little-endian u32 each), folded with the core number (u32) into one FNV-1a hash.
+pub fn cb_seq_hash(per_core: &std::collections::BTreeMap<u32, Vec<u32>>) -> u64 {
+    const OFFSET: u64 = 14695981039346656037;
+    let fnv = |mut h: u64, bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(1099511628211);
+        }
+        h
+    };
+    let mut h = OFFSET;
+    for (core, statuses) in per_core {
+        if statuses.is_empty() {
+            continue;
+        }
+        let ch = statuses.iter().fold(OFFSET, |h, s| fnv(h, &s.to_le_bytes()));
+        h = fnv(h, &core.to_le_bytes());
+        h = fnv(h, &ch.to_le_bytes());
+    }
+    h
 }
 
 /// Named program families: a generator configuration and the simulator's environment.
@@ -46,15 +74,17 @@ pub fn base_env(cores: u32) -> Vec<(String, String)> {
     ]
 }
 
-/// The program families: `mix` (1..4 threads, the default), `single`, `mem`
-/// (NRT_SIM_DEVICE_MEMORY=64K, deferred frees and the allocation retry),
-/// `threads` (8 threads on 4 cores, long programs).
+/// The program families: `mix` (1..4 threads, the default), `single` (a
+/// 2-deep runtime queue: requests refused for a full queue, executions of host
+/// tensors behind queued ones), `mem` (NRT_SIM_DEVICE_MEMORY=64K, deferred
+/// frees, allocations right after them, the retry), `threads` (8 threads on 4
+/// cores, long programs).
 pub fn profile(name: &str) -> Option<Profile> {
     let mut gen = GenConfig::default();
     let mut env = base_env(4);
     match name {
         "mix" => gen.max_threads = 4,
-        "single" => {}
+        "single" => env.push(("NRT_SIM_QUEUE_DEPTH".into(), "2".into())),
         "mem" => {
             gen.memlimit = Some(65536);
             env.push(("NRT_SIM_DEVICE_MEMORY".into(), "65536".into()));
@@ -106,6 +136,10 @@ pub fn parse_output(stdout: &str) -> HashMap<usize, ProgResult> {
                 let r = map.entry(id).or_default();
                 for kv in &w[2..] {
                     let (k, v) = kv.split_once('=').unwrap_or(("", ""));
+                    if k == "cbseq" {
+                        r.cb_seq = u64::from_str_radix(v, 16).unwrap_or(0);
+                        continue;
+                    }
                     let v: i64 = v.parse().unwrap_or(-1);
                     match k {
                         "hazards" => r.hazards = v,
@@ -113,6 +147,7 @@ pub fn parse_output(stdout: &str) -> HashMap<usize, ProgResult> {
                         "failed" => r.failed = v,
                         "cb" => r.cb_calls = v as u64,
                         "cbfail" => r.cb_fail = v as u64,
+                        "cbbad" => r.cb_bad = v as u64,
                         _ => {}
                     }
                 }

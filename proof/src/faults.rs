@@ -1,26 +1,39 @@
 //! Fault storms (injected execution failures, a unit that dies), valgrind
 //! memcheck, and resident memory over a long run.
 //!
-//! Fault programs are generated so that no failure can propagate (inputs are
-//! never outputs, no copies, no repeats, device memory only): the failing
-//! executions are then the same with and without the shim, and the reference run
-//! tells exactly which ones failed. From the reference's transcript, `predict`
-//! derives what the shim must return under its documented error contract
-//! (README.md, "Errors"): `nrt_execute` accepts (NRT_SUCCESS); the outputs of a
-//! failed request are marked until rewritten, every read touching marked bytes
-//! returns the failure's status (never the stale bytes); without a callback, a
-//! failure not yet reported by such a read is reported by the next
-//! `nrt_async_drain_queued_execs` of its core, once; with a callback, the callback
-//! gets every request's status exactly once and drains return NRT_SUCCESS.
+//! Every request reaches the runtime in acceptance order (the shim's contract),
+//! so the failing executions are the same with and without the shim, and the
+//! reference run tells exactly which ones failed. Half of the storms let
+//! failures propagate (chains: one request's output is another's input) and use
+//! host tensors (executions through the synchronous nrt_execute); none use copies
+//! or repeats. From the reference's transcript, `predict` derives what the shim
+//! must return under its documented error contract (README.md, "Errors" and
+//! "The legacy callback"):
+//!
+//! - `nrt_execute` accepts (NRT_SUCCESS), except an execution of host tensors
+//!   without a callback, which returns its own status (its report);
+//! - the device outputs of a failed request are marked with it until rewritten;
+//!   a request that succeeds on marked inputs marks its outputs with the mark of
+//!   its first marked input's lowest marked byte (a derived failure: the same
+//!   failure, no report of its own);
+//! - every read touching marked bytes returns the status of the lowest marked
+//!   byte of its first marked range (sticky: never the stale bytes), with or
+//!   without a callback, and reports every failure whose marks it touches;
+//! - without a callback, a failure reported by nothing yet is reported by the
+//!   next `nrt_async_drain_queued_execs` of its core (the oldest's status), once;
+//! - with a callback, each request gets exactly one callback, in order on its
+//!   core (job ids 1, 2, ...), with the runtime's status, which is the
+//!   reference's `nrt_execute` status; drains return NRT_SUCCESS.
+//!
 //! Everything else must equal the reference.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::diff::{base_env, run_batch, OpResult, ProgResult};
+use super::diff::{base_env, cb_seq_hash, run_batch, OpResult, ProgResult};
 use super::gen::{generate, GenConfig};
 use super::harness::{self, Gen, Setup};
 use super::program::{Program, Rng};
@@ -28,10 +41,19 @@ use super::program::{Program, Rng};
 const INJECTED: &[u32] = &[1003, 1004, 1006, 1201];
 const UNRECOVERABLE: u32 = 101;
 
+/// What the contract makes of a fault program: the shim's transcript, and the
+/// statuses its callbacks get per core, in order (if one is registered).
+pub struct Prediction {
+    pub ops: Vec<OpResult>,
+    pub callbacks: BTreeMap<u32, Vec<u32>>,
+}
+
 /// The shim's expected transcript of a fault program, from the reference's.
-pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Vec<OpResult> {
+pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Prediction {
     // slot -> (root, base, size) of tensors with storage
     let mut tens: HashMap<i64, (i64, i64, i64)> = HashMap::new();
+    // roots in host memory: the shim marks no host bytes
+    let mut host: HashSet<i64> = HashSet::new();
     let mut sets: HashMap<i64, HashMap<String, i64>> = HashMap::new();
     // root -> byte -> (status, index in `failures`): which failure's mark the byte holds
     let mut taint: HashMap<i64, HashMap<i64, (u32, usize)>> = HashMap::new();
@@ -42,6 +64,7 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Vec<OpRes
     }
     let mut failures: Vec<Failure> = Vec::new();
     let mut out = Vec::new();
+    let mut callbacks: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     let range_of = |tens: &HashMap<i64, (i64, i64, i64)>, t: i64, off: i64, len: i64| {
         tens.get(&t).map(|&(root, base, _)| (root, base + off, base + off + len))
     };
@@ -62,6 +85,9 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Vec<OpRes
         match op.kind {
             "alloc" if ok => {
                 tens.insert(a[0], (a[0], 0, a[3]));
+                if a[1] != 0 {
+                    host.insert(a[0]);
+                }
             }
             "slice" if ok => {
                 if let Some(&(root, base, _)) = tens.get(&a[1]) {
@@ -88,26 +114,50 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Vec<OpRes
             }
             "exec" => {
                 let m = &p.models[a[0] as usize];
-                let outs: Vec<Option<(i64, i64, i64)>> = (0..m.outputs.len())
-                    .map(|i| {
-                        sets.get(&a[2])
-                            .and_then(|s| s.get(&format!("o{i}")))
-                            .and_then(|t| tens.get(t).map(|&(root, base, size)| (root, base, base + size)))
-                    })
-                    .collect();
+                let whole = |set: i64, name: String| {
+                    sets.get(&set)
+                        .and_then(|s| s.get(&name))
+                        .and_then(|t| tens.get(t).map(|&(root, base, size)| (root, base, base + size)))
+                };
+                let ins: Vec<Option<(i64, i64, i64)>> =
+                    (0..m.inputs.len()).map(|i| whole(a[1], format!("i{i}"))).collect();
+                let outs: Vec<Option<(i64, i64, i64)>> =
+                    (0..m.outputs.len()).map(|i| whole(a[2], format!("o{i}"))).collect();
+                let on_host = ins.iter().chain(&outs).flatten().any(|(root, ..)| host.contains(root));
+                let dev_outs: Vec<(i64, i64, i64)> =
+                    outs.iter().flatten().copied().filter(|(root, ..)| !host.contains(root)).collect();
+                if ok || INJECTED.contains(&r.0) {
+                    // accepted: one callback with the runtime's status
+                    callbacks.entry(m.core).or_default().push(r.0);
+                }
                 if INJECTED.contains(&r.0) {
-                    pred = (0, 0, 0);
+                    // an execution of host tensors reports its own failure, unless a callback does
+                    let returned = on_host && !callback;
+                    pred = if returned { r } else { (0, 0, 0) };
                     // A later failure's marks replace an earlier one's.
-                    for &(root, lo, hi) in outs.iter().flatten() {
+                    for &(root, lo, hi) in &dev_outs {
                         let marks = taint.entry(root).or_default();
                         for b in lo..hi {
                             marks.insert(b, (r.0, failures.len()));
                         }
                     }
-                    failures.push(Failure { core: m.core, status: r.0, reported: callback });
+                    failures.push(Failure { core: m.core, status: r.0, reported: callback || returned });
                 } else if ok {
-                    for rg in outs {
-                        clear(&mut taint, rg);
+                    // a derived failure: the first marked input's lowest marked byte
+                    let derived = ins.iter().flatten().find_map(|&(root, lo, hi)| {
+                        let m = taint.get(&root)?;
+                        (lo..hi).find_map(|b| m.get(&b).copied())
+                    });
+                    for &(root, lo, hi) in &dev_outs {
+                        match derived {
+                            Some(mark) => {
+                                let marks = taint.entry(root).or_default();
+                                for b in lo..hi {
+                                    marks.insert(b, mark);
+                                }
+                            }
+                            None => clear(&mut taint, Some((root, lo, hi))),
+                        }
                     }
                 }
             }
@@ -150,7 +200,7 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Vec<OpRes
         }
         out.push(pred);
     }
-    out
+    Prediction { ops: out, callbacks }
 }
 
 /// One storm setup: how the process runs and what is injected.
@@ -164,13 +214,15 @@ pub struct Storm {
 }
 
 /// The storm of batch `b`: model fail_every 2..10 or NRT_SIM_FAIL_EVERY 2..1000
-/// or a dying unit; callback or not; v3 or v2; depth 1, 4 or 16.
+/// or a dying unit; callback or not; v3 or v2; depth 1, 4 or 16; chains and host
+/// tensors or not, and with them a 2-deep runtime queue or not.
 pub fn storm(b: u64) -> Storm {
     let mut rng = Rng::new(0x5707 ^ b);
     let gen = if rng.pct(50) { Gen::V3 } else { Gen::V2 };
     let callback = rng.pct(40);
     let mut env = base_env(4);
-    let mut cfg = GenConfig { fault: true, invalid_pct: 0, min_ops: 20, max_ops: 70, ..GenConfig::default() };
+    let chains = rng.pct(50);
+    let mut cfg = GenConfig { fault: true, chains, invalid_pct: 0, min_ops: 20, max_ops: 70, ..GenConfig::default() };
     let kind = b % 3;
     let mut depth = *rng.pick(&[1u32, 4, 16]).unwrap();
     let mut unrecoverable = false;
@@ -197,8 +249,18 @@ pub fn storm(b: u64) -> Storm {
             what = format!("NRT_SIM_UNRECOVERABLE_AFTER={n}");
         }
     }
+    if chains && rng.pct(50) {
+        // A full runtime queue: host executions wait behind queued requests, and
+        // fail_every shows whether they kept their place.
+        env.push(("NRT_SIM_QUEUE_DEPTH".into(), "2".into()));
+    }
     let setup = Setup::shim(gen, depth).with_env(&env);
-    let what = format!("{what}, {}{}", setup.describe(), if callback { ", callback" } else { "" });
+    let what = format!(
+        "{what}, {}{}{}",
+        setup.describe(),
+        if chains { ", chains and host tensors" } else { "" },
+        if callback { ", callback" } else { "" }
+    );
     Storm { setup, callback, gen: cfg, unrecoverable, what }
 }
 
@@ -260,7 +322,7 @@ pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgRes
         ));
     }
     let want = predict(p, reference, s.callback);
-    for (k, (w, g)) in want.iter().zip(&got.ops).enumerate() {
+    for (k, (w, g)) in want.ops.iter().zip(&got.ops).enumerate() {
         if w != g {
             let why = if w.0 == 0 && g.0 == 0 {
                 "the bytes read differ from the reference (a request that did not fail gave a wrong result)".to_string()
@@ -282,6 +344,20 @@ pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgRes
                 got.cb_calls, got.cb_fail, execs, reference.failed
             ));
         }
+        if got.cb_bad != 0 {
+            return Some(format!(
+                "{} callbacks out of order (job id not the previous one + 1 on its core)",
+                got.cb_bad
+            ));
+        }
+        if got.cb_seq != cb_seq_hash(&want.callbacks) {
+            return Some(format!(
+                "the callbacks' statuses differ from the runtime's, in order per core (expected {:?})",
+                want.callbacks
+            ));
+        }
+    } else if got.cb_calls != 0 {
+        return Some(format!("{} callbacks without a registered callback", got.cb_calls));
     }
     None
 }

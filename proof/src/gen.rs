@@ -27,10 +27,13 @@ pub struct GenConfig {
     /// Ops in the threads' bodies: min..=max.
     pub min_ops: usize,
     pub max_ops: usize,
-    /// Fault storms: no failure can propagate (inputs are never outputs, no
-    /// copies, no repeats, device memory only), so the failing executions are the
-    /// same with and without the shim.
+    /// Fault storms: no copies, no repeats, and (unless `chains`) no failure
+    /// can propagate (inputs are never outputs, device memory only).
     pub fault: bool,
+    /// In fault storms: chains (one request's output is another's input, in
+    /// place too) and host tensors (executions through the synchronous
+    /// nrt_execute), so failures propagate as derived failures.
+    pub chains: bool,
     /// Models fail every n-th execution: `Some((lo, hi))` picks n per model.
     pub model_fail: Option<(u32, u32)>,
     /// `NRT_SIM_DEVICE_MEMORY` of the run: allocations are sized to hit it.
@@ -48,6 +51,7 @@ impl Default for GenConfig {
             min_ops: 20,
             max_ops: 80,
             fault: false,
+            chains: false,
             model_fail: None,
             memlimit: None,
             invalid_pct: 4,
@@ -241,9 +245,10 @@ impl Gen<'_> {
 
     /// A tensor for a model's input or output of `size` bytes on `core`.
     fn io_tensor(&mut self, thr: i32, owner: Option<i32>, core: u32, size: usize, output: bool) -> usize {
-        let fault = self.cfg.fault;
+        // Storms without chains keep inputs and outputs apart, on the device.
+        let fault = self.cfg.fault && !self.cfg.chains;
         // An existing tensor that fits (chains, in-place, sharing).
-        if self.rng.pct(if fault { 15 } else { 35 }) {
+        if self.rng.pct(if self.cfg.fault { 15 } else { 35 }) {
             let cands: Vec<usize> = (0..self.t.len())
                 .filter(|&i| {
                     let t = &self.t[i];
@@ -320,10 +325,11 @@ impl Gen<'_> {
             let t = self.io_tensor(thr, owner, def.core, *sz, false);
             self.sadd(thr, sin, format!("i{i}"), t);
         }
-        let same = !self.cfg.fault && self.rng.pct(15);
+        let apart = self.cfg.fault && !self.cfg.chains;
+        let same = !apart && self.rng.pct(15);
         let sout = if same { sin } else { self.new_set(thr, owner) };
         for (i, sz) in def.outputs.iter().enumerate() {
-            let t = if !self.cfg.fault && self.rng.pct(10) && !def.inputs.is_empty() {
+            let t = if !apart && self.rng.pct(10) && !def.inputs.is_empty() {
                 // in place: an output aliasing an input of the same size, when there is one
                 let k = self.rng.below(def.inputs.len() as u64) as usize;
                 match self.s[sin].contents.iter().find(|(n, _)| *n == format!("i{k}")) {
@@ -503,6 +509,16 @@ impl Gen<'_> {
                         let sh = self.t_shared(t);
                         self.emit(thr, sh, "free", &[t as i64]);
                         self.t[t].alive = false;
+                        // Tight memory: allocate its size at once, while its
+                        // free may be deferred (the shim must finish it and retry).
+                        if let (Some(_), Place::Dev(c)) = (self.cfg.memlimit, self.t[t].place) {
+                            if self.rng.pct(60) && self.t.len() < MAXT {
+                                let size = self.t[t].size;
+                                self.device_bytes = self.device_bytes.saturating_sub(size as u64);
+                                let owner = self.new_owner(thr);
+                                self.alloc(thr, owner, Place::Dev(c), size);
+                            }
+                        }
                         true
                     }
                     None => false,
@@ -739,7 +755,7 @@ impl Gen<'_> {
         let Some(&s) = self.rng.pick(&c) else { return false };
         let (name, old) = self.rng.pick(&self.s[s].contents.clone()).cloned().unwrap();
         let size = self.t[old].size;
-        let fault = self.cfg.fault;
+        let fault = self.cfg.fault && !self.cfg.chains;
         let role = self.t[old].out_role;
         let any_size = self.invalid();
         let cands: Vec<usize> = self

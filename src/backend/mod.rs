@@ -100,6 +100,7 @@ runtime_table! {
     nrt_tensor_allocate_slice: fn(*const nrt_tensor_t, usize, usize, *const std::ffi::c_char, *mut *mut nrt_tensor_t) -> NRT_STATUS;
     nrt_tensor_get_va: fn(*const nrt_tensor_t) -> *mut c_void;
     nrt_tensor_get_size: fn(*const nrt_tensor_t) -> usize;
+    nrt_tensor_get_device_allocation_info: fn(*const nrt_tensor_t, *mut nrt_tensor_device_allocation_info_t) -> NRT_STATUS;
     nrt_tensor_read_batch: fn(*const nrt_tensor_batch_t, u64, bool) -> NRT_STATUS;
     nrt_tensor_write_batch: fn(*const nrt_tensor_batch_t, u64, bool) -> NRT_STATUS;
     nrt_tensor_check_output_completion: fn(*const nrt_tensor_t, i64, u64) -> NRT_STATUS;

@@ -41,13 +41,15 @@ fn whole(view: &TensorView) -> ByteRange {
 export! {
     fn nrt_tensor_allocate(placement: nrt_tensor_placement_t, vnc: c_int, size: usize, name: *const c_char, tensor: *mut *mut nrt_tensor_t) -> NRT_STATUS {
         let s = match get() { Ok(s) => s, Err(st) => return st };
+        let frees_before = s.engine.deferred_frees_done();
         let mut st = real!(s, nrt_tensor_allocate(placement, vnc, size, name, tensor));
         if s.mode == Mode::Passthrough {
             return st;
         }
-        if st == NRT_RESOURCE && s.engine.has_deferred_frees() {
-            // Memory may be held by tensors freed while still in use: finish
-            // those frees, then try once more.
+        if st == NRT_RESOURCE && (s.engine.has_deferred_frees() || s.engine.deferred_frees_done() != frees_before) {
+            // Memory may be held by tensors freed while still in use (or
+            // their frees ended after this attempt): finish those frees, then
+            // try once more.
             log::info!("nrt_tensor_allocate: out of memory with deferred frees pending; completing them and retrying");
             s.engine.run_deferred(true);
             st = real!(s, nrt_tensor_allocate(placement, vnc, size, name, tensor));
@@ -298,11 +300,11 @@ export! {
             // issued before this call, so those count whatever the timeout
             // (a count already reached must not time out). The caller's
             // timeout is for completions it has not asked for yet (another
-            // thread's executions), and the runtime applies it.
-            let st = s.engine.wait_producer(&rec.view(), None);
-            if st != NRT_SUCCESS {
-                return Ok(st);
-            }
+            // thread's executions), and the runtime applies it. It counts
+            // completions, as the runtime does (a failed request counts: it
+            // ran); it reads no byte, so it reports no failure.
+            let view = rec.view();
+            s.engine.wait_pending(&view, whole(&view), AccessKind::Read, None);
             Ok(real!(s, nrt_tensor_check_output_completion(output_tensor, timeout_us, expected_completion_count)))
         })())
     }
@@ -360,6 +362,13 @@ export! {
     /// A slice shares its source's storage: hazards see both.
     fn nrt_tensor_allocate_slice(tensor_source: *const nrt_tensor_t, offset: usize, size: usize, name: *const c_char, tensor_slice: *mut *mut nrt_tensor_t) -> NRT_STATUS {
         let s = match get() { Ok(s) => s, Err(st) => return st };
+        // The runtime's order: state, NULL arguments, then the source's handle,
+        // which must be the shim's (a freed one may still be the runtime's).
+        if s.mode != Mode::Passthrough && s.engine.is_open() && !name.is_null() && !tensor_slice.is_null() {
+            if let Err(st) = known(s, tensor_source) {
+                return st;
+            }
+        }
         let st = real!(s, nrt_tensor_allocate_slice(tensor_source, offset, size, name, tensor_slice));
         if st == NRT_SUCCESS && s.mode != Mode::Passthrough {
             // SAFETY: on success the runtime filled the out-pointer.
@@ -370,5 +379,38 @@ export! {
             }
         }
         st
+    }
+}
+
+/// For a call the runtime checks itself: the handle (non-NULL) must be a
+/// tensor the shim knows. One the program freed may still be the runtime's
+/// while its free is deferred, and the runtime would accept it.
+fn known(s: &'static Shim, t: *const nrt_tensor_t) -> Result<(), Status> {
+    if t.is_null() {
+        return Ok(());
+    }
+    s.engine.tensor(t as usize).map(drop)
+}
+
+export! {
+    /// The size of a tensor the program has not freed (0 otherwise, as the runtime).
+    fn nrt_tensor_get_size(tensor: *const nrt_tensor_t) -> usize {
+        let Ok(s) = get() else { return 0 };
+        if s.mode != Mode::Passthrough && s.engine.is_open() && known(s, tensor).is_err() {
+            return 0;
+        }
+        real!(s, nrt_tensor_get_size(tensor))
+    }
+}
+
+export! {
+    fn nrt_tensor_get_device_allocation_info(tensor: *const nrt_tensor_t, alloc_info: *mut nrt_tensor_device_allocation_info_t) -> NRT_STATUS {
+        let s = match get() { Ok(s) => s, Err(st) => return st };
+        if s.mode != Mode::Passthrough && s.engine.is_open() && !alloc_info.is_null() {
+            if let Err(st) = known(s, tensor) {
+                return st;
+            }
+        }
+        real!(s, nrt_tensor_get_device_allocation_info(tensor, alloc_info))
     }
 }

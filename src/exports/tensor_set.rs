@@ -36,6 +36,14 @@ export! {
 export! {
     fn nrt_add_tensor_to_tensor_set(tensor_set: *mut nrt_tensor_set_t, tensor_name: *const c_char, tensor: *mut nrt_tensor_t) -> NRT_STATUS {
         let s = match get() { Ok(s) => s, Err(st) => return st };
+        // The runtime's order: state, NULL arguments, then the handles, which
+        // must be the shim's: a tensor the program freed may still be the
+        // runtime's while its free is deferred.
+        if s.mode != Mode::Passthrough && s.engine.is_open() && !tensor_set.is_null() && !tensor_name.is_null() && !tensor.is_null() {
+            if let Err(st) = s.engine.set_record(tensor_set as usize).and_then(|_| s.engine.tensor(tensor as usize)) {
+                return st;
+            }
+        }
         let st = real!(s, nrt_add_tensor_to_tensor_set(tensor_set, tensor_name, tensor));
         if st == NRT_SUCCESS && s.mode != Mode::Passthrough && !tensor_name.is_null() {
             if let Some(set) = s.engine.sets.get(tensor_set as usize) {

@@ -111,8 +111,9 @@ pub struct Callback {
 #[derive(Debug)]
 pub struct OpPayload {
     model: Arc<ModelRecord>,
-    input: Arc<Mirror>,
-    output: Arc<Mirror>,
+    /// The shim's sets it runs on (None: a host execution, run on the
+    /// application's own sets by its synchronous call).
+    sets: Option<(Arc<Mirror>, Arc<Mirror>)>,
 }
 
 struct Core {
@@ -189,9 +190,15 @@ pub struct Engine<D: Device> {
     next_model_id: AtomicU32,
     callback: Mutex<Option<Callback>>,
     has_callback: AtomicBool,
-    /// Tensors freed by the application while requests still used them.
+    /// Tensors freed by the application while requests still used them. The
+    /// runtime's frees run under this lock, so a free in progress still
+    /// counts as pending: whoever takes the lock after it finds it done.
     deferred: Mutex<Vec<Arc<TensorRecord>>>,
+    /// True from a deferral until its free is done.
     has_deferred: AtomicBool,
+    /// Deferred frees carried out so far (an allocation that failed before
+    /// one of them ended must retry).
+    deferred_done: AtomicU64,
     /// Mirrors of destroyed sets, destroyed when no request holds them.
     orphans: Mutex<Vec<Arc<Mirror>>>,
     has_orphans: AtomicBool,
@@ -221,6 +228,7 @@ impl<D: Device> Engine<D> {
             has_callback: AtomicBool::new(false),
             deferred: Mutex::new(Vec::new()),
             has_deferred: AtomicBool::new(false),
+            deferred_done: AtomicU64::new(0),
             orphans: Mutex::new(Vec::new()),
             has_orphans: AtomicBool::new(false),
             thread: completion::ThreadControl::default(),
@@ -437,15 +445,30 @@ impl<D: Device> Engine<D> {
     /// uses it, else when its last user completes.
     pub fn free_tensor(&'static self, handle: Handle) {
         let Some(rec) = self.tensors.remove(handle) else {
+            if self.is_deferred(handle) {
+                // The runtime still knows it (its free is deferred) and would
+                // free it under the pending requests: the reference's answer.
+                observe::reject(
+                    NRT_INVALID_HANDLE,
+                    format_args!("nrt_tensor_free: tensor {handle:#x} was already freed"),
+                );
+                return;
+            }
             // Not ours to judge: the runtime says what a bad free is.
             self.device.free_tensor(handle);
             return;
         };
         if self.tensor_busy(&rec) {
             COUNTERS.add(Counter::DeferredFrees, 1);
-            self.deferred.lock().push(rec);
-            self.has_deferred.store(true, Ordering::Release);
+            {
+                let mut d = self.deferred.lock();
+                d.push(rec);
+                self.has_deferred.store(true, Ordering::Release);
+            }
             self.thread.ensure(self);
+            // Its last user may have completed since the check, with nobody
+            // left to look at the list.
+            self.run_deferred(false);
         } else {
             self.device.free_tensor(handle);
         }
@@ -458,12 +481,24 @@ impl<D: Device> Engine<D> {
         }
     }
 
+    /// Whether a free is deferred or in progress.
     pub fn has_deferred_frees(&'static self) -> bool {
         self.has_deferred.load(Ordering::Acquire)
     }
 
+    /// How many deferred frees have been carried out (see `deferred_done`).
+    pub fn deferred_frees_done(&'static self) -> u64 {
+        self.deferred_done.load(Ordering::Acquire)
+    }
+
+    /// The program freed this handle and its free is still deferred.
+    fn is_deferred(&'static self, handle: Handle) -> bool {
+        self.has_deferred.load(Ordering::Acquire) && self.deferred.lock().iter().any(|r| r.handle == handle)
+    }
+
     /// Carries out the deferred frees whose users completed (all of them
-    /// after waiting, when `wait`).
+    /// after waiting, when `wait`). Returns once every free that was in
+    /// progress in another thread is done too.
     pub fn run_deferred(&'static self, wait: bool) {
         if !self.has_deferred.load(Ordering::Acquire) {
             return;
@@ -471,16 +506,22 @@ impl<D: Device> Engine<D> {
         if wait {
             self.wait_all(None, "deferred-free");
         }
-        let ready: Vec<Arc<TensorRecord>> = {
-            let mut d = self.deferred.lock();
-            let (ready, busy): (Vec<_>, Vec<_>) = d.drain(..).partition(|r| !self.tensor_busy(r));
-            *d = busy;
-            self.has_deferred.store(!d.is_empty(), Ordering::Release);
-            ready
-        };
-        for rec in ready {
-            self.device.free_tensor(rec.handle);
+        let mut d = self.deferred.lock();
+        let mut freed = 0;
+        let mut i = 0;
+        while i < d.len() {
+            if self.tensor_busy(&d[i]) {
+                i += 1;
+            } else {
+                // Under the lock (see `deferred`); the runtime's free does not wait for the device.
+                self.device.free_tensor(d.swap_remove(i).handle);
+                freed += 1;
+            }
         }
+        if freed > 0 {
+            self.deferred_done.fetch_add(freed, Ordering::AcqRel);
+        }
+        self.has_deferred.store(!d.is_empty(), Ordering::Release);
     }
 
     // ---- tensor sets -----------------------------------------------------
@@ -917,7 +958,7 @@ impl<D: Device> Engine<D> {
             }
         }
         if host {
-            return Ok(self.execute_on_host(m, &s.accesses, run_sync));
+            return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
         }
         let visible = !self.config.trust_host_memory
             && s.tensors
@@ -927,7 +968,7 @@ impl<D: Device> Engine<D> {
         let output = self.mirror(out_set, m, true, &s.out_handles)?;
         let mut last = 0;
         for _ in 0..repeat.max(1) {
-            last = self.accept(m, &s.accesses, &s.tensors, &input, &output)?;
+            last = self.accept(m, &s.accesses, &s.tensors, Some((&input, &output)))?;
             // Submit as we go: a repeat count above the window must not
             // wait for room that only submitted requests can make.
             self.pump(m.core);
@@ -945,43 +986,55 @@ impl<D: Device> Engine<D> {
     }
 
     /// A request with host tensors: the runtime's async paths refuse them, so
-    /// it runs through the synchronous nrt_execute once its hazards are clear.
+    /// it runs through the synchronous nrt_execute. It is accepted like any
+    /// request (a window slot, a job number, a callback in its place) and
+    /// goes to the runtime in acceptance order: after every earlier request of
+    /// the core reached the runtime and completed (its hazards), before any
+    /// later one. Without a callback its status is returned here (that is its
+    /// report); with one, the callback carries it and this returns success.
     fn execute_on_host(
         &'static self,
-        m: &ModelRecord,
+        m: &Arc<ModelRecord>,
         accesses: &[StorageRange],
+        tensors: &[(Arc<TensorRecord>, AccessKind)],
         run_sync: impl FnOnce() -> Status,
-    ) -> Status {
+    ) -> Result<Status, Status> {
         COUNTERS.add(Counter::HostExecutions, 1);
-        self.wait_conflicts(m.core, accesses, None, None);
-        let core = self.core(m.core);
-        if core.poisoned.load(Ordering::Acquire) {
+        let c = m.core;
+        let core = self.core(c);
+        let seq = self.accept(m, accesses, tensors, None)?;
+        self.pump(c);
+        loop {
             let mut q = core.q.lock();
-            for a in accesses.iter().filter(|a| a.kind == AccessKind::Read) {
-                if let Some(st) = q.failure_in(a.storage, a.range) {
-                    return st;
-                }
+            if q.host_turn(seq) {
+                q.begin_host(seq);
+                break;
             }
+            drop(q);
+            self.block_on_core(c, None, |q| q.host_turn(seq));
         }
+        if let Some(o) = observe::get() {
+            o.submitted(c, seq);
+        }
+        self.wait_done(c, seq - 1, None, "host-execution", None);
         let st = run_sync();
-        if st == NRT_SUCCESS && core.poisoned.load(Ordering::Acquire) {
-            let mut q = core.q.lock();
-            for a in accesses.iter().filter(|a| a.kind == AccessKind::Write) {
-                q.host_wrote(a.storage, a.range);
-            }
-            core.poisoned.store(q.tracker().has_any_poison(), Ordering::Release);
-        }
-        st
+        core.q.lock().end_host(seq, st);
+        self.thread.ensure(self);
+        self.thread.kick(&self.device, true);
+        self.pump(c);
+        // Retired (its callback run, its outputs marked) before it returns.
+        self.wait_done(c, seq, None, "host-execution", None);
+        Ok(if self.has_callback.load(Ordering::Acquire) { NRT_SUCCESS } else { st })
     }
 
     /// Accepts one request into its core's window (waiting for room).
+    /// `sets`: the shim's input and output sets (None: a host execution).
     fn accept(
         &'static self,
         m: &Arc<ModelRecord>,
         accesses: &[StorageRange],
         tensors: &[(Arc<TensorRecord>, AccessKind)],
-        input: &Arc<Mirror>,
-        output: &Arc<Mirror>,
+        sets: Option<(&Arc<Mirror>, &Arc<Mirror>)>,
     ) -> Result<OpSeq, Status> {
         let core = self.core(m.core);
         let mut q = core.q.lock();
@@ -1011,8 +1064,9 @@ impl<D: Device> Engine<D> {
         }
         let mut buf = q.access_buffer();
         buf.extend_from_slice(accesses);
-        let payload = OpPayload { model: m.clone(), input: input.clone(), output: output.clone() };
-        let seq = q.admit(buf, payload);
+        let payload = OpPayload { model: m.clone(), sets: sets.map(|(i, o)| (i.clone(), o.clone())) };
+        let host = payload.sets.is_none();
+        let seq = if host { q.admit_host(buf, payload) } else { q.admit(buf, payload) };
         // Publish for the lock-free fast paths of later host calls.
         m.last_use.store(seq, Ordering::Release);
         for (t, kind) in tensors {
@@ -1041,7 +1095,8 @@ impl<D: Device> Engine<D> {
                     was_idle = !q.has_device_work();
                 }
                 let Some(op) = q.begin_submit() else { break };
-                (op.seq, op.payload.model.handle, op.payload.input.set, op.payload.output.set)
+                let (input, output) = op.payload.sets.as_ref().map_or((0, 0), |(i, o)| (i.set, o.set));
+                (op.seq, op.payload.model.handle, input, output)
             };
             let outcome = self.device.schedule(c, model, input, output, core.slot(seq));
             if let Some(o) = observe::get() {
@@ -1057,7 +1112,15 @@ impl<D: Device> Engine<D> {
                     log::warn!("core {c}: the runtime refused a request: status {st}");
                 }
             }
-            core.q.lock().end_submit(seq, outcome);
+            let host_waiting = {
+                let mut q = core.q.lock();
+                q.end_submit(seq, outcome);
+                q.has_host_waiting()
+            };
+            if host_waiting {
+                // A host execution waits for its turn, which this may be.
+                core.cv.notify_all();
+            }
             submitted_any = true;
         }
         if submitted_any {
@@ -1086,12 +1149,6 @@ impl<D: Device> Engine<D> {
             }
             None => NRT_SUCCESS,
         }
-    }
-
-    /// nrt_tensor_check_output_completion's wait for the tensor's producer.
-    pub fn wait_producer(&'static self, view: &TensorView, deadline: Option<Instant>) -> Status {
-        let range = ByteRange::new(view.offset, view.size);
-        self.host_access(view, range, AccessKind::Read, deadline, || NRT_SUCCESS)
     }
 
     /// Requests not completed yet, over all cores.

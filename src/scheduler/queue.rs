@@ -25,9 +25,14 @@ pub enum OpState {
     Submitting,
     /// Queued on the device with this runtime sequence number.
     Submitted { device_seq: u64 },
-    /// Will complete with this status without running (it consumed bytes of a
-    /// failed request, or the runtime refused it).
+    /// Will complete with this status without running (the runtime refused it).
     Resolved(Status),
+    /// An execution of host tensors: its own thread hands it to the runtime's
+    /// synchronous nrt_execute when every earlier request of the core has
+    /// reached the runtime, and no later one goes before it.
+    Host,
+    /// The synchronous call returned this status (which that call reported).
+    HostDone(Status),
 }
 
 #[derive(Debug)]
@@ -53,6 +58,9 @@ pub struct Completed<P> {
     pub status: Status,
     /// The status still has to reach the application (no callback took it).
     pub unreported: bool,
+    /// It ran on bytes of a failed request: its outputs carry that failure's
+    /// mark (and share its report); this is that failure's status.
+    pub derived: Option<Status>,
     pub accesses: Vec<StorageRange>,
     pub payload: P,
 }
@@ -74,6 +82,8 @@ pub struct CoreQueue<P> {
     dead: bool,
     queue_full: bool,
     submitting: bool,
+    /// Host executions not yet handed to the runtime.
+    hosts: usize,
     spare: Vec<Vec<StorageRange>>,
 }
 
@@ -91,6 +101,7 @@ impl<P> CoreQueue<P> {
             dead: false,
             queue_full: false,
             submitting: false,
+            hosts: 0,
             spare: Vec::new(),
         }
     }
@@ -154,31 +165,61 @@ impl<P> CoreQueue<P> {
     }
 
     /// Accepts a request. Call only when [`has_room`](Self::has_room) and not
-    /// dead. A request that reads bytes of a failed request (with nothing
-    /// pending that could rewrite them first) is resolved at once with that
-    /// failure's status and never runs.
+    /// dead. Every request reaches the runtime, even one that reads bytes of a
+    /// failed request: the synchronous runtime would run it too, and its
+    /// completion counts and per-model order must be the same.
     pub fn admit(&mut self, accesses: Vec<StorageRange>, payload: P) -> OpSeq {
+        self.admit_as(OpState::Waiting, accesses, payload)
+    }
+
+    /// Accepts an execution of host tensors (see [`OpState::Host`]).
+    pub fn admit_host(&mut self, accesses: Vec<StorageRange>, payload: P) -> OpSeq {
+        self.hosts += 1;
+        self.admit_as(OpState::Host, accesses, payload)
+    }
+
+    fn admit_as(&mut self, state: OpState, accesses: Vec<StorageRange>, payload: P) -> OpSeq {
         debug_assert!(self.has_room() && !self.dead);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let state = match self.known_poison(&accesses) {
-            Some(status) => OpState::Resolved(status),
-            None => OpState::Waiting,
-        };
         self.tracker.record(seq, &accesses);
         self.ops.push_back(PendingOp { seq, state, accesses, payload });
         seq
     }
 
-    fn known_poison(&self, accesses: &[StorageRange]) -> Option<Status> {
-        accesses.iter().filter(|a| a.kind == AccessKind::Read).find_map(|a| {
-            let mark = self.tracker.poison_in(a.storage, a.range).next()?;
-            // A pending writer of these bytes may make them good again: then
-            // the check happens when this request completes.
-            let rewrite_pending =
-                self.tracker.latest_conflict(&StorageRange { kind: AccessKind::Read, ..*a }).is_some();
-            (!rewrite_pending).then_some(mark.status)
-        })
+    /// Whether host execution `seq` may go to the runtime now: every earlier
+    /// request of the core reached it, and nobody is submitting.
+    pub fn host_turn(&self, seq: OpSeq) -> bool {
+        !self.submitting
+            && self
+                .ops
+                .iter()
+                .find(|op| matches!(op.state, OpState::Waiting | OpState::Submitting | OpState::Host))
+                .is_some_and(|op| op.seq == seq)
+    }
+
+    /// Host execution `seq` goes to the runtime: no later request is submitted
+    /// until [`end_host`](Self::end_host).
+    pub fn begin_host(&mut self, seq: OpSeq) {
+        debug_assert!(self.host_turn(seq));
+        self.submitting = true;
+    }
+
+    /// The synchronous call of host execution `seq` returned `status`.
+    pub fn end_host(&mut self, seq: OpSeq, status: Status) {
+        self.submitting = false;
+        if let Some(op) = self.ops.iter_mut().find(|op| op.seq == seq && op.state == OpState::Host) {
+            op.state = OpState::HostDone(status);
+            self.hosts -= 1;
+        }
+        if status == NRT_EXEC_UNIT_UNRECOVERABLE {
+            self.end_submit_dead();
+        }
+    }
+
+    /// Whether a host execution waits for its turn (submissions must wake it).
+    pub fn has_host_waiting(&self) -> bool {
+        self.hosts > 0
     }
 
     /// The next request to hand to the runtime, if this thread should submit
@@ -188,7 +229,11 @@ impl<P> CoreQueue<P> {
         if self.submitting || self.queue_full || self.dead {
             return None;
         }
-        let op = self.ops.iter_mut().find(|op| op.state == OpState::Waiting)?;
+        // Not past a host execution: its thread submits it, then the rest go.
+        let op = self.ops.iter_mut().find(|op| matches!(op.state, OpState::Waiting | OpState::Host))?;
+        if op.state == OpState::Host {
+            return None;
+        }
         op.state = OpState::Submitting;
         self.submitting = true;
         Some(op)
@@ -212,11 +257,16 @@ impl<P> CoreQueue<P> {
             }
         };
         if self.dead {
-            // Nothing after a dead unit's refusal can run either.
-            for op in self.ops.iter_mut() {
-                if op.state == OpState::Waiting {
-                    op.state = OpState::Resolved(NRT_EXEC_UNIT_UNRECOVERABLE);
-                }
+            self.end_submit_dead();
+        }
+    }
+
+    /// Nothing after a dead unit's refusal can run either.
+    fn end_submit_dead(&mut self) {
+        self.dead = true;
+        for op in self.ops.iter_mut() {
+            if op.state == OpState::Waiting {
+                op.state = OpState::Resolved(NRT_EXEC_UNIT_UNRECOVERABLE);
             }
         }
     }
@@ -232,7 +282,7 @@ impl<P> CoreQueue<P> {
 
     /// Whether the oldest request can complete without asking the device.
     pub fn head_is_resolved(&self) -> bool {
-        matches!(self.ops.front().map(|op| op.state), Some(OpState::Resolved(_)))
+        matches!(self.ops.front().map(|op| op.state), Some(OpState::Resolved(_) | OpState::HostDone(_)))
     }
 
     /// The runtime refused a request for a full queue while nothing of ours is
@@ -257,40 +307,51 @@ impl<P> CoreQueue<P> {
     /// for it (ignored for a resolved request). `callback_takes_failures`: a
     /// registered legacy callback reports every status, so failures need no
     /// other report.
+    ///
+    /// A request that failed is a failure of its own: its outputs are marked
+    /// with it, and it is reported once (here by the callback, else later by a
+    /// read or a drain; a host execution's synchronous call already reported
+    /// it). A request that succeeded on bytes of a failed request is a derived
+    /// failure: its outputs get that failure's mark (no better data), and it
+    /// shares that failure's one report.
     pub fn complete_head(&mut self, device_status: Status, callback_takes_failures: bool) -> Option<Completed<P>> {
         let op = self.ops.pop_front()?;
-        let mut status = match op.state {
-            OpState::Resolved(s) => s,
-            _ => device_status,
+        let (status, reported) = match op.state {
+            OpState::Resolved(s) => (s, false),
+            OpState::HostDone(s) => (s, true),
+            _ => (device_status, false),
         };
-        if status == NRT_SUCCESS {
-            // It ran on bytes of a failed request: its outputs are no better.
-            if let Some(s) = self.poison_read_by(&op.accesses) {
-                status = s;
-            }
-        }
+        let derived = if status == NRT_SUCCESS { self.poison_read_by(&op.accesses) } else { None };
         for a in op.accesses.iter().filter(|a| a.kind == AccessKind::Write) {
-            if status == NRT_SUCCESS {
-                self.tracker.clear_poison(a.storage, a.range);
-            } else {
-                self.tracker.poison(a.storage, a.range, status, op.seq);
+            match derived {
+                Some(m) => self.tracker.poison(a.storage, a.range, m.status, m.failure),
+                None if status == NRT_SUCCESS => self.tracker.clear_poison(a.storage, a.range),
+                None => self.tracker.poison(a.storage, a.range, status, op.seq),
             }
         }
         self.tracker.retire(op.seq, &op.accesses);
         self.completed_upto = op.seq;
         self.queue_full = false;
-        let unreported = status != NRT_SUCCESS && !callback_takes_failures;
+        let unreported = status != NRT_SUCCESS && !callback_takes_failures && !reported;
         if unreported {
             self.unreported.push(Failure { id: op.seq, status });
         }
-        Some(Completed { seq: op.seq, status, unreported, accesses: op.accesses, payload: op.payload })
+        Some(Completed {
+            seq: op.seq,
+            status,
+            unreported,
+            derived: derived.map(|m| m.status),
+            accesses: op.accesses,
+            payload: op.payload,
+        })
     }
 
-    fn poison_read_by(&self, accesses: &[StorageRange]) -> Option<Status> {
+    /// The mark of the first failed byte these accesses read, if any.
+    fn poison_read_by(&self, accesses: &[StorageRange]) -> Option<PoisonMark> {
         accesses
             .iter()
             .filter(|a| a.kind == AccessKind::Read)
-            .find_map(|a| self.tracker.poison_in(a.storage, a.range).next().map(|m| m.status))
+            .find_map(|a| self.tracker.poison_in(a.storage, a.range).next().copied())
     }
 
     /// A host read of these bytes: if they hold outputs of a failed request,
@@ -345,6 +406,7 @@ impl<P> CoreQueue<P> {
         }
         self.completed_upto = self.last_accepted();
         self.submitting = false;
+        self.hosts = 0;
         self.queue_full = false;
         ops
     }
@@ -467,27 +529,73 @@ mod tests {
     }
 
     #[test]
-    fn consumer_of_failed_output_fails_too() {
+    fn consumer_of_failed_output_shares_its_report() {
         let mut q = CoreQueue::new(4);
         exec(&mut q, "producer", 1, 2);
         exec(&mut q, "consumer", 2, 3); // queued behind, runs on the device
         submit_all(&mut q);
         assert_eq!(q.complete_head(1004, false).unwrap().status, 1004);
         let c = q.complete_head(NRT_SUCCESS, false).unwrap();
-        assert_eq!(c.status, 1004, "derived failure");
-        assert_eq!(q.failure_in(3, ByteRange::new(0, 1)), Some(1004));
+        assert_eq!((c.status, c.derived, c.unreported), (NRT_SUCCESS, Some(1004), false), "derived failure");
+        assert_eq!(q.failure_in(3, ByteRange::new(0, 1)), Some(1004), "its outputs are marked");
+        assert_eq!(q.take_all_failures(), None, "reading the consumer's output reported the producer's failure");
     }
 
     #[test]
-    fn consumer_admitted_after_a_known_failure_never_runs() {
+    fn one_device_failure_one_report_through_a_chain() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "producer", 1, 2);
+        exec(&mut q, "consumer", 2, 3);
+        exec(&mut q, "second consumer", 3, 4);
+        submit_all(&mut q);
+        q.complete_head(1004, false);
+        q.complete_head(NRT_SUCCESS, false);
+        q.complete_head(NRT_SUCCESS, false);
+        assert_eq!(q.take_all_failures(), Some(1004));
+        assert_eq!(q.take_all_failures(), None, "the derived failures are not reported again");
+        assert_eq!(q.failure_in(4, ByteRange::new(0, 100)), Some(1004), "still no good data");
+    }
+
+    #[test]
+    fn consumer_admitted_after_a_known_failure_still_runs() {
         let mut q = CoreQueue::new(4);
         exec(&mut q, "producer", 1, 2);
         submit_all(&mut q);
         q.complete_head(1004, false);
         exec(&mut q, "consumer", 2, 3);
-        assert!(q.begin_submit().is_none(), "resolved without the device");
-        assert!(q.head_is_resolved());
-        assert_eq!(q.complete_head(NRT_SUCCESS, false).unwrap().status, 1004);
+        assert_eq!(submit_all(&mut q), vec![2], "the runtime gets it, as under the synchronous runtime");
+        let c = q.complete_head(NRT_SUCCESS, false).unwrap();
+        assert_eq!((c.status, c.derived), (NRT_SUCCESS, Some(1004)));
+        assert_eq!(q.failure_in(3, ByteRange::new(0, 1)), Some(1004));
+    }
+
+    #[test]
+    fn a_host_execution_keeps_its_place() {
+        let mut q = CoreQueue::new(4);
+        exec(&mut q, "a", 1, 2);
+        let s = q.begin_submit().unwrap().seq;
+        q.end_submit(s, SubmitOutcome::Queued { device_seq: 1 });
+        exec(&mut q, "b", 3, 4);
+        let s = q.begin_submit().unwrap().seq;
+        q.end_submit(s, SubmitOutcome::QueueFull);
+        let host = q.admit_host(Vec::new(), "host");
+        exec(&mut q, "c", 5, 6);
+        assert!(q.has_host_waiting());
+        assert!(!q.host_turn(host), "b was accepted first and has not reached the runtime");
+        q.complete_head(NRT_SUCCESS, false);
+        assert_eq!(q.begin_submit().map(|op| op.seq), Some(2));
+        q.end_submit(2, SubmitOutcome::Queued { device_seq: 2 });
+        assert!(q.begin_submit().is_none(), "c must not overtake the host execution");
+        assert!(q.host_turn(host));
+        q.begin_host(host);
+        assert!(q.begin_submit().is_none(), "nor while it runs");
+        q.end_host(host, 1004);
+        assert_eq!(q.begin_submit().map(|op| op.seq), Some(4));
+        q.end_submit(4, SubmitOutcome::Queued { device_seq: 3 });
+        assert_eq!(q.complete_head(NRT_SUCCESS, false).unwrap().seq, 2);
+        let h = q.complete_head(0, false).unwrap();
+        assert_eq!((h.seq, h.status, h.unreported), (host, 1004, false), "its own call reported it");
+        assert_eq!(q.complete_head(NRT_SUCCESS, false).unwrap().seq, 4);
     }
 
     #[test]

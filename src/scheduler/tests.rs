@@ -580,3 +580,60 @@ fn direct_waiting_many_threads_lose_no_wake_up() {
     assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
     assert_eq!(e.device.st.lock().schedules, 800);
 }
+
+#[test]
+fn a_host_execution_waits_for_earlier_requests_to_reach_the_device() {
+    let e = engine(4);
+    e.device.st.lock().capacity = 1;
+    e.set_allocated(0x240);
+    e.sets.get(0x240).unwrap().contents.lock().put(b"x", HOST);
+    assert_eq!(exec(e, IN, OUT), NRT_SUCCESS); // on the device
+    assert_eq!(exec(e, IN2, OUT2), NRT_SUCCESS); // refused for a full queue: waits in the shim
+    let schedules = e.device.st.lock().schedules;
+    let seen = std::sync::Arc::new(Mutex::new(None));
+    let seen2 = seen.clone();
+    let r = spawn(move || {
+        e.execute(MODEL, 0x240, 0x210, 1, move || {
+            *seen2.lock() = Some(e.device.st.lock().queued.get(&0).map_or(0, |q| q.len()));
+            1004
+        })
+    });
+    assert!(r.recv_timeout(BLOCKED).is_err(), "the second request has not reached the device");
+    assert!(seen.lock().is_none());
+    e.device.complete(0, NRT_SUCCESS);
+    // The second request goes to the device next, then completes; only then the host execution.
+    let deadline = std::time::Instant::now() + WATCHDOG;
+    while e.device.queued(0) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(e.device.st.lock().schedules > schedules, "the refused request was retried");
+    assert!(seen.lock().is_none(), "the host execution overtook it");
+    e.device.complete(0, NRT_SUCCESS);
+    assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), 1004, "without a callback its own status is its report");
+    assert_eq!(*seen.lock(), Some(0), "nothing of ours was queued when it ran");
+    assert_eq!(read(e, Y), 1004, "its device output is marked (sticky)");
+    assert_eq!(e.drain(0), NRT_SUCCESS, "reported once, by nrt_execute");
+}
+
+#[test]
+fn a_derived_failure_shares_the_original_report() {
+    let e = engine(4);
+    e.set_allocated(0x250);
+    e.sets.get(0x250).unwrap().contents.lock().put(b"x", Y);
+    exec(e, IN, OUT); // fails: y marked
+    exec(e, 0x250, OUT2); // reads y, writes y2
+    e.device.complete(0, 1004);
+    e.device.complete(0, NRT_SUCCESS);
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
+    assert_eq!(e.drain(0), 1004);
+    assert_eq!(e.drain(0), NRT_SUCCESS, "one device failure, one report");
+    assert_eq!(read(e, Y2), 1004, "the consumer's output holds no good data");
+    // A consumer accepted after the failure is known still reaches the device.
+    let before = e.device.st.lock().schedules;
+    exec(e, 0x250, OUT2);
+    assert_eq!(e.device.st.lock().schedules, before + 1);
+    e.device.complete(0, NRT_SUCCESS);
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
+    assert_eq!(read(e, Y2), 1004);
+    assert_eq!(e.drain(0), NRT_SUCCESS);
+}
