@@ -3,6 +3,7 @@
 //! Everything unsafe in the core lives here.
 
 use std::ffi::c_void;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A caller's buffer (nrta_tensor_read destination, nrta_tensor_write source) that
@@ -129,6 +130,102 @@ impl Mem {
     }
 }
 
+impl Mem {
+    /// The bytes `off..off + len` (bounds checked), for the data phase of an op.
+    pub fn view(&self, off: usize, len: usize) -> View<'_> {
+        assert!(off.checked_add(len).is_some_and(|e| e <= self.len));
+        View { ptr: self.ptr + off, len, _mem: PhantomData }
+    }
+}
+
+/// A byte range of a storage's memory, valid while the storage lives.
+///
+/// Storage memory is shared: the units of the simulator, the host paths, and for
+/// attached buffers the program, all touch it through raw pointers. The simulator
+/// orders its own accesses (in-order queues; a program's device ops touch the same
+/// bytes concurrently only in a race, which the hazard oracle counts and whose
+/// bytes are unspecified). Slices handed out below live only for the call and never
+/// overlap each other (`with_src_dst` checks it).
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    ptr: usize,
+    len: usize,
+    _mem: PhantomData<&'a Mem>,
+}
+
+impl View<'_> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// True when the two ranges share a byte (also across storages: attached
+    /// buffers of one storage may alias another's).
+    pub fn overlaps(&self, o: &View<'_>) -> bool {
+        self.len > 0 && o.len > 0 && self.ptr < o.ptr + o.len && o.ptr < self.ptr + self.len
+    }
+    /// memmove from `src` (same length; overlap allowed).
+    pub fn copy_from(&self, src: &View<'_>) {
+        assert_eq!(src.len, self.len);
+        if self.len > 0 {
+            // SAFETY: both ranges are live storage memory of this length (see View).
+            unsafe { std::ptr::copy(src.ptr as *const u8, self.ptr as *mut u8, self.len) }
+        }
+    }
+    /// Copies a caller's buffer (nrt_tensor_write source) into these bytes.
+    pub fn copy_from_user(&self, src: &UserBuf) {
+        assert_eq!(src.len, self.len);
+        if self.len > 0 {
+            // SAFETY: live storage memory (see View); the caller's buffer is valid (UserBuf::new).
+            unsafe { std::ptr::copy(src.ptr as *const u8, self.ptr as *mut u8, self.len) }
+        }
+    }
+    /// Copies these bytes into a caller's buffer (nrt_tensor_read destination).
+    pub fn copy_to_user(&self, dst: &UserBuf) {
+        assert_eq!(dst.len, self.len);
+        if self.len > 0 {
+            // SAFETY: as in copy_from_user.
+            unsafe { std::ptr::copy(self.ptr as *const u8, dst.ptr as *mut u8, self.len) }
+        }
+    }
+    pub fn fill(&self, value: u8) {
+        if self.len > 0 {
+            // SAFETY: live storage memory (see View).
+            unsafe { std::ptr::write_bytes(self.ptr as *mut u8, value, self.len) }
+        }
+    }
+    /// Copies these bytes into `dst` (same length).
+    pub fn read_into(&self, dst: &mut [u8]) {
+        assert_eq!(dst.len(), self.len);
+        if self.len > 0 {
+            // SAFETY: live storage memory (see View); dst is a distinct Rust buffer.
+            unsafe { std::ptr::copy(self.ptr as *const u8, dst.as_mut_ptr(), self.len) }
+        }
+    }
+    /// Runs `f` on these bytes, writable.
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        if self.len == 0 {
+            return f(&mut []);
+        }
+        // SAFETY: live storage memory (see View); no other slice of it exists during f.
+        f(unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u8, self.len) })
+    }
+    /// Runs `f(src, dst)` on two ranges that share no byte; None (f not run) if they do.
+    pub fn with_src_dst<R>(src: &View<'_>, dst: &View<'_>, f: impl FnOnce(&[u8], &mut [u8]) -> R) -> Option<R> {
+        if src.overlaps(dst) {
+            return None;
+        }
+        let s: &[u8] = if src.len == 0 {
+            &[]
+        } else {
+            // SAFETY: live storage memory (see View), disjoint from dst (checked above).
+            unsafe { std::slice::from_raw_parts(src.ptr as *const u8, src.len) }
+        };
+        Some(dst.with_mut(|d| f(s, d)))
+    }
+}
+
 impl Drop for Mem {
     fn drop(&mut self) {
         if self.owned {
@@ -177,6 +274,23 @@ pub fn low_timer_slack() {
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong, 0, 0, 0);
     }
+}
+
+/// Runs `f` with the calling thread's timer slack at 1 us, then restores it (a
+/// deadline sleep on a caller's thread, which may have the default 50 us).
+pub fn with_low_timer_slack<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: prctl on the calling thread only.
+    let old = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0 as libc::c_ulong, 0, 0, 0) };
+    if old <= 1000 {
+        return f();
+    }
+    low_timer_slack();
+    let r = f();
+    // SAFETY: as above; restores the thread's own value.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, old as libc::c_ulong, 0, 0, 0);
+    }
+    r
 }
 
 /// Writes all of `bytes` to fd 2 with write(2): no lock (std's stderr lock could
