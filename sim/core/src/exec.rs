@@ -73,19 +73,14 @@ pub fn execute(def: &ModelDef, inputs: &[impl Bytes], outputs: &[impl Bytes]) {
                 }
             }
             Compute::Affine { mul, add } => {
-                let n = inputs.iter().filter(|r| !r.bytes().is_empty()).count();
+                let live = || inputs.iter().map(|r| r.bytes()).filter(|v| !v.is_empty());
+                let n = live().count();
                 for o in outputs {
-                    let ov = o.bytes();
-                    if n == 0 {
-                        ov.fill(add);
-                        continue;
-                    }
-                    for (k, r) in inputs.iter().filter(|r| !r.bytes().is_empty()).enumerate() {
-                        View::with_src_dst(&r.bytes(), &ov, |src, dst| {
-                            model::affine_pass(dst, src, k == 0, k + 1 == n, mul, add, &mut s.tile)
-                        })
-                        .expect("outputs share no byte with inputs (checked above)");
-                    }
+                    let source = |k: usize| live().nth(k).expect("k < n");
+                    View::with_dst_and_sources(&o.bytes(), n, source, |dst, srcs| {
+                        model::affine_output(dst, n, |k| srcs[k], mul, add, &mut s.tile)
+                    })
+                    .expect("outputs share no byte with inputs (checked above)");
                 }
             }
         }

@@ -263,6 +263,22 @@ pub fn affine_pass(out: &mut [u8], src: &[u8], first: bool, last: bool, mul: u8,
     }
 }
 
+/// The first pass of `compute affine` over two inputs at once, both at least as
+/// long as the output (no repetition): `out = a + b`, and when `last` the affine
+/// map. One pass over the output instead of two.
+pub fn affine_pass2(out: &mut [u8], a: &[u8], b: &[u8], last: bool, mul: u8, add: u8) {
+    let (a, b) = (&a[..out.len()], &b[..out.len()]);
+    if last {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = mul.wrapping_mul(x.wrapping_add(y)).wrapping_add(add);
+        }
+    } else {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = x.wrapping_add(y);
+        }
+    }
+}
+
 /// The passes of one affine output: `out` = the affine map of the sum of the
 /// inputs given by `input(k)`, k in 0..n (declared order). No inputs: `add`.
 pub fn affine_output<'a>(
@@ -275,9 +291,24 @@ pub fn affine_output<'a>(
 ) {
     if n == 0 {
         out.fill(add);
+        return;
     }
-    for k in 0..n {
-        affine_pass(out, input(k), k == 0, k + 1 == n, mul, add, tile);
+    let first = input(0);
+    let mut k = 1;
+    if n >= 2 && first.len() >= out.len() {
+        let second = input(1);
+        if second.len() >= out.len() {
+            affine_pass2(out, first, second, n == 2, mul, add);
+        } else {
+            affine_pass(out, first, true, false, mul, add, tile);
+            affine_pass(out, second, false, n == 2, mul, add, tile);
+        }
+        k = 2;
+    } else {
+        affine_pass(out, first, true, n == 1, mul, add, tile);
+    }
+    for k in k..n {
+        affine_pass(out, input(k), false, k + 1 == n, mul, add, tile);
     }
 }
 

@@ -26,20 +26,6 @@ impl UserBuf {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    pub fn read(&self, dst: &mut [u8]) {
-        assert_eq!(dst.len(), self.len);
-        if self.len > 0 {
-            // SAFETY: the caller promised validity in `new`.
-            unsafe { std::ptr::copy(self.ptr as *const u8, dst.as_mut_ptr(), self.len) }
-        }
-    }
-    pub fn write(&self, src: &[u8]) {
-        assert_eq!(src.len(), self.len);
-        if self.len > 0 {
-            // SAFETY: the caller promised validity in `new`.
-            unsafe { std::ptr::copy(src.as_ptr(), self.ptr as *mut u8, self.len) }
-        }
-    }
 }
 
 /// A v3 `NRT_STATUS *ret` that receives the request's status at completion.
@@ -121,13 +107,6 @@ impl Mem {
             unsafe { std::ptr::copy(src.as_ptr(), (self.ptr + off) as *mut u8, src.len()) }
         }
     }
-    pub fn fill(&self, off: usize, len: usize, value: u8) {
-        assert!(off.checked_add(len).is_some_and(|e| e <= self.len));
-        if len > 0 {
-            // SAFETY: bounds checked above.
-            unsafe { std::ptr::write_bytes((self.ptr + off) as *mut u8, value, len) }
-        }
-    }
 }
 
 impl Mem {
@@ -145,7 +124,7 @@ impl Mem {
 /// orders its own accesses (in-order queues; a program's device ops touch the same
 /// bytes concurrently only in a race, which the hazard oracle counts and whose
 /// bytes are unspecified). Slices handed out below live only for the call and never
-/// overlap each other (`with_src_dst` checks it).
+/// overlap each other (`with_dst_and_sources` checks it).
 #[derive(Clone, Copy)]
 pub struct View<'a> {
     ptr: usize,
@@ -211,18 +190,39 @@ impl View<'_> {
         // SAFETY: live storage memory (see View); no other slice of it exists during f.
         f(unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u8, self.len) })
     }
-    /// Runs `f(src, dst)` on two ranges that share no byte; None (f not run) if they do.
-    pub fn with_src_dst<R>(src: &View<'_>, dst: &View<'_>, f: impl FnOnce(&[u8], &mut [u8]) -> R) -> Option<R> {
-        if src.overlaps(dst) {
+    /// Runs `f(dst, srcs)` on `dst` and the `n` source ranges `source(k)`,
+    /// provided no source shares a byte with `dst` (sources may overlap each
+    /// other: they are only read); None (f not run) otherwise. Up to 8 sources
+    /// need no allocation.
+    pub fn with_dst_and_sources<'v, R>(
+        dst: &View<'_>,
+        n: usize,
+        source: impl Fn(usize) -> View<'v>,
+        f: impl for<'s> FnOnce(&'s mut [u8], &'s [&'s [u8]]) -> R,
+    ) -> Option<R> {
+        if (0..n).any(|k| source(k).overlaps(dst)) {
             return None;
         }
-        let s: &[u8] = if src.len == 0 {
-            &[]
-        } else {
+        let slice = |k: usize| -> &'v [u8] {
+            let v = source(k);
+            if v.len == 0 {
+                return &[];
+            }
             // SAFETY: live storage memory (see View), disjoint from dst (checked above).
-            unsafe { std::slice::from_raw_parts(src.ptr as *const u8, src.len) }
+            unsafe { std::slice::from_raw_parts(v.ptr as *const u8, v.len) }
         };
-        Some(dst.with_mut(|d| f(s, d)))
+        let mut few: [&[u8]; 8] = [&[]; 8];
+        let many: Vec<&[u8]>;
+        let srcs: &[&[u8]] = if n <= few.len() {
+            for (k, s) in few.iter_mut().enumerate().take(n) {
+                *s = slice(k);
+            }
+            &few[..n]
+        } else {
+            many = (0..n).map(slice).collect();
+            &many
+        };
+        Some(dst.with_mut(|d| f(d, srcs)))
     }
 }
 
