@@ -751,6 +751,9 @@ impl Runtime {
             st.inline_active = true;
             let prev = st.clock;
             drop(st);
+            // The worker still starts on the queue's first use, from this thread
+            // (it inherits this thread's signal mask, as before).
+            self.ensure_worker(q);
             self.process(q, op, prev);
             q.st.lock().inline_active = false;
             // Work queued meanwhile waited for this op (see `worker`).
