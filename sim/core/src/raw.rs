@@ -147,26 +147,19 @@ impl View<'_> {
     /// memmove from `src` (same length; overlap allowed).
     pub fn copy_from(&self, src: &View<'_>) {
         assert_eq!(src.len, self.len);
-        if self.len > 0 {
-            // SAFETY: both ranges are live storage memory of this length (see View).
-            unsafe { std::ptr::copy(src.ptr as *const u8, self.ptr as *mut u8, self.len) }
-        }
+        // Both ranges are live storage memory of this length (see View).
+        copy_raw(src.ptr, self.ptr, self.len);
     }
     /// Copies a caller's buffer (nrt_tensor_write source) into these bytes.
     pub fn copy_from_user(&self, src: &UserBuf) {
         assert_eq!(src.len, self.len);
-        if self.len > 0 {
-            // SAFETY: live storage memory (see View); the caller's buffer is valid (UserBuf::new).
-            unsafe { std::ptr::copy(src.ptr as *const u8, self.ptr as *mut u8, self.len) }
-        }
+        // Live storage memory (see View); the caller's buffer is valid (UserBuf::new).
+        copy_raw(src.ptr, self.ptr, self.len);
     }
     /// Copies these bytes into a caller's buffer (nrt_tensor_read destination).
     pub fn copy_to_user(&self, dst: &UserBuf) {
         assert_eq!(dst.len, self.len);
-        if self.len > 0 {
-            // SAFETY: as in copy_from_user.
-            unsafe { std::ptr::copy(self.ptr as *const u8, dst.ptr as *mut u8, self.len) }
-        }
+        copy_raw(self.ptr, dst.ptr, self.len);
     }
     pub fn fill(&self, value: u8) {
         if self.len > 0 {
@@ -224,6 +217,61 @@ impl View<'_> {
         };
         Some(dst.with_mut(|d| f(d, srcs)))
     }
+}
+
+/// Copies of at least this many bytes bypass the caches (non-temporal stores):
+/// a tensor this large has usually left them, and on this class of machine a
+/// 4 MiB copy out of cache then takes about 0.7 of the time (no read of the
+/// destination before it is written).
+const STREAM_FROM: usize = 1 << 20;
+
+/// memmove of `len` bytes from address `src` to `dst`. Private: the callers
+/// (View's methods) pass live ranges of `len` bytes.
+fn copy_raw(src: usize, dst: usize, len: usize) {
+    if len == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if len >= STREAM_FROM && (src + len <= dst || dst + len <= src) {
+        stream_copy(src, dst, len);
+        return;
+    }
+    // SAFETY: live ranges of len bytes (see above); ptr::copy allows overlap.
+    unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, len) }
+}
+
+/// A copy between disjoint ranges with SSE2 (baseline on x86_64) streaming stores.
+#[cfg(target_arch = "x86_64")]
+fn stream_copy(src: usize, dst: usize, len: usize) {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+    let head = ((16 - dst % 16) % 16).min(len);
+    // SAFETY: the first `head` bytes of the two disjoint live ranges.
+    unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, head) }
+    let (mut s, mut d, end) = (src + head, dst + head, dst + len);
+    while d + 64 <= end {
+        // SAFETY: [s, s + 64) and [d, d + 64) lie inside the two ranges; d is
+        // 16-byte aligned (streaming stores need it); loads may be unaligned.
+        unsafe {
+            let (sp, dp) = (s as *const __m128i, d as *mut __m128i);
+            let (a, b, c, e) = (
+                _mm_loadu_si128(sp),
+                _mm_loadu_si128(sp.add(1)),
+                _mm_loadu_si128(sp.add(2)),
+                _mm_loadu_si128(sp.add(3)),
+            );
+            _mm_stream_si128(dp, a);
+            _mm_stream_si128(dp.add(1), b);
+            _mm_stream_si128(dp.add(2), c);
+            _mm_stream_si128(dp.add(3), e);
+        }
+        s += 64;
+        d += 64;
+    }
+    // SAFETY: the remaining tail (< 64 bytes) of the two ranges.
+    unsafe { std::ptr::copy_nonoverlapping(s as *const u8, d as *mut u8, end - d) }
+    // SAFETY: no operands; orders the streaming stores before the stores that
+    // publish the op's completion.
+    unsafe { _mm_sfence() }
 }
 
 impl Drop for Mem {
@@ -368,5 +416,35 @@ pub fn register_atfork_once() {
         if r != 0 {
             log::error!("pthread_atfork failed ({r}): a forked child may inherit the parent's simulator state");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_small_large_misaligned_and_overlapping() {
+        for &(len, soff, doff) in &[(0usize, 0usize, 0usize), (5, 1, 3), (STREAM_FROM, 0, 0), (STREAM_FROM + 77, 3, 9)]
+        {
+            let src = Mem::alloc(len + 16).unwrap();
+            let data: Vec<u8> = (0..len + 16).map(|i| (i * 7 + 3) as u8).collect();
+            src.write(0, &data);
+            let dst = Mem::alloc(len + 16).unwrap();
+            dst.view(doff, len).copy_from(&src.view(soff, len));
+            let mut out = vec![0u8; len + 16];
+            dst.read(0, &mut out);
+            assert_eq!(&out[doff..doff + len], &data[soff..soff + len], "len {len}");
+            assert!(out[..doff].iter().chain(&out[doff + len..]).all(|&b| b == 0), "len {len}: outside untouched");
+        }
+        // Overlapping (memmove), large: takes the plain path.
+        let len = STREAM_FROM + 100;
+        let m = Mem::alloc(len + 64).unwrap();
+        let data: Vec<u8> = (0..len + 64).map(|i| (i * 13) as u8).collect();
+        m.write(0, &data);
+        m.view(64, len).copy_from(&m.view(0, len));
+        let mut out = vec![0u8; len + 64];
+        m.read(0, &mut out);
+        assert_eq!(&out[64..], &data[..len]);
     }
 }
