@@ -12,16 +12,23 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The workloads, in table order: (name, quick-mode iteration count, what it is).
-pub const WORKLOADS: [(&str, u64, &str); 5] = [
+pub const WORKLOADS: [(&str, u64, &str); 6] = [
     ("w1_training", 20, "training loop: batch written every step, loss read every 10"),
     ("w2_double_buffer", 20, "double-buffered inference: outputs of i-1 read after i is submitted"),
     ("w3_pipeline", 20, "two-stage pipeline: core 0 -> host -> core 1"),
     ("w4_eager", 200, "eager stream: 50 us executions, a read every 100"),
     ("w5_server", 10, "server: 4 threads, 2 shared cores"),
+    ("w6_large", 4, "large tensors: 2 x 4 MiB in, 4 MiB out, 1.5 ms model, double-buffered"),
 ];
 
-/// The program configurations, in the order of the first repetition.
-pub const CONFIGS: [&str; 4] = ["sync", "implicit", "shim", "expert"];
+/// The program configurations, in the order of the first repetition. The
+/// implicit mode runs under both fence rules of the simulator
+/// (`NRT_SIM_IMPLICIT_FENCE`): `all` (a read waits for every pending execution,
+/// as documented) and `storage` (per-storage fences, as the 2.31.24 binary does).
+pub const CONFIGS: [&str; 5] = ["sync", "implicit-all", "implicit-storage", "shim", "expert"];
+
+/// The implicit-mode configurations among CONFIGS.
+pub const IMPLICIT_CONFIGS: [&str; 2] = ["implicit-all", "implicit-storage"];
 
 /// Where everything is.
 #[derive(Clone, Debug)]
@@ -68,6 +75,7 @@ pub fn c_programs() -> Vec<(String, String, bool)> {
         v.push((format!("bench/workloads/{w}_expert.c"), format!("{w}_expert"), false));
     }
     v.push(("bench/micro/overhead.c".into(), "overhead".into(), false));
+    v.push(("bench/micro/simcost.c".into(), "simcost".into(), false));
     v.push(("bench/micro/alloc_count.c".into(), "liballoc_count.so".into(), true));
     v
 }
@@ -134,6 +142,14 @@ pub fn prepare() -> Result<Paths, String> {
         return Err(format!("compiling {} failed", failed.join(", ")));
     }
     Ok(paths)
+}
+
+/// `paths` with the simulator replaced by the library at `lib` (laid out in
+/// target/nrt-bench/lib-baseline/): to compare two simulator builds in one run.
+pub fn with_simulator(paths: &Paths, lib: &Path) -> Result<Paths, String> {
+    let dir = paths.sim_lib.with_file_name("lib-baseline");
+    install_sim(lib, &dir)?;
+    Ok(Paths { sim_lib: dir, ..paths.clone() })
 }
 
 /// What a program printed and how it ended.
@@ -216,34 +232,41 @@ pub fn json_number(text: &str, key: &str) -> Option<u64> {
 
 /// The busiest unit's busy time in the report's "busy_us" object (per core, per unit).
 pub fn busiest_unit_us(text: &str) -> u64 {
-    let Some(at) = text.find("\"busy_us\"") else { return 0 };
-    let body = &text[at + "\"busy_us\"".len()..];
-    let body = body.trim_start().strip_prefix(':').unwrap_or(body).trim_start();
-    // The object runs to its matching brace.
-    let mut depth = 0usize;
-    let mut end = body.len();
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    end = i;
-                    break;
+    busy_values(text).max().unwrap_or(0)
+}
+
+/// The sum of all units' busy time in the report's "busy_us" object: a
+/// synchronous program's modelled time (its device ops never overlap).
+pub fn total_busy_us(text: &str) -> u64 {
+    busy_values(text).sum()
+}
+
+fn busy_values(text: &str) -> impl Iterator<Item = u64> + '_ {
+    let body = text.find("\"busy_us\"").map_or("", |at| {
+        let body = &text[at + "\"busy_us\"".len()..];
+        let body = body.trim_start().strip_prefix(':').unwrap_or(body).trim_start();
+        // The object runs to its matching brace.
+        let mut depth = 0usize;
+        let mut end = body.len();
+        for (i, c) in body.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
                 }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    body[..end]
-        .split(':')
-        .skip(1)
-        .filter_map(|p| {
-            let d: String = p.trim_start().chars().take_while(|c| c.is_ascii_digit()).collect();
-            d.parse::<u64>().ok()
-        })
-        .max()
-        .unwrap_or(0)
+        &body[..end]
+    });
+    body.split(':').skip(1).filter_map(|p| {
+        let d: String = p.trim_start().chars().take_while(|c| c.is_ascii_digit()).collect();
+        d.parse::<u64>().ok()
+    })
 }
 
 pub fn median(v: &[f64]) -> f64 {
@@ -430,6 +453,8 @@ mod tests {
         let r = r#"{"hazards": 0, "wall_us": 5300, "busy_us": {"core0": {"tensor_op": 260, "compute": 2400, "collectives": 0},
               "core1": {"tensor_op": 0, "compute": 900, "collectives": 0}}, "queue_full": 7000}"#;
         assert_eq!(busiest_unit_us(r), 2400);
+        assert_eq!(total_busy_us(r), 3560);
+        assert_eq!(busiest_unit_us("{}"), 0);
         assert_eq!(json_number(r, "wall_us"), Some(5300));
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);

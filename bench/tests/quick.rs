@@ -1,15 +1,17 @@
 //! `nrt-bench --quick` runs and produces the table and the JSON with every workload
-//! and configuration. Checks structure only, never a timing.
+//! and configuration; `nrt-bench sim --quick` its tables. Checks structure only,
+//! never a timing. One test, so the two never build into target/nrt-bench at once.
 
 use nrt_bench::{CONFIGS, WORKLOADS};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn quick_mode_produces_the_table_and_json() {
-    let json = std::env::temp_dir().join(format!("nrt-bench-quick-{}.json", std::process::id()));
+/// Runs nrt-bench with `args` + `--json FILE` under a watchdog: (stdout, the JSON).
+fn run_bench(args: &[&str]) -> (String, String) {
+    let json = std::env::temp_dir().join(format!("nrt-bench-quick-{}-{}.json", std::process::id(), args[0]));
     let mut child = Command::new(env!("CARGO_BIN_EXE_nrt-bench"))
-        .args(["--quick", "--json"])
+        .args(args)
+        .arg("--json")
         .arg(&json)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -30,13 +32,26 @@ fn quick_mode_produces_the_table_and_json() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("nrt-bench --quick did not finish within 900 s (killed)");
+            panic!("nrt-bench {args:?} did not finish within 900 s (killed)");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let table = reader.join().unwrap();
-    assert!(status.success(), "nrt-bench --quick failed:\n{table}");
-    for h in ["iter/s", "util", "shim/implicit", "shim/sync", "shim/expert", "shim/bound"] {
+    assert!(status.success(), "nrt-bench {args:?} failed:\n{table}");
+    let text = std::fs::read_to_string(&json).expect("the JSON file was not written");
+    let _ = std::fs::remove_file(&json);
+    (table, text)
+}
+
+#[test]
+fn quick_mode_produces_the_tables_and_json() {
+    workload_table();
+    sim_table();
+}
+
+fn workload_table() {
+    let (table, text) = run_bench(&["--quick"]);
+    for h in ["iter/s", "util", "shim/implicit", "(weaker)", "shim/sync", "shim/expert", "shim/bound"] {
         assert!(table.contains(h), "no column {h} in:\n{table}");
     }
     for (w, _, _) in WORKLOADS {
@@ -50,8 +65,6 @@ fn quick_mode_produces_the_table_and_json() {
             );
         }
     }
-    let text = std::fs::read_to_string(&json).expect("the JSON file was not written");
-    let _ = std::fs::remove_file(&json);
     assert!(text.contains("\"quick\": true"));
     for (w, _, _) in WORKLOADS {
         let at = text.find(&format!("\"{w}\"")).unwrap_or_else(|| panic!("no {w} in the JSON:\n{text}"));
@@ -62,8 +75,43 @@ fn quick_mode_produces_the_table_and_json() {
         for c in CONFIGS.iter().chain(["bound"].iter()) {
             assert!(body.contains(&format!("\"{c}\"")), "no {c} under {w} in the JSON:\n{text}");
         }
-        for r in ["shim/implicit", "shim/sync", "shim/expert", "shim/bound", "iters_per_s", "utilisation"] {
+        for r in [
+            "shim/implicit",
+            "shim/implicit-weaker",
+            "implicit_stronger",
+            "shim/sync",
+            "shim/expert",
+            "shim/bound",
+            "iters_per_s",
+            "utilisation",
+        ] {
             assert!(body.contains(&format!("\"{r}\"")), "no {r} under {w} in the JSON");
         }
+    }
+}
+
+fn sim_table() {
+    let (table, text) = run_bench(&["sim", "--quick"]);
+    for row in [
+        "nrt_tensor_write, device tensor (ns/byte)",
+        "nrt_tensor_read, device tensor (ns/byte)",
+        "nrt_tensor_copy, device to device (ns/byte)",
+        "nrt_execute, affine, 2 inputs (ns/output byte)",
+        "sync nrt_tensor_read, 64 B (us/call)",
+        "sync nrt_execute, 64 B model (us/call)",
+        "nrta_execute_schedule + completion, 64 B (us)",
+    ] {
+        let line = table.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row {row:?} in:\n{table}"));
+        let v: f64 = line[row.len()..].split_whitespace().next().and_then(|x| x.parse().ok()).unwrap();
+        assert!(v.is_finite(), "{line}");
+    }
+    for mode in ["sync", "shim"] {
+        assert!(
+            table.lines().any(|l| l.starts_with("64 KiB") && l.split_whitespace().nth(2) == Some(mode)),
+            "no 64 KiB {mode} timing row in:\n{table}"
+        );
+    }
+    for k in ["host_cost", "schedule_small", "timing", "modelled_ms_per_step", "current_ms_per_step"] {
+        assert!(text.contains(&format!("\"{k}\"")), "no {k} in the JSON:\n{text}");
     }
 }

@@ -5,10 +5,12 @@
 //! `nrt-sim-v2`) add their generation's `nrta_*` exports. See `sim/README.md`.
 
 pub mod config;
+pub mod exec;
 pub mod ffi;
 pub mod hazard;
 pub mod logging;
 pub mod model;
+pub mod pace;
 pub mod raw;
 pub mod runtime;
 pub mod seq;

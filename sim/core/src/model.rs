@@ -225,26 +225,122 @@ pub fn parse(data: &[u8]) -> Result<ModelDef, LoadError> {
     Ok(ModelDef { name, latency_us, inputs, outputs, compute, fail_every })
 }
 
+/// Inputs shorter than this (and than the output) are repeated into a scratch
+/// tile first, so that every pass runs over long contiguous slices that the
+/// compiler vectorises instead of one `j % len` per byte.
+const MIN_RUN: usize = 4096;
+
+/// One pass of `compute affine mul add` over one output: combines `out` with
+/// input `src`, whose byte `j % src.len()` meets output byte `j`. The first pass
+/// starts the sum (`out = src`), later ones add (`out += src`, wrapping); the last
+/// one also applies the affine map (`out = mul * out + add`). `tile` is scratch
+/// space the caller keeps between calls (no allocation once it has grown).
+pub fn affine_pass(out: &mut [u8], src: &[u8], first: bool, last: bool, mul: u8, add: u8, tile: &mut Vec<u8>) {
+    assert!(!src.is_empty(), "an input has at least one byte");
+    let period: &[u8] = if src.len() >= out.len() || src.len() >= MIN_RUN {
+        src
+    } else {
+        // src repeated to a whole number of periods, at least MIN_RUN (or the output) long.
+        let want = MIN_RUN.min(out.len()).div_ceil(src.len()) * src.len();
+        tile.clear();
+        tile.extend_from_slice(src);
+        while tile.len() < want {
+            let n = tile.len().min(want - tile.len());
+            tile.extend_from_within(..n);
+        }
+        tile
+    };
+    for chunk in out.chunks_mut(period.len()) {
+        let s = &period[..chunk.len()];
+        match (first, last) {
+            (true, false) => chunk.copy_from_slice(s),
+            (true, true) => chunk.iter_mut().zip(s).for_each(|(o, &x)| *o = mul.wrapping_mul(x).wrapping_add(add)),
+            (false, false) => chunk.iter_mut().zip(s).for_each(|(o, &x)| *o = o.wrapping_add(x)),
+            (false, true) => {
+                chunk.iter_mut().zip(s).for_each(|(o, &x)| *o = mul.wrapping_mul(o.wrapping_add(x)).wrapping_add(add))
+            }
+        }
+    }
+}
+
+/// The first pass of `compute affine` over two inputs at once, both at least as
+/// long as the output (no repetition): `out = a + b`, and when `last` the affine
+/// map. One pass over the output instead of two.
+pub fn affine_pass2(out: &mut [u8], a: &[u8], b: &[u8], last: bool, mul: u8, add: u8) {
+    let (a, b) = (&a[..out.len()], &b[..out.len()]);
+    if last {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = mul.wrapping_mul(x.wrapping_add(y)).wrapping_add(add);
+        }
+    } else {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = x.wrapping_add(y);
+        }
+    }
+}
+
+/// The passes of one affine output: `out` = the affine map of the sum of the
+/// inputs given by `input(k)`, k in 0..n (declared order). No inputs: `add`.
+pub fn affine_output<'a>(
+    out: &mut [u8],
+    n: usize,
+    mut input: impl FnMut(usize) -> &'a [u8],
+    mul: u8,
+    add: u8,
+    tile: &mut Vec<u8>,
+) {
+    if n == 0 {
+        out.fill(add);
+        return;
+    }
+    let first = input(0);
+    let mut k = 1;
+    if n >= 2 && first.len() >= out.len() {
+        let second = input(1);
+        if second.len() >= out.len() {
+            affine_pass2(out, first, second, n == 2, mul, add);
+        } else {
+            affine_pass(out, first, true, false, mul, add, tile);
+            affine_pass(out, second, false, n == 2, mul, add, tile);
+        }
+        k = 2;
+    } else {
+        affine_pass(out, first, true, n == 1, mul, add, tile);
+    }
+    for k in k..n {
+        affine_pass(out, input(k), false, k + 1 == n, mul, add, tile);
+    }
+}
+
+/// Computes the outputs of one execution from its inputs (declared order) into
+/// `outputs` (declared sizes). `tile`: scratch space kept by the caller.
+pub fn compute_into(def: &ModelDef, inputs: &[&[u8]], outputs: &mut [&mut [u8]], tile: &mut Vec<u8>) {
+    match def.compute {
+        Compute::Copy => {
+            for (o, i) in outputs.iter_mut().zip(inputs) {
+                o.copy_from_slice(i);
+            }
+        }
+        Compute::Affine { mul, add } => {
+            let live: usize = inputs.iter().filter(|i| !i.is_empty()).count();
+            for o in outputs.iter_mut() {
+                let mut it = inputs.iter().filter(|i| !i.is_empty());
+                affine_output(o, live, |_| it.next().expect("counted above"), mul, add, tile);
+            }
+        }
+    }
+}
+
 /// Computes the outputs of one execution from its inputs (declared order).
 pub fn compute(def: &ModelDef, inputs: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    match def.compute {
-        Compute::Copy => inputs.to_vec(),
-        Compute::Affine { mul, add } => def
-            .outputs
-            .iter()
-            .map(|o| {
-                (0..o.size)
-                    .map(|j| {
-                        let s = inputs
-                            .iter()
-                            .filter(|i| !i.is_empty())
-                            .fold(0u8, |acc, i| acc.wrapping_add(i[j % i.len()]));
-                        mul.wrapping_mul(s).wrapping_add(add)
-                    })
-                    .collect()
-            })
-            .collect(),
-    }
+    let ins: Vec<&[u8]> = inputs.iter().map(|v| v.as_slice()).collect();
+    let mut outs: Vec<Vec<u8>> = match def.compute {
+        Compute::Copy => inputs.iter().map(|i| vec![0; i.len()]).collect(),
+        Compute::Affine { .. } => def.outputs.iter().map(|o| vec![0; o.size]).collect(),
+    };
+    let mut views: Vec<&mut [u8]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+    compute_into(def, &ins, &mut views, &mut Vec::new());
+    outs
 }
 
 #[cfg(test)]
@@ -371,6 +467,108 @@ mod tests {
         let m2 = parse(b"nrt-sim-model 1\nname m\nlatency_us 0\noutput y 3\ncompute affine -1 257\n").unwrap();
         assert_eq!(m2.compute, Compute::Affine { mul: 255, add: 1 });
         assert_eq!(compute(&m2, &[]), vec![vec![1u8, 1, 1]]);
+    }
+
+    /// The formula as it was first written: one `j % len` per byte per input.
+    fn reference(def: &ModelDef, inputs: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        match def.compute {
+            Compute::Copy => inputs.to_vec(),
+            Compute::Affine { mul, add } => def
+                .outputs
+                .iter()
+                .map(|o| {
+                    (0..o.size)
+                        .map(|j| {
+                            let s = inputs
+                                .iter()
+                                .filter(|i| !i.is_empty())
+                                .fold(0u8, |acc, i| acc.wrapping_add(i[j % i.len()]));
+                            mul.wrapping_mul(s).wrapping_add(add)
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// xorshift64*: deterministic test data without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn size(&mut self) -> usize {
+            // Mostly small and odd sizes (tiles, partial chunks), some past MIN_RUN.
+            match self.below(4) {
+                0 => 1 + self.below(8) as usize,
+                1 => 1 + self.below(300) as usize,
+                2 => 1 + self.below(5000) as usize,
+                _ => 4000 + self.below(20000) as usize,
+            }
+        }
+    }
+
+    #[test]
+    fn fast_compute_matches_the_reference_formula() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut tile = Vec::new();
+        for case in 0..400 {
+            let nin = rng.below(5) as usize;
+            let nout = 1 + rng.below(3) as usize;
+            let decl = |p: &str, i: usize, size: usize| TensorDecl { name: format!("{p}{i}"), size };
+            let inputs: Vec<TensorDecl> = (0..nin).map(|i| decl("i", i, rng.size())).collect();
+            let outputs: Vec<TensorDecl> = (0..nout).map(|i| decl("o", i, rng.size())).collect();
+            let (mul, add) = (rng.next() as u8, rng.next() as u8);
+            let def = ModelDef {
+                name: "m".into(),
+                latency_us: 0,
+                inputs,
+                outputs,
+                compute: Compute::Affine { mul, add },
+                fail_every: None,
+            };
+            let data: Vec<Vec<u8>> =
+                def.inputs.iter().map(|d| (0..d.size).map(|_| rng.next() as u8).collect()).collect();
+            let want = reference(&def, &data);
+            assert_eq!(compute(&def, &data), want, "case {case}");
+            // The same through compute_into, on outputs that start as garbage, inputs
+            // and outputs at random offsets of larger buffers, tile kept across cases.
+            let mut backing: Vec<Vec<u8>> = Vec::new();
+            let mut offs = Vec::new();
+            for d in &data {
+                let off = rng.below(64) as usize;
+                let mut b: Vec<u8> = (0..off + d.len() + 7).map(|_| rng.next() as u8).collect();
+                b[off..off + d.len()].copy_from_slice(d);
+                backing.push(b);
+                offs.push(off);
+            }
+            let ins: Vec<&[u8]> = backing.iter().zip(&offs).zip(&data).map(|((b, &o), d)| &b[o..o + d.len()]).collect();
+            let mut out_backing: Vec<(usize, Vec<u8>)> = def
+                .outputs
+                .iter()
+                .map(|d| {
+                    let off = rng.below(64) as usize;
+                    (off, (0..off + d.size + 5).map(|_| rng.next() as u8).collect())
+                })
+                .collect();
+            let guard: Vec<Vec<u8>> = out_backing.iter().map(|(_, b)| b.clone()).collect();
+            {
+                let mut outs: Vec<&mut [u8]> =
+                    out_backing.iter_mut().zip(&def.outputs).map(|((off, b), d)| &mut b[*off..*off + d.size]).collect();
+                compute_into(&def, &ins, &mut outs, &mut tile);
+            }
+            for (k, ((off, b), d)) in out_backing.iter().zip(&def.outputs).enumerate() {
+                assert_eq!(&b[*off..*off + d.size], &want[k][..], "case {case} output {k}");
+                assert_eq!(&b[..*off], &guard[k][..*off], "case {case}: bytes before output {k} untouched");
+                assert_eq!(&b[*off + d.size..], &guard[k][*off + d.size..], "case {case}: bytes after output {k}");
+            }
+        }
     }
 
     #[test]

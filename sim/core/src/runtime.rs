@@ -3,6 +3,7 @@
 use crate::config::{self, Config};
 use crate::hazard::{Oracle, Range};
 use crate::model::{self, ModelDef};
+use crate::pace::{self, Kind};
 use crate::raw::{self, Callback, Mem, StatusPtr, UserBuf};
 use crate::seq;
 use crate::sync::{Condvar, Mutex, MutexGuard};
@@ -161,13 +162,8 @@ impl Region {
             tensor: self.tensor.clone(),
         }
     }
-    fn read(&self) -> Vec<u8> {
-        let mut v = vec![0u8; self.len];
-        self.storage.mem.read(self.off, &mut v);
-        v
-    }
-    fn write(&self, data: &[u8]) {
-        self.storage.mem.write(self.off, data);
+    fn view(&self) -> raw::View<'_> {
+        self.storage.mem.view(self.off, self.len)
     }
 }
 
@@ -209,21 +205,61 @@ struct Registry {
 
 // ---------------------------------------------------------------- ops
 
+/// A synchronous caller's completion: polled briefly, then slept on.
 pub struct SyncSlot {
-    st: Mutex<Option<Status>>,
+    /// The status, SLOT_PENDING until the op completes.
+    status: AtomicU64,
+    /// The waiter sleeps on `cv` (so completing must notify).
+    sleeping: AtomicBool,
+    lock: Mutex<()>,
     cv: Condvar,
+    /// The caller waits for this op at once and for nothing else, so on an idle
+    /// queue it may run the op itself (see `submit`).
+    inline: bool,
+}
+
+const SLOT_PENDING: u64 = u64::MAX;
+
+thread_local! {
+    /// Whether this caller's synchronous waits spin first (pace::SpinGate).
+    static SYNC_GATE: RefCell<pace::SpinGate> = RefCell::new(pace::SpinGate::default());
 }
 
 impl SyncSlot {
+    fn with_inline(inline: bool) -> Arc<SyncSlot> {
+        Arc::new(SyncSlot {
+            status: AtomicU64::new(SLOT_PENDING),
+            sleeping: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+            inline,
+        })
+    }
     fn new() -> Arc<SyncSlot> {
-        Arc::new(SyncSlot { st: Mutex::new(None), cv: Condvar::new() })
+        Self::with_inline(false)
+    }
+    /// For a caller that waits for this one op right after submitting it.
+    fn new_inline() -> Arc<SyncSlot> {
+        Self::with_inline(true)
+    }
+    fn complete(&self, status: Status) {
+        // SeqCst pairs with `wait`: either the waiter sees the status or we see it sleeping.
+        self.status.store(status as u64, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            let _g = self.lock.lock();
+            self.cv.notify_all();
+        }
     }
     fn wait(&self) -> Status {
-        let mut g = self.st.lock();
-        while g.is_none() {
-            self.cv.wait(&mut g);
+        let done = || self.status.load(Ordering::SeqCst) != SLOT_PENDING;
+        if !SYNC_GATE.with(|g| g.borrow_mut().spin(pace::SYNC_SPIN, done)) {
+            let mut g = self.lock.lock();
+            self.sleeping.store(true, Ordering::SeqCst);
+            while !done() {
+                self.cv.wait(&mut g);
+            }
         }
-        g.unwrap()
+        self.status.load(Ordering::SeqCst) as Status
     }
 }
 
@@ -269,6 +305,8 @@ struct QState {
     /// v3 `nrta_event_register_xu_completion`: our dup of the fd signalled at
     /// every completion of this queue.
     xu_notify: Option<i32>,
+    /// A synchronous caller is running the queue's op itself (see `submit`).
+    inline_active: bool,
 }
 
 pub struct Queue {
@@ -281,6 +319,9 @@ pub struct Queue {
     work_cv: Condvar,
     done_cv: Condvar,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// Counts ops queued for the worker, so that an idle worker can poll for new
+    /// work without taking `st`.
+    doorbell: AtomicU64,
 }
 
 impl Queue {
@@ -452,6 +493,7 @@ pub fn init() -> Status {
                         work_cv: Condvar::new(),
                         done_cv: Condvar::new(),
                         worker: Mutex::new(None),
+                        doorbell: AtomicU64::new(0),
                     }),
                 );
             }
@@ -687,6 +729,12 @@ impl Runtime {
             }
             q.done_cv.wait(&mut st);
         }
+        // A synchronous caller on an idle queue runs its op itself: no hand-over
+        // to the worker and back (two thread wake-ups), same timing and order.
+        let inline = matches!(&done, Completion::Sync(s) if s.inline)
+            && st.pending.is_empty()
+            && !st.inline_active
+            && st.completed == st.issued;
         let is_compute = q.utype == unit_type(self.gen, UnitRole::Compute);
         if is_compute {
             if let Some(n) = self.cfg.unrecoverable_after {
@@ -730,7 +778,22 @@ impl Runtime {
         }
         let desc = format!("{what} (seq {seqno:#018x} on {})", q.name);
         let hazard_key = self.oracle.lock().register(q.uid, desc, ranges);
-        st.pending.push_back(Op { counter, work, dur, enq: Instant::now(), done, hazard_key });
+        let op = Op { counter, work, dur, enq: Instant::now(), done, hazard_key };
+        if inline {
+            st.inline_active = true;
+            let prev = st.clock;
+            drop(st);
+            // The worker still starts on the queue's first use, from this thread
+            // (it inherits this thread's signal mask, as before).
+            self.ensure_worker(q);
+            self.process(q, op, prev);
+            q.st.lock().inline_active = false;
+            // Work queued meanwhile waited for this op (see `worker`).
+            q.work_cv.notify_one();
+            return Ok(seqno);
+        }
+        st.pending.push_back(op);
+        q.doorbell.fetch_add(1, Ordering::Release);
         drop(st);
         self.ensure_worker(q);
         q.work_cv.notify_one();
@@ -738,98 +801,113 @@ impl Runtime {
     }
 
     fn worker(self: Arc<Self>, q: Arc<Queue>) {
-        raw::low_timer_slack();
+        pace::init_worker();
+        let mut gate = pace::SpinGate::default();
         loop {
             let (op, prev) = {
                 let mut st = q.st.lock();
+                let mut spun = false;
                 loop {
-                    if let Some(op) = st.pending.pop_front() {
-                        break (op, st.clock);
+                    if !st.inline_active {
+                        if let Some(op) = st.pending.pop_front() {
+                            break (op, st.clock);
+                        }
                     }
                     if st.stop {
                         return;
                     }
+                    if !spun && !st.inline_active {
+                        // Out of work: poll a little before sleeping, since the next
+                        // request often follows at once (a caller that waited for this
+                        // one); waking a sleeping thread costs more than the poll.
+                        spun = true;
+                        let rung = q.doorbell.load(Ordering::Acquire);
+                        drop(st);
+                        gate.spin(pace::IDLE_SPIN, || q.doorbell.load(Ordering::Acquire) != rung);
+                        st = q.st.lock();
+                        continue;
+                    }
                     q.work_cv.wait(&mut st);
                 }
             };
-            // Deadline model: an op starts when it was queued or when the previous
-            // op's deadline passed, whichever is later; it ends dur later.
-            let start = match prev {
-                Some(p) if p > op.enq => p,
-                _ => op.enq,
-            };
-            let end = start + op.dur;
-            let Op { counter, work, dur, done, hazard_key, .. } = op;
-            let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&q, work, end))) {
-                Ok(s) => s,
-                Err(_) => {
-                    log::error!("internal error (panic) while running a request on {}", q.name);
-                    NRT_FAILURE
-                }
-            };
-            {
-                // Account the op before its completion is visible to anyone.
-                let mut st = q.st.lock();
-                st.clock = Some(end);
-                st.busy += dur;
+            self.process(&q, op, prev);
+        }
+    }
+
+    /// Runs one op of `q` and completes it: on its worker, or inline on the
+    /// thread of a synchronous caller (`submit`). `prev`: the unit's clock.
+    fn process(&self, q: &Queue, op: Op, prev: Option<Instant>) {
+        // Deadline model: an op starts when it was queued or when the previous
+        // op's deadline passed, whichever is later; it ends dur later.
+        let start = match prev {
+            Some(p) if p > op.enq => p,
+            _ => op.enq,
+        };
+        let end = start + op.dur;
+        let Op { counter, work, dur, done, hazard_key, .. } = op;
+        let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(q, work, start, end))) {
+            Ok(s) => s,
+            Err(_) => {
+                log::error!("internal error (panic) while running a request on {}", q.name);
+                NRT_FAILURE
             }
-            self.oracle.lock().remove(hazard_key);
-            let seqno = seq::make(q.uid, counter);
-            // A synchronous caller is woken only once the op has left the
-            // queue (below), so its next schedule call finds the slot free.
-            let mut sync_waiter = None;
-            match done {
-                Completion::Sync(slot) => sync_waiter = Some(slot),
-                Completion::Ret(p) => p.store(status),
-                Completion::Tracker(t) => {
-                    if status != NRT_SUCCESS {
-                        if let Some(t) = t {
-                            t.push(seqno, status);
-                        }
+        };
+        {
+            // Account the op before its completion is visible to anyone.
+            let mut st = q.st.lock();
+            st.clock = Some(end);
+            st.busy += dur;
+        }
+        self.oracle.lock().remove(hazard_key);
+        let seqno = seq::make(q.uid, counter);
+        // A synchronous caller is woken only once the op has left the
+        // queue (below), so its next schedule call finds the slot free.
+        let mut sync_waiter = None;
+        match done {
+            Completion::Sync(slot) => sync_waiter = Some(slot),
+            Completion::Ret(p) => p.store(status),
+            Completion::Tracker(t) => {
+                if status != NRT_SUCCESS {
+                    if let Some(t) = t {
+                        t.push(seqno, status);
                     }
                 }
-                Completion::Implicit(ticket) => self.implicit_done(q.core, ticket, status),
             }
-            let mut st = q.st.lock();
-            st.completed = counter;
-            let mut i = 0;
-            while i < st.notify.len() {
-                if st.notify[i].0 <= counter {
-                    let (_, fd) = st.notify.swap_remove(i);
-                    signal_notify_fd(fd);
-                } else {
-                    i += 1;
-                }
+            Completion::Implicit(ticket) => self.implicit_done(q.core, ticket, status),
+        }
+        let mut st = q.st.lock();
+        st.completed = counter;
+        let mut i = 0;
+        while i < st.notify.len() {
+            if st.notify[i].0 <= counter {
+                let (_, fd) = st.notify.swap_remove(i);
+                signal_notify_fd(fd);
+            } else {
+                i += 1;
             }
-            if let Some(fd) = st.xu_notify {
-                signal_xu_fd(fd);
-            }
-            q.done_cv.notify_all();
-            drop(st);
-            if let Some(slot) = sync_waiter {
-                *slot.st.lock() = Some(status);
-                slot.cv.notify_all();
-            }
+        }
+        if let Some(fd) = st.xu_notify {
+            signal_xu_fd(fd);
+        }
+        q.done_cv.notify_all();
+        drop(st);
+        if let Some(slot) = sync_waiter {
+            slot.complete(status);
         }
     }
 
-    fn sleep_until(end: Instant) {
-        let now = Instant::now();
-        if end > now {
-            std::thread::sleep(end - now);
-        }
-    }
-
-    fn run(&self, q: &Queue, work: Work, end: Instant) -> Status {
+    /// The op's effect on the bytes, timed so that it is done when the op ends
+    /// (`pace::run_data_phase`); returns at `end`.
+    fn run(&self, q: &Queue, work: Work, start: Instant, end: Instant) -> Status {
         match work {
             Work::Exec { model, inputs, outputs, fail } => {
-                let snap: Vec<Vec<u8>> = inputs.iter().map(|r| r.read()).collect();
-                let outs = if fail.is_none() { model::compute(&model.def, &snap) } else { Vec::new() };
-                Self::sleep_until(end);
                 if fail.is_none() {
-                    for ((r, _), data) in outputs.iter().zip(&outs) {
-                        r.write(data);
-                    }
+                    let units = crate::exec::units(&model.def, &outputs);
+                    pace::run_data_phase(start, end, Kind::Compute, units, || {
+                        crate::exec::execute(&model.def, &inputs, &outputs)
+                    });
+                } else {
+                    pace::sleep_until(end);
                 }
                 self.stats.executions.fetch_add(1, Ordering::Relaxed);
                 if let Some(s) = fail {
@@ -852,26 +930,19 @@ impl Runtime {
                 fail.unwrap_or(NRT_SUCCESS)
             }
             Work::Write { dst, src } => {
-                Self::sleep_until(end);
-                let mut v = vec![0u8; src.len()];
-                src.read(&mut v);
-                dst.write(&v);
+                pace::run_data_phase(start, end, Kind::Copy, dst.len as u64, || dst.view().copy_from_user(&src));
                 NRT_SUCCESS
             }
             Work::Read { src, dst } => {
-                Self::sleep_until(end);
-                dst.write(&src.read());
+                pace::run_data_phase(start, end, Kind::Copy, src.len as u64, || src.view().copy_to_user(&dst));
                 NRT_SUCCESS
             }
             Work::Copy { src, dst } => {
-                Self::sleep_until(end);
-                let v = src.read();
-                dst.write(&v);
+                pace::run_data_phase(start, end, Kind::Copy, src.len as u64, || dst.view().copy_from(&src.view()));
                 NRT_SUCCESS
             }
             Work::Memset { dst, value } => {
-                Self::sleep_until(end);
-                dst.storage.mem.fill(dst.off, dst.len, value);
+                pace::run_data_phase(start, end, Kind::Copy, dst.len as u64, || dst.view().fill(value));
                 NRT_SUCCESS
             }
         }
@@ -1272,14 +1343,12 @@ impl Runtime {
         match (t.device_core(), write) {
             (None, false) => {
                 self.host_access(&desc, &[r.range(false)]);
-                buf.write(&r.read());
+                r.view().copy_to_user(&buf);
                 Ok(())
             }
             (None, true) => {
                 self.host_access(&desc, &[r.range(true)]);
-                let mut v = vec![0u8; size];
-                buf.read(&mut v);
-                r.write(&v);
+                r.view().copy_from_user(&buf);
                 Ok(())
             }
             (Some(core), false) => {
@@ -1313,7 +1382,7 @@ impl Runtime {
         bytes: u64,
     ) -> Res<()> {
         let q = self.role_queue(core, role).clone();
-        let slot = SyncSlot::new();
+        let slot = SyncSlot::new_inline();
         let dur = self.cfg.dma_time(bytes);
         self.submit(&q, call, desc, work, dur, Completion::Sync(slot.clone()), true)?;
         match slot.wait() {
@@ -1387,8 +1456,7 @@ impl Runtime {
         match core {
             None => {
                 self.host_access(&format!("{call} '{}' -> '{}'", s.name, d.name), &[sr.range(false), dr.range(true)]);
-                let v = sr.read();
-                dr.write(&v);
+                dr.view().copy_from(&sr.view());
             }
             Some(c) => self.transfer_and_wait(
                 c,
@@ -1415,7 +1483,7 @@ impl Runtime {
         match t.device_core() {
             None => {
                 self.host_access(&format!("{call} of '{}'", t.name), &[r.range(true)]);
-                r.storage.mem.fill(r.off, r.len, value as u8);
+                r.view().fill(value as u8);
             }
             Some(c) => self.transfer_and_wait(
                 c,
@@ -1538,7 +1606,7 @@ impl Runtime {
             return self.execute_implicit(call, mh, inh, outh);
         }
         let (m, inputs, outputs, host) = self.prepare_exec(call, mh, inh, outh, false)?;
-        let slot = SyncSlot::new();
+        let slot = SyncSlot::new_inline();
         let q = self.role_queue(m.core, UnitRole::Compute).clone();
         let dur = self.exec_duration(&m, &host);
         let what = format!("{call}('{}')", m.def.name);
