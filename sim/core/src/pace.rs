@@ -3,10 +3,11 @@
 //! thread wake-up where work or a completion is a few microseconds away.
 //!
 //! A deadline sleep sleeps (nanosleep) until `tail` before the deadline and spins
-//! for the rest; `tail` follows the
-//! wake-up overshoot this thread has measured (about 40 us on a KVM guest with
-//! 1 us timer slack, a few us on bare metal), bounded by [`MAX_TAIL`]. So a
-//! thread never spins for an op's modelled duration, only for its last moments.
+//! for the rest; `tail` follows the wake-up overshoot this thread has measured
+//! (about 40 us on a KVM guest with 1 us timer slack, a few us on bare metal),
+//! bounded by [`MAX_TAIL`]. So a thread never spins for an op's modelled
+//! duration, only for its last moments; and no thread spins at all for 50 ms
+//! after a spin saw it was preempted (an oversubscribed machine).
 
 use crate::raw;
 use std::cell::Cell;
