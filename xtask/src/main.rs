@@ -3,7 +3,7 @@
 //! `cargo xtask demo [ITERATIONS]` builds the shim, `nrt-shim` and the simulator
 //! (release), compiles the legacy program tests/legacy/p2_double_buffer.c and the
 //! demo's timing interposer (cli/demo/timeline.c) into target/nrt-demo/, then runs
-//! `target/release/nrt-shim demo`: the program three ways on the simulator (the
+//! `target/release/nrt-shim demo`: the program four ways on the simulator (the
 //! synchronous 2.31+ runtime, the old implicit-async mode, the shim), a table, and a
 //! trace and SVG timeline of each in target/nrt-demo/.
 //!
