@@ -4,8 +4,9 @@
 //! (release), compiles the legacy program tests/legacy/p2_double_buffer.c and the
 //! demo's timing interposer (cli/demo/timeline.c) into target/nrt-demo/, then runs
 //! `target/release/nrt-shim demo`: the program four ways on the simulator (the
-//! synchronous 2.31+ runtime, the old implicit-async mode, the shim), a table, and a
-//! trace and SVG timeline of each in target/nrt-demo/.
+//! synchronous 2.31+ runtime, the old implicit-async mode under each of its two
+//! fence rules, the shim), a table, a comparison picture of all four on one time
+//! axis, and a trace and SVG timeline of each in target/nrt-demo/.
 //!
 //! `cargo xtask install [--prefix /usr/local] [--destdir DIR]` builds the same and
 //! installs the library, header, pkg-config file, `nrt-shim`, the simulator and the
