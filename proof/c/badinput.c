@@ -507,6 +507,13 @@ static void exec_cases(int repeat) {
         if (want(fn, "repeat-count-0", P_OPEN, F_NONE, "`repeat_count` 0")) ST(nrt_execute_repeat(M, IN, OUT, 0));
         if (want(fn, "repeat-count-negative", P_OPEN, F_NONE, "`repeat_count` -1"))
             ST(nrt_execute_repeat(M, IN, OUT, -1));
+        if (want(fn, "order-freed-in-use-tensor-count-0", P_OPEN, F_NONE,
+                 "the input set names a tensor freed while an execution writes it, and `repeat_count` 0 "
+                 "(handles are checked first)")) {
+            nrt_tensor_set_t *s = set_with(NULL, NULL);
+            freed_in_use_in(s, "x");
+            ST(nrt_execute_repeat(M, s, OUT, 0));
+        }
         if (want(fn, "order-unloaded-model-count-0", P_OPEN, F_NONE,
                  "`model` unloaded and `repeat_count` 0 (handles are checked first)"))
             ST(nrt_execute_repeat(UNLOADED, IN, OUT, 0));

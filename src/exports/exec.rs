@@ -30,8 +30,14 @@ export! {
         repeat_count: std::ffi::c_int,
     ) -> NRT_STATUS {
         let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough || repeat_count < 1 {
-            // A bad count is the runtime's to judge.
+        if s.mode == Mode::Passthrough {
+            return real!(s, nrt_execute_repeat(model, input_set, output_set, repeat_count));
+        }
+        if repeat_count < 1 {
+            // A bad count is the runtime's to judge, after the handles.
+            if let Err(st) = s.engine.check_named_tensors(model as usize, input_set as usize, output_set as usize) {
+                return st;
+            }
             return real!(s, nrt_execute_repeat(model, input_set, output_set, repeat_count));
         }
         status((|| {

@@ -894,6 +894,28 @@ impl<D: Device> Engine<D> {
         })
     }
 
+    /// For an execution the runtime judges itself (`nrt_execute_repeat` with a
+    /// bad count): the runtime checks the handles of the model's named tensors
+    /// first, and a tensor the program freed may still be the runtime's (its
+    /// free deferred), so those are the shim's to reject. Only for a model the
+    /// shim has described already (describing one costs a runtime call, which
+    /// may log).
+    pub fn check_named_tensors(&'static self, model: Handle, input: Handle, output: Handle) -> Result<(), Status> {
+        self.check_open()?;
+        let Some(m) = self.models.get(model) else { return Ok(()) };
+        for (set, decl) in [(input, &m.inputs), (output, &m.outputs)] {
+            let Some(set) = self.sets.get(set) else { continue };
+            let named: Vec<Handle> = {
+                let contents = set.contents.lock();
+                decl.iter().filter_map(|t| contents.get(&t.name)).collect()
+            };
+            for h in named {
+                self.tensor(h)?;
+            }
+        }
+        Ok(())
+    }
+
     fn execute_with(
         &'static self,
         s: &mut Scratch,
