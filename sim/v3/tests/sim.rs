@@ -653,9 +653,15 @@ fn timing(l: &Lib) {
     );
 }
 
+/// Independent units run in parallel. Checked by order, with margins a loaded
+/// machine cannot eat (a wall-clock limit near the modelled time failed about 1
+/// run in 5 under two CPU hogs): two 200 ms executions on two cores take well
+/// under the 400 ms they would take one after the other, and a 125 us transfer
+/// queued behind nothing completes while the 200 ms execution on another unit
+/// of its core is still running.
 fn overlap(l: &Lib) {
     l.init();
-    let text = slow(20_000);
+    let text = slow(200_000);
     let m0 = l.load(&text, 0);
     let m1 = l.load(&text, 1);
     let mk = |c: i32| {
@@ -673,25 +679,23 @@ fn overlap(l: &Lib) {
         s.spawn(move || assert_eq!(l.exec(m1 as _, i1 as _, o1 as _), NRT_SUCCESS));
     });
     let both = ms(t.elapsed());
-    println!("two 20 ms executions on two cores: {both:.2} ms");
-    assert!((19.0..32.0).contains(&both), "two units did not overlap: {both:.2} ms");
+    println!("two 200 ms executions on two cores: {both:.2} ms");
+    assert!((190.0..340.0).contains(&both), "two units did not overlap: {both:.2} ms (serial: 400 ms)");
     // async: compute and a tensor transfer on the same core overlap too
     let v3 = l.v3();
     let (mut r0, mut r1, mut s0, mut s1) = (0u32, 0u32, 0u64, 0u64);
     let big = l.dev(0, 1 << 20, "big");
     let src = vec![1u8; 1 << 20];
-    let t = Instant::now();
     unsafe {
         assert_eq!((v3.nrta_execute_schedule)(m0, i0, o0, 0, &mut r0, &mut s0), NRT_SUCCESS);
-        // 20 us + 1 MiB / 10 GB/s ~= 125 us: negligible against 20 ms
+        // 20 us + 1 MiB / 10 GB/s ~= 125 us: negligible against 200 ms
         assert_eq!(
             (v3.nrta_tensor_write)(big, src.as_ptr() as *mut c_void, 0, 1 << 20, 0, 0, &mut r1, &mut s1),
             NRT_SUCCESS
         );
     }
     l.wait_seq(s1);
-    let w = ms(t.elapsed());
-    assert!(w < 10.0, "the transfer waited for the execution: {w:.2} ms");
+    assert_eq!(l.is_completed(s0), Ok(false), "the transfer waited for the 200 ms execution on the compute unit");
     l.wait_seq(s0);
     l.close();
 }
