@@ -6,8 +6,15 @@ use super::*;
 use crate::raw::Callback;
 
 /// A validated execution: model, input regions, output regions with their
-/// tensor handles, and the sizes of host tensors (sync path DMA).
-type ExecPlan = (Arc<Model>, Vec<Region>, Vec<(Region, usize)>, Vec<usize>);
+/// tensor handles, and the sizes of host tensors (sync path DMA; none on the
+/// async paths, which reject host tensors).
+#[derive(Clone)]
+pub(super) struct ExecPlan {
+    pub(super) model: Arc<Model>,
+    pub(super) inputs: Vec<Region>,
+    pub(super) outputs: Vec<(Region, usize)>,
+    host: Vec<usize>,
+}
 
 impl Runtime {
     /// Validates an execution. `async_path`: host tensors are rejected.
@@ -105,15 +112,33 @@ impl Runtime {
                 outputs.push((r, th));
             }
         }
-        Ok((m, inputs, outputs, host))
+        Ok(ExecPlan { model: m, inputs, outputs, host })
     }
 
-    pub(super) fn exec_duration(&self, m: &Model, host: &[usize]) -> Duration {
-        let mut d = self.cfg.scaled(m.def.latency_us as f64);
-        for &b in host {
+    /// The modelled time of an execution: the model's latency, plus one DMA
+    /// per host tensor.
+    fn exec_duration(&self, plan: &ExecPlan) -> Duration {
+        let mut d = self.cfg.scaled(plan.model.def.latency_us as f64);
+        for &b in &plan.host {
             d += self.cfg.dma_time(b as u64);
         }
         d
+    }
+
+    /// Queues a validated execution on its model's compute unit. `blocking`:
+    /// wait for room instead of NRT_QUEUE_FULL.
+    pub(super) fn submit_exec(
+        self: &Arc<Self>,
+        call: &str,
+        what: String,
+        plan: ExecPlan,
+        done: Completion,
+        blocking: bool,
+    ) -> Res<u64> {
+        let q = self.role_queue(plan.model.core, UnitRole::Compute).clone();
+        let dur = self.exec_duration(&plan);
+        let ExecPlan { model, inputs, outputs, .. } = plan;
+        self.submit(&q, call, what, Work::Exec { model, inputs, outputs, fail: None }, dur, done, blocking)
     }
 
     /// nrt_execute: synchronous, or implicit-async when the mode is on.
@@ -122,28 +147,16 @@ impl Runtime {
         if self.implicit > 0 {
             return self.execute_implicit(call, mh, inh, outh);
         }
-        let (m, inputs, outputs, host) = self.prepare_exec(call, mh, inh, outh, false)?;
+        let plan = self.prepare_exec(call, mh, inh, outh, false)?;
         let slot = SyncSlot::new_inline();
-        let q = self.role_queue(m.core, UnitRole::Compute).clone();
-        let dur = self.exec_duration(&m, &host);
-        let what = format!("{call}('{}')", m.def.name);
-        self.submit(
-            &q,
-            call,
-            what,
-            Work::Exec { model: m, inputs, outputs, fail: None },
-            dur,
-            Completion::Sync(slot.clone()),
-            true,
-        )?;
-        match slot.wait() {
-            NRT_SUCCESS => Ok(()),
-            s => Err(s),
-        }
+        let what = format!("{call}('{}')", plan.model.def.name);
+        self.submit_exec(call, what, plan, Completion::Sync(slot.clone()), true)?;
+        slot.wait_ok()
     }
 
     fn execute_implicit(self: &Arc<Self>, call: &str, mh: usize, inh: usize, outh: usize) -> Res<()> {
-        let (m, inputs, outputs, _) = self.prepare_exec(call, mh, inh, outh, true)?;
+        let plan = self.prepare_exec(call, mh, inh, outh, true)?;
+        let m = plan.model.clone();
         let core = m.core as usize;
         let job_id = {
             let mut im = self.imp.lock();
@@ -154,21 +167,10 @@ impl Runtime {
             im.jobs[core] += 1;
             im.jobs[core]
         };
-        let q = self.role_queue(m.core, UnitRole::Compute).clone();
-        let dur = self.exec_duration(&m, &[]);
         let what = format!("{call}('{}', implicit job {job_id})", m.def.name);
         // Its storages count as in flight from now on (the fence).
-        let ticket = self.implicit_begin(m.core, m.id, job_id, &inputs, &outputs);
-        let r = self.submit(
-            &q,
-            call,
-            what,
-            Work::Exec { model: m, inputs, outputs, fail: None },
-            dur,
-            Completion::Implicit(ticket),
-            true,
-        );
-        if let Err(e) = r {
+        let ticket = self.implicit_begin(m.core, m.id, job_id, &plan.inputs, &plan.outputs);
+        if let Err(e) = self.submit_exec(call, what, plan, Completion::Implicit(ticket), true) {
             self.fence.cancel(core as u32, job_id);
             let mut im = self.imp.lock();
             im.inflight[core] -= 1;
@@ -181,8 +183,7 @@ impl Runtime {
     pub fn execute_repeat(self: &Arc<Self>, mh: usize, inh: usize, outh: usize, n: i32) -> Res<()> {
         let call = "nrt_execute_repeat";
         if self.implicit > 0 {
-            let (m, ..) = self.prepare_exec(call, mh, inh, outh, true)?;
-            drop(m);
+            drop(self.prepare_exec(call, mh, inh, outh, true)?);
             if n < 1 {
                 return Err(reject!(NRT_INVALID, "{call}: repeat_count {n} must be >= 1"));
             }
@@ -191,26 +192,16 @@ impl Runtime {
             }
             return Ok(());
         }
-        let (m, inputs, outputs, host) = self.prepare_exec(call, mh, inh, outh, false)?;
+        let plan = self.prepare_exec(call, mh, inh, outh, false)?;
         if n < 1 {
             return Err(reject!(NRT_INVALID, "{call}: repeat_count {n} must be >= 1"));
         }
-        let q = self.role_queue(m.core, UnitRole::Compute).clone();
-        let dur = self.exec_duration(&m, &host);
         let mut slots = Vec::new();
         let mut first_err = None;
         for i in 0..n {
             let slot = SyncSlot::new();
-            let work = Work::Exec { model: m.clone(), inputs: inputs.clone(), outputs: outputs.clone(), fail: None };
-            match self.submit(
-                &q,
-                call,
-                format!("{call}('{}') #{}", m.def.name, i + 1),
-                work,
-                dur,
-                Completion::Sync(slot.clone()),
-                true,
-            ) {
+            let what = format!("{call}('{}') #{}", plan.model.def.name, i + 1);
+            match self.submit_exec(call, what, plan.clone(), Completion::Sync(slot.clone()), true) {
                 Ok(_) => slots.push(slot),
                 Err(e) => {
                     first_err = Some(e);

@@ -1,7 +1,7 @@
 //! The explicit async calls (`nrta_*`): queue selection, the schedule calls,
 //! sequence numbers, error trackers (v2).
 
-use super::queue::{Completion, Queue, Work};
+use super::queue::{Completion, Queue, Transfer, Work};
 use super::*;
 use crate::raw::UserBuf;
 
@@ -57,11 +57,9 @@ impl Runtime {
     ) -> Res<u64> {
         let call = "nrta_execute_schedule";
         self.check_queue_index(call, UnitRole::Compute, queue)?;
-        let (m, inputs, outputs, _) = self.prepare_exec(call, mh, inh, outh, true)?;
-        let q = self.role_queue(m.core, UnitRole::Compute).clone();
-        let dur = self.exec_duration(&m, &[]);
-        let what = format!("{call}('{}')", m.def.name);
-        self.submit(&q, call, what, Work::Exec { model: m, inputs, outputs, fail: None }, dur, done, false)
+        let plan = self.prepare_exec(call, mh, inh, outh, true)?;
+        let what = format!("{call}('{}')", plan.model.def.name);
+        self.submit_exec(call, what, plan, done, false)
     }
 
     /// The queue for an async tensor op: v3 (lnc given) the tensor-op unit of lnc;
@@ -93,6 +91,7 @@ impl Runtime {
         self.check_queue_index(call, role, queue)
     }
 
+    /// nrta_tensor_write: `buf` into the tensor at `off`.
     pub fn schedule_write(
         self: &Arc<Self>,
         h: usize,
@@ -102,23 +101,10 @@ impl Runtime {
         queue: i64,
         done: Completion,
     ) -> Res<u64> {
-        let call = "nrta_tensor_write";
-        let role = if lnc.is_some() { UnitRole::Op } else { UnitRole::Write };
-        self.check_lnc_queue(call, lnc, role, queue)?;
-        let (t, off, size) = self.io_target(call, h, off, buf.len() as u64)?;
-        let q = self.async_tensor_queue(call, &t, lnc, role, queue)?;
-        let dur = self.cfg.dma_time(size as u64);
-        self.submit(
-            &q,
-            call,
-            format!("{call} of '{}'", t.name),
-            Work::Write { dst: t.region(off, size), src: buf },
-            dur,
-            done,
-            false,
-        )
+        self.schedule_io(true, h, buf, off, lnc, queue, done)
     }
 
+    /// nrta_tensor_read: the tensor's bytes at `off` into `buf`.
     pub fn schedule_read(
         self: &Arc<Self>,
         h: usize,
@@ -128,21 +114,34 @@ impl Runtime {
         queue: i64,
         done: Completion,
     ) -> Res<u64> {
-        let call = "nrta_tensor_read";
-        let role = if lnc.is_some() { UnitRole::Op } else { UnitRole::Read };
+        self.schedule_io(false, h, buf, off, lnc, queue, done)
+    }
+
+    /// nrta_tensor_read / nrta_tensor_write: v3 on the tensor-op unit of
+    /// `lnc`, v2 (no lnc) on the core's read or write unit.
+    #[allow(clippy::too_many_arguments)]
+    fn schedule_io(
+        self: &Arc<Self>,
+        write: bool,
+        h: usize,
+        buf: UserBuf,
+        off: u64,
+        lnc: Option<u32>,
+        queue: i64,
+        done: Completion,
+    ) -> Res<u64> {
+        let call = if write { "nrta_tensor_write" } else { "nrta_tensor_read" };
+        let role = match (lnc, write) {
+            (Some(_), _) => UnitRole::Op,
+            (None, true) => UnitRole::Write,
+            (None, false) => UnitRole::Read,
+        };
         self.check_lnc_queue(call, lnc, role, queue)?;
         let (t, off, size) = self.io_target(call, h, off, buf.len() as u64)?;
         let q = self.async_tensor_queue(call, &t, lnc, role, queue)?;
-        let dur = self.cfg.dma_time(size as u64);
-        self.submit(
-            &q,
-            call,
-            format!("{call} of '{}'", t.name),
-            Work::Read { src: t.region(off, size), dst: buf },
-            dur,
-            done,
-            false,
-        )
+        let r = t.region(off, size);
+        let op = if write { Transfer::Write { dst: r, src: buf } } else { Transfer::Read { src: r, dst: buf } };
+        self.schedule_transfer(&q, call, format!("{call} of '{}'", t.name), op, done)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -159,12 +158,7 @@ impl Runtime {
     ) -> Res<u64> {
         let call = "nrta_tensor_copy";
         self.check_lnc_queue(call, lnc, UnitRole::Op, queue)?;
-        let s = self.tensor(call, src)?;
-        let d = self.tensor(call, dst)?;
-        Self::with_storage(call, &s)?;
-        Self::with_storage(call, &d)?;
-        let (so, n) = Self::range_check(call, &s, soff, size)?;
-        let (dof, _) = Self::range_check(call, &d, doff, size)?;
+        let (s, so, d, dof, n) = self.copy_operands(call, src, soff, dst, doff, size)?;
         let q = self.async_tensor_queue(call, &s, lnc, UnitRole::Op, queue)?;
         if d.device_core() != Some(q.core) {
             return Err(reject!(
@@ -174,16 +168,21 @@ impl Runtime {
                 q.core
             ));
         }
-        let dur = self.cfg.dma_time(n as u64);
-        self.submit(
-            &q,
-            call,
-            format!("{call} '{}' -> '{}'", s.name, d.name),
-            Work::Copy { src: s.region(so, n), dst: d.region(dof, n) },
-            dur,
-            done,
-            false,
-        )
+        let op = Transfer::Copy { src: s.region(so, n), dst: d.region(dof, n) };
+        self.schedule_transfer(&q, call, format!("{call} '{}' -> '{}'", s.name, d.name), op, done)
+    }
+
+    /// Queues a validated data op (never waits for room: NRT_QUEUE_FULL).
+    fn schedule_transfer(
+        self: &Arc<Self>,
+        q: &Arc<Queue>,
+        call: &str,
+        desc: String,
+        op: Transfer,
+        done: Completion,
+    ) -> Res<u64> {
+        let dur = self.cfg.dma_time(op.len() as u64);
+        self.submit(q, call, desc, Work::Data(op), dur, done, false)
     }
 
     pub(super) fn decode_seq(&self, call: &str, seqno: u64) -> Res<(Arc<Queue>, u64)> {

@@ -66,6 +66,13 @@ impl SyncSlot {
         }
         self.status.load(Ordering::SeqCst) as Status
     }
+    /// `wait`, as a result.
+    pub(super) fn wait_ok(&self) -> Res<()> {
+        match self.wait() {
+            NRT_SUCCESS => Ok(()),
+            st => Err(st),
+        }
+    }
 }
 
 /// How a request's outcome is delivered.
@@ -81,10 +88,43 @@ pub enum Completion {
 
 pub(super) enum Work {
     Exec { model: Arc<Model>, inputs: Vec<Region>, outputs: Vec<(Region, usize)>, fail: Option<Status> },
+    Data(Transfer),
+}
+
+/// The bytes a data op moves: the same on a unit (`worker`) as on the caller's
+/// thread (a host tensor, `transfer`).
+pub(super) enum Transfer {
     Write { dst: Region, src: UserBuf },
     Read { src: Region, dst: UserBuf },
     Copy { src: Region, dst: Region },
     Memset { dst: Region, value: u8 },
+}
+
+impl Transfer {
+    /// Bytes moved (what the DMA time is computed from).
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Transfer::Write { dst, .. } | Transfer::Memset { dst, .. } => dst.len,
+            Transfer::Read { src, .. } | Transfer::Copy { src, .. } => src.len,
+        }
+    }
+    /// The storage ranges read and written, for the hazard oracle.
+    pub(super) fn ranges(&self) -> Vec<Range> {
+        match self {
+            Transfer::Write { dst, .. } | Transfer::Memset { dst, .. } => vec![dst.range(true)],
+            Transfer::Read { src, .. } => vec![src.range(false)],
+            Transfer::Copy { src, dst } => vec![src.range(false), dst.range(true)],
+        }
+    }
+    /// Moves the bytes.
+    pub(super) fn apply(&self) {
+        match self {
+            Transfer::Write { dst, src } => dst.view().copy_from_user(src),
+            Transfer::Read { src, dst } => src.view().copy_to_user(dst),
+            Transfer::Copy { src, dst } => dst.view().copy_from(&src.view()),
+            Transfer::Memset { dst, value } => dst.view().fill(*value),
+        }
+    }
 }
 
 pub(super) struct Op {
@@ -211,12 +251,7 @@ impl Runtime {
                 ranges.extend(inputs.iter().map(|r| r.range(false)));
                 ranges.extend(outputs.iter().map(|(r, _)| r.range(true)));
             }
-            Work::Write { dst, .. } | Work::Memset { dst, .. } => ranges.push(dst.range(true)),
-            Work::Read { src, .. } => ranges.push(src.range(false)),
-            Work::Copy { src, dst } => {
-                ranges.push(src.range(false));
-                ranges.push(dst.range(true));
-            }
+            Work::Data(t) => ranges = t.ranges(),
         }
         let desc = format!("{what} (seq {seqno:#018x} on {})", q.name);
         let hazard_key = self.oracle.lock().register(q.uid, desc, ranges);

@@ -306,11 +306,31 @@ impl Runtime {
         }
     }
 
-    /// Validates a synchronous read/write target; returns the tensor and range.
+    /// Validates the target of a read, write or memset; returns the tensor and range.
     pub(super) fn io_target(&self, call: &str, h: usize, off: u64, size: u64) -> Res<(Tensor, usize, usize)> {
         let t = self.tensor(call, h)?;
         Self::with_storage(call, &t)?;
         let (off, size) = Self::range_check(call, &t, off, size)?;
         Ok((t, off, size))
+    }
+
+    /// Validates the operands of a copy (both tensors, then both storages,
+    /// then both ranges); returns (source, its offset, destination, its offset, size).
+    pub(super) fn copy_operands(
+        &self,
+        call: &str,
+        src: usize,
+        soff: u64,
+        dst: usize,
+        doff: u64,
+        size: u64,
+    ) -> Res<(Tensor, usize, Tensor, usize, usize)> {
+        let s = self.tensor(call, src)?;
+        let d = self.tensor(call, dst)?;
+        Self::with_storage(call, &s)?;
+        Self::with_storage(call, &d)?;
+        let (so, n) = Self::range_check(call, &s, soff, size)?;
+        let (dof, _) = Self::range_check(call, &d, doff, size)?;
+        Ok((s, so, d, dof, n))
     }
 }

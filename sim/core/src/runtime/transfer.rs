@@ -3,7 +3,7 @@
 //! wait"); a host tensor's move on the caller's thread.
 
 use super::implicit::{Access, Use};
-use super::queue::{Completion, SyncSlot, Work};
+use super::queue::{Completion, SyncSlot, Transfer, Work};
 use super::*;
 use crate::raw::UserBuf;
 
@@ -16,36 +16,33 @@ impl Runtime {
         }
     }
 
-    /// Implicit mode: wait until no execution is pending on `core` (None: any core).
-    fn implicit_wait(&self, core: Option<u32>) {
-        if self.implicit == 0 {
-            return;
-        }
-        let mut im = self.imp.lock();
-        loop {
-            let busy = match core {
-                Some(c) => im.inflight[c as usize] > 0,
-                None => im.inflight.iter().any(|&n| n > 0),
-            };
-            if !busy {
-                return;
-            }
-            self.imp_cv.wait(&mut im);
-        }
-    }
-
     /// nrt_tensor_read (sync). `honour_implicit`: false for unsafe batch mode.
     pub fn tensor_read(self: &Arc<Self>, h: usize, off: u64, buf: UserBuf, honour_implicit: bool) -> Res<()> {
-        let call = "nrt_tensor_read";
+        self.tensor_io(Access::Read, h, off, buf, honour_implicit)
+    }
+
+    /// nrt_tensor_write (sync). `honour_implicit`: false for unsafe batch mode.
+    pub fn tensor_write(self: &Arc<Self>, h: usize, off: u64, buf: UserBuf, honour_implicit: bool) -> Res<()> {
+        self.tensor_io(Access::Write, h, off, buf, honour_implicit)
+    }
+
+    /// nrt_tensor_read / nrt_tensor_write: checks, the implicit mode's fence,
+    /// the transfer; a write then clears what the fence marked stale.
+    fn tensor_io(self: &Arc<Self>, access: Access, h: usize, off: u64, buf: UserBuf, honour_implicit: bool) -> Res<()> {
+        let write = access == Access::Write;
+        let call = if write { "nrt_tensor_write" } else { "nrt_tensor_read" };
         let (t, off, size) = self.io_target(call, h, off, buf.len() as u64)?;
-        // The implicit mode's fence runs here, not in transfer_validated.
-        self.implicit_fence(&[Use::new(&t, off, size, Access::Read)], honour_implicit)?;
-        self.transfer_validated(call, &t, off, size, buf, false, false)
+        let uses = [Use::new(&t, off, size, access)];
+        self.implicit_fence(&uses, honour_implicit)?;
+        self.transfer_validated(call, &t, off, size, buf, write)?;
+        if write {
+            self.implicit_rewritten(&uses);
+        }
+        Ok(())
     }
 
     /// A validated synchronous transfer between `buf` and the tensor's bytes
     /// (`write`: into the tensor).
-    #[allow(clippy::too_many_arguments)]
     fn transfer_validated(
         self: &Arc<Self>,
         call: &str,
@@ -53,66 +50,42 @@ impl Runtime {
         off: usize,
         size: usize,
         buf: UserBuf,
-        honour_implicit: bool,
         write: bool,
     ) -> Res<()> {
         if size == 0 {
             return Ok(());
         }
-        if honour_implicit {
-            self.implicit_wait(t.device_core());
-        }
         let r = t.region(off, size);
         let desc = format!("{call} of '{}'", t.name);
-        match (t.device_core(), write) {
-            (None, false) => {
-                self.host_access(&desc, &[r.range(false)]);
-                r.view().copy_to_user(&buf);
-                Ok(())
-            }
-            (None, true) => {
-                self.host_access(&desc, &[r.range(true)]);
-                r.view().copy_from_user(&buf);
-                Ok(())
-            }
-            (Some(core), false) => {
-                self.transfer_and_wait(core, UnitRole::Read, call, desc, Work::Read { src: r, dst: buf }, size as u64)
-            }
-            (Some(core), true) => {
-                self.transfer_and_wait(core, UnitRole::Write, call, desc, Work::Write { dst: r, src: buf }, size as u64)
-            }
-        }
+        let (role, op) = if write {
+            (UnitRole::Write, Transfer::Write { dst: r, src: buf })
+        } else {
+            (UnitRole::Read, Transfer::Read { src: r, dst: buf })
+        };
+        self.transfer(t.device_core(), role, call, desc, op)
     }
 
-    pub fn tensor_write(self: &Arc<Self>, h: usize, off: u64, buf: UserBuf, honour_implicit: bool) -> Res<()> {
-        let call = "nrt_tensor_write";
-        let (t, off, size) = self.io_target(call, h, off, buf.len() as u64)?;
-        let uses = [Use::new(&t, off, size, Access::Write)];
-        self.implicit_fence(&uses, honour_implicit)?;
-        self.transfer_validated(call, &t, off, size, buf, false, true)?;
-        self.implicit_rewritten(&uses);
-        Ok(())
-    }
-
-    /// A synchronous transfer: one op on the core's unit for `role`, and the
-    /// wait for it (the synchronous API is "schedule, then wait").
-    fn transfer_and_wait(
+    /// Performs a synchronous transfer: for a device tensor, one op on the
+    /// core's unit for `role` and the wait for it (the synchronous API is
+    /// "schedule, then wait"); for host memory (`core` None), on this thread.
+    fn transfer(
         self: &Arc<Self>,
-        core: u32,
+        core: Option<u32>,
         role: UnitRole,
         call: &str,
         desc: String,
-        work: Work,
-        bytes: u64,
+        op: Transfer,
     ) -> Res<()> {
+        let Some(core) = core else {
+            self.host_access(&desc, &op.ranges());
+            op.apply();
+            return Ok(());
+        };
         let q = self.role_queue(core, role).clone();
         let slot = SyncSlot::new_inline();
-        let dur = self.cfg.dma_time(bytes);
-        self.submit(&q, call, desc, work, dur, Completion::Sync(slot.clone()), true)?;
-        match slot.wait() {
-            NRT_SUCCESS => Ok(()),
-            st => Err(st),
-        }
+        let dur = self.cfg.dma_time(op.len() as u64);
+        self.submit(&q, call, desc, Work::Data(op), dur, Completion::Sync(slot.clone()), true)?;
+        slot.wait_ok()
     }
 
     /// Batch read/write: validates every op first, then performs them in order.
@@ -146,7 +119,7 @@ impl Runtime {
         };
         self.implicit_fence(&uses, !unsafe_mode)?;
         for (t, o, s, buf) in checked {
-            self.transfer_validated(call, &t, o, s, buf, false, write)?;
+            self.transfer_validated(call, &t, o, s, buf, write)?;
         }
         self.implicit_rewritten(&uses);
         Ok(())
@@ -154,12 +127,7 @@ impl Runtime {
 
     pub fn tensor_copy(self: &Arc<Self>, src: usize, soff: u64, dst: usize, doff: u64, size: u64) -> Res<()> {
         let call = "nrt_tensor_copy";
-        let s = self.tensor(call, src)?;
-        let d = self.tensor(call, dst)?;
-        Self::with_storage(call, &s)?;
-        Self::with_storage(call, &d)?;
-        let (so, n) = Self::range_check(call, &s, soff, size)?;
-        let (dof, _) = Self::range_check(call, &d, doff, size)?;
+        let (s, so, d, dof, n) = self.copy_operands(call, src, soff, dst, doff, size)?;
         let core = match (s.device_core(), d.device_core()) {
             (Some(a), Some(b)) if a != b => {
                 return Err(reject!(
@@ -176,21 +144,8 @@ impl Runtime {
         }
         let uses = [Use::new(&s, so, n, Access::Read), Use::new(&d, dof, n, Access::Write)];
         self.implicit_fence(&uses, true)?;
-        let (sr, dr) = (s.region(so, n), d.region(dof, n));
-        match core {
-            None => {
-                self.host_access(&format!("{call} '{}' -> '{}'", s.name, d.name), &[sr.range(false), dr.range(true)]);
-                dr.view().copy_from(&sr.view());
-            }
-            Some(c) => self.transfer_and_wait(
-                c,
-                UnitRole::Op,
-                call,
-                format!("{call} '{}' -> '{}'", s.name, d.name),
-                Work::Copy { src: sr, dst: dr },
-                n as u64,
-            )?,
-        }
+        let desc = format!("{call} '{}' -> '{}'", s.name, d.name);
+        self.transfer(core, UnitRole::Op, call, desc, Transfer::Copy { src: s.region(so, n), dst: d.region(dof, n) })?;
         self.implicit_rewritten(&uses);
         Ok(())
     }
@@ -203,21 +158,9 @@ impl Runtime {
         }
         let uses = [Use::new(&t, off, size, Access::Write)];
         self.implicit_fence(&uses, true)?;
-        let r = t.region(off, size);
-        match t.device_core() {
-            None => {
-                self.host_access(&format!("{call} of '{}'", t.name), &[r.range(true)]);
-                r.view().fill(value as u8);
-            }
-            Some(c) => self.transfer_and_wait(
-                c,
-                UnitRole::Op,
-                call,
-                format!("{call} of '{}'", t.name),
-                Work::Memset { dst: r, value: value as u8 },
-                size as u64,
-            )?,
-        }
+        let desc = format!("{call} of '{}'", t.name);
+        let op = Transfer::Memset { dst: t.region(off, size), value: value as u8 };
+        self.transfer(t.device_core(), UnitRole::Op, call, desc, op)?;
         self.implicit_rewritten(&uses);
         Ok(())
     }

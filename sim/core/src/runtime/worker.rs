@@ -149,20 +149,8 @@ impl Runtime {
                 self.output_cv.notify_all();
                 fail.unwrap_or(NRT_SUCCESS)
             }
-            Work::Write { dst, src } => {
-                pace::run_data_phase(start, end, Kind::Copy, dst.len as u64, || dst.view().copy_from_user(&src));
-                NRT_SUCCESS
-            }
-            Work::Read { src, dst } => {
-                pace::run_data_phase(start, end, Kind::Copy, src.len as u64, || src.view().copy_to_user(&dst));
-                NRT_SUCCESS
-            }
-            Work::Copy { src, dst } => {
-                pace::run_data_phase(start, end, Kind::Copy, src.len as u64, || dst.view().copy_from(&src.view()));
-                NRT_SUCCESS
-            }
-            Work::Memset { dst, value } => {
-                pace::run_data_phase(start, end, Kind::Copy, dst.len as u64, || dst.view().fill(value));
+            Work::Data(t) => {
+                pace::run_data_phase(start, end, Kind::Copy, t.len() as u64, || t.apply());
                 NRT_SUCCESS
             }
         }
