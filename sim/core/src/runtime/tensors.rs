@@ -7,8 +7,6 @@ use crate::raw::{self, Mem};
 static NEXT_STORAGE: AtomicU64 = AtomicU64::new(0);
 static NEXT_PA: AtomicU64 = AtomicU64::new(0x1000_0000_0000);
 
-// ---------------------------------------------------------------- storage & tensors
-
 pub struct Storage {
     pub id: u64,
     pub mem: Mem,
