@@ -126,6 +126,16 @@ struct Registry {
     output_counts: HashMap<usize, u64>,
 }
 
+impl Registry {
+    /// Registers a new tensor (its output-completion count at 0); returns its handle.
+    fn add_tensor(&mut self, t: Tensor) -> usize {
+        let h = new_handle();
+        self.tensors.insert(h, t);
+        self.output_counts.insert(h, 0);
+        h
+    }
+}
+
 // ---------------------------------------------------------------- runtime
 
 #[derive(Default)]

@@ -7,6 +7,7 @@
 //! `nrt-sim-core` (re-exported by this cdylib). See `sim/README.md`.
 
 use nrt_sim_core::export;
+use nrt_sim_core::ffi::exec::collectives_not_simulated;
 use nrt_sim_core::ffi::{nonnull, put};
 use nrt_sim_core::raw::{self, UserBuf};
 use nrt_sim_core::reject;
@@ -26,7 +27,12 @@ extern "C" fn set_generation() {
 #[link_section = ".init_array"]
 static SET_GENERATION: extern "C" fn() = set_generation;
 
-fn tracker(r: &Runtime, call: &str, err: *mut nrta_error_tracker_t) -> Res<Completion> {
+/// The v2 schedule calls' checks of `queue` (only 0) and `err`: how the
+/// request's outcome is delivered (its tracker, if any).
+fn completion(r: &Runtime, call: &str, queue: c_int, err: *mut nrta_error_tracker_t) -> Res<Completion> {
+    if queue != 0 {
+        return Err(reject!(NRT_INVALID, "{call}: queue {queue} must be 0"));
+    }
     if err.is_null() {
         return Ok(Completion::Tracker(None));
     }
@@ -37,10 +43,7 @@ export!(nrt_sys::v2; fn nrta_execute_schedule(model: *mut nrt_model_t, input: *c
     let call = "nrta_execute_schedule";
     let r = rt_async(call)?;
     nonnull(call, &[("model", model.is_null()), ("input", input.is_null()), ("output", output.is_null()), ("req_sequence", req_sequence.is_null())])?;
-    if queue != 0 {
-        return Err(reject!(NRT_INVALID, "{call}: queue {queue} must be 0"));
-    }
-    let done = tracker(&r, call, err)?;
+    let done = completion(&r, call, queue, err)?;
     let s = r.schedule_exec(model as usize, input as usize, output as usize, queue as i64, done)?;
     put(req_sequence, s);
     Ok(())
@@ -50,10 +53,7 @@ export!(nrt_sys::v2; fn nrta_tensor_write(tensor: *mut nrt_tensor_t, buf: *const
     let call = "nrta_tensor_write";
     let r = rt_async(call)?;
     nonnull(call, &[("tensor", tensor.is_null()), ("buf", buf.is_null() && size > 0), ("req_sequence", req_sequence.is_null())])?;
-    if queue != 0 {
-        return Err(reject!(NRT_INVALID, "{call}: queue {queue} must be 0"));
-    }
-    let done = tracker(&r, call, err)?;
+    let done = completion(&r, call, queue, err)?;
     let s = r.schedule_write(tensor as usize, UserBuf::new(buf, size as usize), offset, None, queue as i64, done)?;
     put(req_sequence, s);
     Ok(())
@@ -63,10 +63,7 @@ export!(nrt_sys::v2; fn nrta_tensor_read(buf: *mut c_void, tensor: *mut nrt_tens
     let call = "nrta_tensor_read";
     let r = rt_async(call)?;
     nonnull(call, &[("buf", buf.is_null() && size > 0), ("tensor", tensor.is_null()), ("req_sequence", req_sequence.is_null())])?;
-    if queue != 0 {
-        return Err(reject!(NRT_INVALID, "{call}: queue {queue} must be 0"));
-    }
-    let done = tracker(&r, call, err)?;
+    let done = completion(&r, call, queue, err)?;
     let s = r.schedule_read(tensor as usize, UserBuf::new(buf, size as usize), offset, None, queue as i64, done)?;
     put(req_sequence, s);
     Ok(())
@@ -76,10 +73,7 @@ export!(nrt_sys::v2; fn nrta_tensor_copy(src: *mut nrt_tensor_t, src_offset: u64
     let call = "nrta_tensor_copy";
     let r = rt_async(call)?;
     nonnull(call, &[("src", src.is_null()), ("dst", dst.is_null()), ("req_sequence", req_sequence.is_null())])?;
-    if queue != 0 {
-        return Err(reject!(NRT_INVALID, "{call}: queue {queue} must be 0"));
-    }
-    let done = tracker(&r, call, err)?;
+    let done = completion(&r, call, queue, err)?;
     let s = r.schedule_copy(src as usize, src_offset, dst as usize, dst_offset, size, None, queue as i64, done)?;
     put(req_sequence, s);
     Ok(())
@@ -87,9 +81,7 @@ export!(nrt_sys::v2; fn nrta_tensor_copy(src: *mut nrt_tensor_t, src_offset: u64
 
 export!(nrt_sys::v2; fn nrta_cc_schedule(ctx: *mut *mut nrt_cc_context_t, queue: c_int, err: *mut nrta_error_tracker_t, req_sequence: *mut nrta_seq_t) -> Res<()> {
     let _ = (ctx, queue, err, req_sequence);
-    let call = "nrta_cc_schedule";
-    rt_async(call)?;
-    Err(reject!(NRT_INVALID, "{call}: collectives are not simulated by nrt-sim"))
+    collectives_not_simulated("nrta_cc_schedule")
 });
 
 export!(nrt_sys::v2; fn nrta_get_sequence(lnc: u32, xu: nrta_xu_t, queue: c_int, last_completed: *mut nrta_seq_t) -> Res<()> {

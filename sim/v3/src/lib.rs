@@ -6,6 +6,7 @@
 //! `nrt-sim-core` (re-exported by this cdylib). See `sim/README.md`.
 
 use nrt_sim_core::export;
+use nrt_sim_core::ffi::exec::collectives_not_simulated;
 use nrt_sim_core::ffi::{nonnull, put};
 use nrt_sim_core::raw::{self, StatusPtr, UserBuf};
 use nrt_sim_core::reject;
@@ -63,9 +64,7 @@ export!(nrt_sys; fn nrta_tensor_copy(src: *mut nrt_tensor_t, src_offset: u64, ds
 
 export!(nrt_sys; fn nrta_cc_schedule(ctx: *mut *mut nrt_cc_context_t, queue: u32, reserved: *mut c_void, req_sequence: *mut nrta_seq_t) -> Res<()> {
     let _ = (ctx, queue, reserved, req_sequence);
-    let call = "nrta_cc_schedule";
-    rt_async(call)?;
-    Err(reject!(NRT_INVALID, "{call}: collectives are not simulated by nrt-sim"))
+    collectives_not_simulated("nrta_cc_schedule")
 });
 
 export!(nrt_sys; fn nrta_get_sequence(lnc: u32, xu: nrta_xu_t, queue: c_int, last_completed: *mut nrta_seq_t) -> Res<()> {

@@ -3,9 +3,15 @@
 
 use super::{nonnull, put};
 use crate::raw::Callback;
-use crate::runtime::{rt, rt_async, NRT_INVALID};
+use crate::runtime::{rt, rt_async, Res, NRT_INVALID};
 use nrt_sys::*;
 use std::ffi::{c_int, c_void};
+
+/// The collectives calls (nrta_cc_*): the session checks, then NRT_INVALID.
+pub fn collectives_not_simulated(call: &str) -> Res<()> {
+    rt_async(call)?;
+    Err(crate::reject!(NRT_INVALID, "{call}: collectives are not simulated by nrt-sim"))
+}
 
 // ======================================================================= execution
 
@@ -50,7 +56,5 @@ export!(nrt_sys; fn nrta_is_completed(seq: nrta_seq_t, is_completed: *mut bool) 
 
 export!(nrt_sys; fn nrta_cc_prepare(comm: *mut nrt_cc_comm_t, input: *mut nrt_tensor_list_t, output: *mut nrt_tensor_list_t, dtype: nrt_dtype_t, op: nrt_op_type_t, cc_op: nrt_cc_op_type_t, ctx: *mut *mut nrt_cc_context_t) -> Res<()> {
     let _ = (comm, input, output, dtype, op, cc_op, ctx);
-    let call = "nrta_cc_prepare";
-    rt_async(call)?;
-    Err(crate::reject!(NRT_INVALID, "{call}: collectives are not simulated by nrt-sim"))
+    collectives_not_simulated("nrta_cc_prepare")
 });

@@ -19,26 +19,24 @@ impl Tracker {
 impl Runtime {
     /// Validates (lnc, unit type, queue) and returns the queue.
     pub(super) fn async_queue(&self, call: &str, lnc: u32, utype: u32, queue: i64) -> Res<Arc<Queue>> {
-        let table = unit_table(self.gen);
         if lnc >= self.cfg.cores {
             return Err(reject!(NRT_INVALID, "{call}: lnc {lnc} does not exist ({} cores)", self.cfg.cores));
         }
-        let Some((uname, nq)) = table.get(utype as usize) else {
-            return Err(reject!(NRT_INVALID, "{call}: execution unit type {utype} does not exist"));
-        };
-        if queue < 0 || queue >= *nq as i64 {
-            return Err(reject!(
-                NRT_INVALID,
-                "{call}: queue {queue} is out of range for the {uname} unit ({nq} queue(s))"
-            ));
-        }
+        self.check_queue(call, utype, queue)?;
         Ok(self.queue(lnc, utype, queue as u32).clone())
     }
 
+    /// Validates a queue index of the role's unit type.
     fn check_queue_index(&self, call: &str, role: UnitRole, queue: i64) -> Res<()> {
-        let t = unit_type(self.gen, role);
-        let (uname, nq) = unit_table(self.gen)[t as usize];
-        if queue < 0 || queue >= nq as i64 {
+        self.check_queue(call, unit_type(self.gen, role), queue)
+    }
+
+    /// Validates a unit type and a queue index of it.
+    fn check_queue(&self, call: &str, utype: u32, queue: i64) -> Res<()> {
+        let Some((uname, nq)) = unit_table(self.gen).get(utype as usize) else {
+            return Err(reject!(NRT_INVALID, "{call}: execution unit type {utype} does not exist"));
+        };
+        if queue < 0 || queue >= *nq as i64 {
             return Err(reject!(
                 NRT_INVALID,
                 "{call}: queue {queue} is out of range for the {uname} unit ({nq} queue(s))"

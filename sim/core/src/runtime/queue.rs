@@ -170,6 +170,20 @@ pub struct Queue {
 }
 
 impl Queue {
+    pub(super) fn new(uid: u16, core: u32, utype: u32, qidx: u32, name: String) -> Queue {
+        Queue {
+            uid,
+            core,
+            utype,
+            qidx,
+            name,
+            st: Mutex::new(QState::default()),
+            work_cv: Condvar::new(),
+            done_cv: Condvar::new(),
+            worker: Mutex::new(None),
+            doorbell: AtomicU64::new(0),
+        }
+    }
     pub(super) fn wait_completed(&self, counter: u64) {
         let mut st = self.st.lock();
         while st.completed < counter {

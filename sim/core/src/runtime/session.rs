@@ -2,7 +2,6 @@
 //! call looks up (`rt`).
 
 use super::events::forget_notify_fd;
-use super::queue::QState;
 use super::*;
 use crate::config::{self, Config};
 use crate::raw;
@@ -108,25 +107,12 @@ pub fn init() -> Status {
         for (t, (uname, nq)) in unit_table(gen).iter().enumerate() {
             for q in 0..*nq {
                 let uid = seq::unit_id(core, t as u32, q);
-                queues.insert(
-                    uid,
-                    Arc::new(Queue {
-                        uid,
-                        core,
-                        utype: t as u32,
-                        qidx: q,
-                        name: format!(
-                            "nrt-sim-c{core}-{}{}",
-                            uname.replace('_', ""),
-                            if *nq > 1 { q.to_string() } else { String::new() }
-                        ),
-                        st: Mutex::new(QState::default()),
-                        work_cv: Condvar::new(),
-                        done_cv: Condvar::new(),
-                        worker: Mutex::new(None),
-                        doorbell: AtomicU64::new(0),
-                    }),
+                let name = format!(
+                    "nrt-sim-c{core}-{}{}",
+                    uname.replace('_', ""),
+                    if *nq > 1 { q.to_string() } else { String::new() }
                 );
+                queues.insert(uid, Arc::new(Queue::new(uid, core, t as u32, q, name)));
             }
         }
     }

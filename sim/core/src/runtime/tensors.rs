@@ -171,22 +171,23 @@ impl Runtime {
         };
         let pa = NEXT_PA.fetch_add((size as u64).div_ceil(4096) * 4096 + 4096, Ordering::Relaxed);
         let st = Arc::new(Storage { id: NEXT_STORAGE.fetch_add(1, Ordering::Relaxed) + 1, mem, pa, accounted });
-        let h = new_handle();
-        let mut reg = self.reg.lock();
-        reg.tensors.insert(h, Tensor { name: name.to_string(), placement: p, storage: Some(st), offset: 0, size });
-        reg.output_counts.insert(h, 0);
-        Ok(h)
+        Ok(self.reg.lock().add_tensor(Tensor {
+            name: name.to_string(),
+            placement: p,
+            storage: Some(st),
+            offset: 0,
+            size,
+        }))
     }
 
     pub fn tensor_allocate_empty(&self, name: &str) -> usize {
-        let h = new_handle();
-        let mut reg = self.reg.lock();
-        reg.tensors.insert(
-            h,
-            Tensor { name: name.to_string(), placement: Placement::Empty, storage: None, offset: 0, size: 0 },
-        );
-        reg.output_counts.insert(h, 0);
-        h
+        self.reg.lock().add_tensor(Tensor {
+            name: name.to_string(),
+            placement: Placement::Empty,
+            storage: None,
+            offset: 0,
+            size: 0,
+        })
     }
 
     pub fn tensor_attach(&self, h: usize, mem: Mem) -> Res<()> {
@@ -215,20 +216,13 @@ impl Runtime {
         let t = self.tensor(call, src)?;
         Self::with_storage(call, &t)?;
         let (off, size) = Self::range_check(call, &t, off, size)?;
-        let h = new_handle();
-        let mut reg = self.reg.lock();
-        reg.tensors.insert(
-            h,
-            Tensor {
-                name: name.to_string(),
-                placement: t.placement,
-                storage: t.storage.clone(),
-                offset: t.offset + off,
-                size,
-            },
-        );
-        reg.output_counts.insert(h, 0);
-        Ok(h)
+        Ok(self.reg.lock().add_tensor(Tensor {
+            name: name.to_string(),
+            placement: t.placement,
+            storage: t.storage.clone(),
+            offset: t.offset + off,
+            size,
+        }))
     }
 
     pub fn tensor_free(&self, h: usize) -> Res<()> {
