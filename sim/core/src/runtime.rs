@@ -114,6 +114,7 @@ fn new_handle() -> usize {
 
 // ---------------------------------------------------------------- state
 
+/// Everything the session handed out a handle for, and the per-core model counts.
 #[derive(Default)]
 struct Registry {
     tensors: HashMap<usize, Tensor>,
@@ -138,6 +139,7 @@ impl Registry {
 
 // ---------------------------------------------------------------- runtime
 
+/// Counters for the report (`fail_counter`: NRT_SIM_FAIL_EVERY's count of executions).
 #[derive(Default)]
 struct Stats {
     executions: AtomicU64,
@@ -146,6 +148,7 @@ struct Stats {
     fail_counter: AtomicU64,
 }
 
+/// Implicit mode, per core: executions in flight (at most N) and jobs issued.
 struct Implicit {
     inflight: Vec<u32>,
     jobs: Vec<u64>,

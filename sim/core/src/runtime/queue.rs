@@ -86,6 +86,7 @@ pub enum Completion {
     Implicit(implicit::Ticket),
 }
 
+/// What an op does: an execution, or a data op of a tensor unit.
 pub(super) enum Work {
     Exec { model: Arc<Model>, inputs: Vec<Region>, outputs: Vec<(Region, usize)>, fail: Option<Status> },
     Data(Transfer),

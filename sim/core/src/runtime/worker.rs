@@ -7,6 +7,7 @@ use super::*;
 use crate::pace::{self, Kind};
 
 impl Runtime {
+    /// Starts the queue's worker thread on the queue's first use.
     pub(super) fn ensure_worker(self: &Arc<Self>, q: &Arc<Queue>) {
         let mut w = q.worker.lock();
         if w.is_none() {
