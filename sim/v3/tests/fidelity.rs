@@ -12,10 +12,6 @@ use nrt_sys::*;
 use std::ffi::{c_int, c_void};
 use std::time::{Duration, Instant};
 
-fn slow(us: u64) -> String {
-    format!("nrt-sim-model 1\nname slow\nlatency_us {us}\ninput x 64\noutput y 64\ncompute affine 1 1\n")
-}
-
 #[test]
 fn child_entry() {
     let Ok(name) = std::env::var(SCENARIO_VAR) else { return };

@@ -16,10 +16,6 @@ const AFFINE: &str =
     "nrt-sim-model 1\nname aff\nlatency_us 200\ninput a 8\ninput b 4\noutput y 8\ncompute affine 3 5\n";
 const COPY: &str = "nrt-sim-model 1\nname cp\nlatency_us 100\ninput x 16\noutput y 16\ncompute copy\n";
 
-fn slow(us: u64) -> String {
-    format!("nrt-sim-model 1\nname slow\nlatency_us {us}\ninput x 64\noutput y 64\ncompute affine 1 1\n")
-}
-
 /// Entry point of the child processes: runs the scenario named in the environment.
 #[test]
 fn child_entry() {

@@ -143,6 +143,11 @@ pub fn models_dir() -> PathBuf {
 
 // ------------------------------------------------------------------ child processes
 
+/// A model of one 64-byte input and output that takes `us` microseconds.
+pub fn slow(us: u64) -> String {
+    format!("nrt-sim-model 1\nname slow\nlatency_us {us}\ninput x 64\noutput y 64\ncompute affine 1 1\n")
+}
+
 pub const SCENARIO_VAR: &str = "NRT_SIM_TEST_SCENARIO";
 pub const LIB_VAR: &str = "NRT_SIM_TEST_LIB";
 
