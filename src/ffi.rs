@@ -5,11 +5,9 @@
 use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use once_cell::sync::Lazy;
-
 use crate::observe::CallStat;
 
-use crate::scheduler::NRT_FAILURE;
+use crate::status::NRT_FAILURE;
 
 /// What an export returns after a panic or without a runtime to call.
 pub trait FfiDefault {
@@ -45,12 +43,6 @@ impl FfiDefault for *const c_char {
     }
 }
 
-/// `NRT_SHIM_TEST_PANIC=<export name>|completion`: a test hook that makes
-/// that export (or the completion thread, once) panic, to prove the panic
-/// boundaries hold. Read once; never set it in production.
-pub static TEST_PANIC: Lazy<Option<String>> =
-    Lazy::new(|| std::env::var("NRT_SHIM_TEST_PANIC").ok().filter(|v| !v.is_empty()));
-
 /// Runs an export's body; a panic becomes the failure value and one log
 /// line, never an unwind into C (which would abort the process).
 pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R) -> R {
@@ -59,7 +51,7 @@ pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R
     let observer = crate::observe::get();
     let t0 = observer.map(|o| o.begin());
     let body = || {
-        if TEST_PANIC.as_deref() == Some(name) {
+        if crate::config::TEST_PANIC.as_deref() == Some(name) {
             panic!("NRT_SHIM_TEST_PANIC={name}");
         }
         body()
@@ -81,13 +73,6 @@ pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R
             R::failure()
         }
     }
-}
-
-/// Writes `bytes` to fd 2 with one write(2) (a short write drops the rest:
-/// a log line is not worth a loop that a full pipe could stall).
-pub fn write_stderr(bytes: &[u8]) {
-    // SAFETY: a valid buffer of that length; fd 2 may be closed (EBADF, ignored).
-    let _ = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
 }
 
 /// Declares an exported runtime function. The first line of the expansion

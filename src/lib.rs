@@ -6,6 +6,7 @@
 //! - [`tracker`]: which pending operations touch which bytes (safe Rust);
 //! - [`scheduler`]: windows, submission, completion, waiting, errors (safe Rust);
 //! - [`registry`]: what the shim knows about tensors, sets and models;
+//! - [`status`]: the runtime's status codes, from the header (a leaf);
 //! - [`config`], [`observe`]: environment variables, counters and logging;
 //! - [`sync`]: the primitives of the parts model-checked by loom; `scratch`:
 //!   per-thread buffers of the hot paths.
@@ -21,5 +22,6 @@ pub mod observe;
 pub mod registry;
 pub mod scheduler;
 mod scratch;
+pub mod status;
 pub mod sync;
 pub mod tracker;

@@ -700,7 +700,7 @@ impl log::Log for StderrLogger {
             // interleave; not through std's stderr, whose lock a forked child
             // may inherit held by a thread it lacks.
             let line = format!("nrt-async-shim: {}: {}\n", r.level().as_str().to_ascii_lowercase(), r.args());
-            crate::ffi::write_stderr(line.as_bytes());
+            write_stderr(line.as_bytes());
         }
     }
 
@@ -715,6 +715,13 @@ pub fn init_logging(level: log::LevelFilter) {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(level);
     }
+}
+
+/// Writes `bytes` to fd 2 with one write(2) (a short write drops the rest:
+/// a log line is not worth a loop that a full pipe could stall).
+pub fn write_stderr(bytes: &[u8]) {
+    // SAFETY: a valid buffer of that length; fd 2 may be closed (EBADF, ignored).
+    let _ = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use nrt_sys::*;
 
 use crate::config::AsyncAbi;
 use crate::registry::{Handle, ModelTensor};
-use crate::scheduler::{Device, ModelDesc, SubmitOutcome, NRT_FAILURE, NRT_INVALID};
+use crate::scheduler::{Device, ModelDesc, SubmitOutcome};
+use crate::status::{NRT_FAILURE, NRT_INVALID};
 use crate::tracker::Status;
 use resolve::Resolver;
 

@@ -8,7 +8,8 @@ use nrt_sys::*;
 use super::get;
 use crate::config::Mode;
 use crate::ffi::{export, real};
-use crate::scheduler::{Callback, NRT_INVALID};
+use crate::scheduler::Callback;
+use crate::status::NRT_INVALID;
 
 /// Calls the application's C callback stored in `raw`.
 fn trampoline(raw: usize, params: usize, model_id: u32, vnc: u32, job_id: u64, status: u32) {

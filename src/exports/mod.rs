@@ -22,7 +22,8 @@ use once_cell::sync::OnceCell;
 use crate::backend::{RealDevice, Runtime};
 use crate::config::{Config, Mode};
 use crate::registry::Handle;
-use crate::scheduler::{Device, Engine, NRT_FAILURE, NRT_INVALID};
+use crate::scheduler::{Device, Engine};
+use crate::status::{NRT_FAILURE, NRT_INVALID};
 use crate::tracker::Status;
 
 pub use lifecycle::take_legacy_variable;

@@ -6,7 +6,7 @@ use std::ffi::{c_char, CStr};
 use super::shim;
 use crate::ffi::boundary;
 use crate::observe::CallStat;
-use crate::scheduler::{NRT_FAILURE, NRT_INVALID, NRT_SUCCESS};
+use crate::status::{NRT_FAILURE, NRT_INVALID, NRT_SUCCESS};
 
 static VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
     Ok(v) => v,
@@ -90,7 +90,7 @@ mod tests {
         assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
         let mut needed = 0usize;
         let st = unsafe { super::nrt_async_shim_stats_json(std::ptr::null_mut(), 0, &mut needed) };
-        assert_eq!(st, crate::scheduler::NRT_INVALID);
+        assert_eq!(st, crate::status::NRT_INVALID);
         let mut buf = vec![0 as std::ffi::c_char; needed];
         let st = unsafe { super::nrt_async_shim_stats_json(buf.as_mut_ptr(), buf.len(), &mut needed) };
         assert_eq!(st, 0);

@@ -10,7 +10,8 @@ use crate::config::Mode;
 use crate::ffi::{export, real};
 use crate::observe;
 use crate::registry::{TensorRecord, TensorView};
-use crate::scheduler::{Engine, NRT_INVALID, NRT_RESOURCE};
+use crate::scheduler::Engine;
+use crate::status::{NRT_INVALID, NRT_RESOURCE};
 use crate::tracker::{AccessKind, ByteRange, Status};
 
 /// The state check, then the tensor's record (NULL: NRT_INVALID; never seen

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::doorbell::{BellHeld, Doorbell};
-use super::{Device, Engine, NRT_FAILURE};
+use super::{Device, Engine};
+use crate::status::NRT_FAILURE;
 use crate::sync::plain::MutexGuard;
 
 /// The completion-thread test hook fires once.
@@ -141,7 +142,7 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> 
             Head::Resolved => engine.retire_head(c, 0),
             Head::OnDevice { seq, device_seq } => match engine.device.is_completed(device_seq) {
                 Ok(true) => {
-                    if crate::ffi::TEST_PANIC.as_deref() == Some("completion")
+                    if crate::config::TEST_PANIC.as_deref() == Some("completion")
                         && !TEST_PANICKED.swap(true, Ordering::SeqCst)
                     {
                         panic!("NRT_SHIM_TEST_PANIC=completion");

@@ -25,16 +25,12 @@ use crate::registry::{
     Handle, Mirror, ModelRecord, ModelTensor, Registry, RegistryHeld, SetContents, SetRecord, Storage, TensorRecord,
     TensorView,
 };
+use crate::status::{
+    NRT_CLOSED, NRT_EXEC_UNIT_UNRECOVERABLE, NRT_INVALID, NRT_INVALID_HANDLE, NRT_SUCCESS, NRT_TIMEOUT,
+    NRT_UNINITIALIZED,
+};
 use crate::tracker::{AccessKind, ByteRange, OpSeq, Status, StorageRange};
-pub use queue::{CoreQueue, SubmitOutcome, NRT_EXEC_UNIT_UNRECOVERABLE, NRT_QUEUE_FULL, NRT_SUCCESS};
-
-pub const NRT_FAILURE: Status = 1;
-pub const NRT_INVALID: Status = 2;
-pub const NRT_INVALID_HANDLE: Status = 3;
-pub const NRT_RESOURCE: Status = 4;
-pub const NRT_TIMEOUT: Status = 5;
-pub const NRT_UNINITIALIZED: Status = 13;
-pub const NRT_CLOSED: Status = 14;
+pub use queue::{CoreQueue, SubmitOutcome};
 
 /// Status slots per core: at least the deepest window.
 const SLOTS: usize = crate::config::MAX_INFLIGHT_CAP;

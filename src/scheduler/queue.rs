@@ -12,9 +12,7 @@ use crate::tracker::{
     AccessKind, ByteRange, Conflict, FailureId, OpSeq, PoisonMark, Status, StorageId, StorageRange, Tracker,
 };
 
-pub const NRT_SUCCESS: Status = 0;
-pub const NRT_QUEUE_FULL: Status = 7;
-pub const NRT_EXEC_UNIT_UNRECOVERABLE: Status = 101;
+use crate::status::{NRT_EXEC_UNIT_UNRECOVERABLE, NRT_SUCCESS};
 
 /// Where a request is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
