@@ -16,6 +16,9 @@ pub mod config;
 // In unit tests the exports are not exported (no_mangle would clash), so unused.
 #[cfg_attr(test, allow(dead_code))]
 mod exports;
+/// Every symbol the library exports, as declared (tests/exports.rs checks it against the built library).
+#[doc(hidden)]
+pub use exports::EXPORTED;
 mod ffi;
 pub mod idhash;
 pub mod observe;

@@ -21,42 +21,38 @@ use crate::status::{NRT_FAILURE, NRT_INVALID};
 use crate::tracker::Status;
 use resolve::Resolver;
 
+/// The runtime's functions the backend itself calls, resolved once. (An
+/// export forwards to its own name, resolved next to its declaration: see
+/// `export!`.) `checked`: types compared with the header's declaration at
+/// compile time; `unchecked`: the `nrta_*` calls whose types differ between
+/// the generations, typed here for both.
 macro_rules! runtime_table {
-    ($( $name:ident : fn($($t:ty),*) $(-> $r:ty)? ;)*) => {
-        /// The runtime's synchronous functions the shim forwards to.
+    (
+        checked { $( $name:ident : fn($($t:ty),*) $(-> $r:ty)? ; )* }
+        unchecked { $( $(#[doc = $d:expr])* $uname:ident : $ut:ty ; )* }
+    ) => {
         #[allow(non_snake_case)]
         pub struct Runtime {
             $( pub $name: Option<unsafe extern "C" fn($($t),*) $(-> $r)?>, )*
-            /// nrta_execute_schedule, typed for both generations (the 5th
-            /// pointer is an NRT_STATUS* in v3, an error tracker in v2).
-            pub nrta_execute_schedule: Option<ScheduleFn>,
-            pub nrta_is_completed: Option<unsafe extern "C" fn(nrta_seq_t, *mut bool) -> NRT_STATUS>,
-            pub nrta_event_register_seq_id_completion: Option<unsafe extern "C" fn(nrta_seq_t, c_int) -> NRT_STATUS>,
-            pub nrta_get_completion_handle: Option<unsafe extern "C" fn(nrta_seq_t, *mut c_int) -> NRT_STATUS>,
-            pub nrta_error_tracker_create: Option<unsafe extern "C" fn(u32, *mut *mut c_void) -> NRT_STATUS>,
-            pub nrta_error_tracker_get_list: Option<unsafe extern "C" fn(*mut c_void, *mut *const nrta_error_t, *mut usize) -> NRT_STATUS>,
-            pub nrta_error_tracker_destroy: Option<unsafe extern "C" fn(*mut c_void)>,
+            $( $(#[doc = $d])* pub $uname: Option<$ut>, )*
+            /// Where the functions come from (for logs and `nrt-shim doctor`).
             pub source: String,
+            resolver: Resolver,
         }
 
         // The table's types are the headers' (checked at compile time).
         $( const _: unsafe extern "C" fn($($t),*) $(-> $r)? = nrt_sys::$name; )*
 
         impl Runtime {
-            fn load(res: &Resolver) -> Runtime {
+            fn load(res: Resolver) -> Runtime {
                 // SAFETY: each pointer comes from dlsym for the symbol of that
                 // name, whose type the headers (checked above) give.
                 unsafe {
                     Runtime {
                         $( $name: res.get(&cstr(concat!(stringify!($name), "\0"))).map(|p| std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($t),*) $(-> $r)?>(p)), )*
-                        nrta_execute_schedule: res.get(c"nrta_execute_schedule").map(|p| std::mem::transmute::<*mut c_void, ScheduleFn>(p)),
-                        nrta_is_completed: res.get(c"nrta_is_completed").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
-                        nrta_event_register_seq_id_completion: res.get(c"nrta_event_register_seq_id_completion").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
-                        nrta_get_completion_handle: res.get(c"nrta_get_completion_handle").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
-                        nrta_error_tracker_create: res.get(c"nrta_error_tracker_create").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
-                        nrta_error_tracker_get_list: res.get(c"nrta_error_tracker_get_list").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
-                        nrta_error_tracker_destroy: res.get(c"nrta_error_tracker_destroy").map(|p| std::mem::transmute::<*mut c_void, _>(p)),
+                        $( $uname: res.get(&cstr(concat!(stringify!($uname), "\0"))).map(|p| std::mem::transmute::<*mut c_void, $ut>(p)), )*
                         source: res.source.clone(),
+                        resolver: res,
                     }
                 }
             }
@@ -78,36 +74,27 @@ pub type ScheduleFn = unsafe extern "C" fn(
 ) -> NRT_STATUS;
 
 runtime_table! {
-    nrt_init: fn(nrt_framework_type_t, *const std::ffi::c_char, *const std::ffi::c_char) -> NRT_STATUS;
-    nrt_close: fn();
-    nrt_get_total_vnc_count: fn(*mut u32) -> NRT_STATUS;
-    nrt_unload: fn(*mut nrt_model_t) -> NRT_STATUS;
-    nrt_get_model_info: fn(*const nrt_model_t, *mut nrt_model_info_t, usize, *mut usize) -> NRT_STATUS;
-    nrt_get_model_tensor_info: fn(*mut nrt_model_t, *mut *mut nrt_tensor_info_array_t) -> NRT_STATUS;
-    nrt_free_model_tensor_info: fn(*mut nrt_tensor_info_array_t) -> NRT_STATUS;
-    nrt_allocate_tensor_set: fn(*mut *mut nrt_tensor_set_t) -> NRT_STATUS;
-    nrt_destroy_tensor_set: fn(*mut *mut nrt_tensor_set_t);
-    nrt_add_tensor_to_tensor_set: fn(*mut nrt_tensor_set_t, *const std::ffi::c_char, *mut nrt_tensor_t) -> NRT_STATUS;
-    nrt_execute: fn(*mut nrt_model_t, *const nrt_tensor_set_t, *mut nrt_tensor_set_t) -> NRT_STATUS;
-    nrt_execute_repeat: fn(*mut nrt_model_t, *const nrt_tensor_set_t, *mut nrt_tensor_set_t, c_int) -> NRT_STATUS;
-    nrt_tensor_allocate: fn(nrt_tensor_placement_t, c_int, usize, *const std::ffi::c_char, *mut *mut nrt_tensor_t) -> NRT_STATUS;
-    nrt_tensor_free: fn(*mut *mut nrt_tensor_t);
-    nrt_tensor_read: fn(*const nrt_tensor_t, *mut c_void, usize, usize) -> NRT_STATUS;
-    nrt_tensor_write: fn(*mut nrt_tensor_t, *const c_void, usize, usize) -> NRT_STATUS;
-    nrt_tensor_copy: fn(*const nrt_tensor_t, usize, *mut nrt_tensor_t, usize, usize) -> NRT_STATUS;
-    nrt_tensor_memset: fn(*mut nrt_tensor_t, u64, c_int, usize) -> NRT_STATUS;
-    nrt_tensor_allocate_empty: fn(*const std::ffi::c_char, *mut *mut nrt_tensor_t) -> NRT_STATUS;
-    nrt_tensor_attach_buffer: fn(*mut nrt_tensor_t, *mut c_void, usize) -> NRT_STATUS;
-    nrt_tensor_allocate_slice: fn(*const nrt_tensor_t, usize, usize, *const std::ffi::c_char, *mut *mut nrt_tensor_t) -> NRT_STATUS;
-    nrt_tensor_get_va: fn(*const nrt_tensor_t) -> *mut c_void;
-    nrt_tensor_get_size: fn(*const nrt_tensor_t) -> usize;
-    nrt_tensor_get_device_allocation_info: fn(*const nrt_tensor_t, *mut nrt_tensor_device_allocation_info_t) -> NRT_STATUS;
-    nrt_tensor_read_batch: fn(*const nrt_tensor_batch_t, u64, bool) -> NRT_STATUS;
-    nrt_tensor_write_batch: fn(*const nrt_tensor_batch_t, u64, bool) -> NRT_STATUS;
-    nrt_tensor_check_output_completion: fn(*const nrt_tensor_t, i64, u64) -> NRT_STATUS;
-    nrt_tensor_reset_output_completion: fn(*mut nrt_tensor_t) -> NRT_STATUS;
-    nrt_register_async_exec_callback: fn(NRT_ASYNC_EXEC_STATUS_CALLBACK, *mut c_void) -> NRT_STATUS;
-    nrt_async_drain_queued_execs: fn(i32) -> NRT_STATUS;
+    checked {
+        nrt_get_total_vnc_count: fn(*mut u32) -> NRT_STATUS;
+        nrt_get_model_info: fn(*const nrt_model_t, *mut nrt_model_info_t, usize, *mut usize) -> NRT_STATUS;
+        nrt_get_model_tensor_info: fn(*mut nrt_model_t, *mut *mut nrt_tensor_info_array_t) -> NRT_STATUS;
+        nrt_free_model_tensor_info: fn(*mut nrt_tensor_info_array_t) -> NRT_STATUS;
+        nrt_allocate_tensor_set: fn(*mut *mut nrt_tensor_set_t) -> NRT_STATUS;
+        nrt_destroy_tensor_set: fn(*mut *mut nrt_tensor_set_t);
+        nrt_add_tensor_to_tensor_set: fn(*mut nrt_tensor_set_t, *const std::ffi::c_char, *mut nrt_tensor_t) -> NRT_STATUS;
+        nrt_tensor_free: fn(*mut *mut nrt_tensor_t);
+    }
+    unchecked {
+        /// Typed for both generations (the 5th pointer is an NRT_STATUS* in
+        /// v3, an error tracker in v2).
+        nrta_execute_schedule: ScheduleFn;
+        nrta_is_completed: unsafe extern "C" fn(nrta_seq_t, *mut bool) -> NRT_STATUS;
+        nrta_event_register_seq_id_completion: unsafe extern "C" fn(nrta_seq_t, c_int) -> NRT_STATUS;
+        nrta_get_completion_handle: unsafe extern "C" fn(nrta_seq_t, *mut c_int) -> NRT_STATUS;
+        nrta_error_tracker_create: unsafe extern "C" fn(u32, *mut *mut c_void) -> NRT_STATUS;
+        nrta_error_tracker_get_list: unsafe extern "C" fn(*mut c_void, *mut *const nrta_error_t, *mut usize) -> NRT_STATUS;
+        nrta_error_tracker_destroy: unsafe extern "C" fn(*mut c_void);
+    }
 }
 
 /// Which `nrta_*` generation the runtime speaks.
@@ -119,7 +106,27 @@ pub enum Generation {
 
 impl Runtime {
     pub fn find(configured: Option<&str>) -> Result<Runtime, String> {
-        Resolver::find(configured).map(|r| Runtime::load(&r))
+        Resolver::find(configured).map(Runtime::load)
+    }
+
+    /// The runtime's function `name` (NUL-terminated), found where the
+    /// others were (for an export's `original`).
+    pub fn resolve(&self, name: &'static str) -> Option<*mut c_void> {
+        self.resolver.get(cstr(name))
+    }
+
+    /// The number of cores the runtime reports (after nrt_init).
+    pub fn total_vnc_count(&self) -> Result<u32, Status> {
+        let Some(f) = self.nrt_get_total_vnc_count else {
+            log::error!("the runtime has no nrt_get_total_vnc_count");
+            return Err(NRT_FAILURE);
+        };
+        let mut n = 0u32;
+        // SAFETY: the runtime's function, with a valid out-pointer.
+        match unsafe { f(&mut n) } {
+            NRT_SUCCESS => Ok(n),
+            st => Err(st),
+        }
     }
 
     /// The generation shows in the exports: only v2 has the error tracker.

@@ -133,10 +133,25 @@ fn handle<T>(p: *const T, what: &str) -> Result<Handle, Status> {
     }
 }
 
-fn status(r: Result<Status, Status>) -> Status {
-    match r {
-        Ok(s) | Err(s) => s,
+include!(concat!(env!("OUT_DIR"), "/exports_list.rs"));
+
+/// Whether `name` is in [`EXPORTED`] (at compile time, for `export!`).
+pub const fn listed(name: &str) -> bool {
+    let mut i = 0;
+    while i < EXPORTED.len() {
+        let (a, b) = (EXPORTED[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
     }
+    false
 }
 
 /// How long exit() gives in-flight work before abandoning it.

@@ -412,6 +412,21 @@ impl<D: Device> Engine<D> {
         self.tensors.insert(handle, rec);
     }
 
+    /// Records a slice of tensor `source`, by handle; false (the slice is
+    /// untracked) if the shim does not know the source.
+    pub fn slice_of_allocated(
+        &'static self,
+        handle: Handle,
+        name: Option<Arc<str>>,
+        source: Handle,
+        offset: u64,
+        size: u64,
+    ) -> bool {
+        let Some(source) = self.tensors.get(source) else { return false };
+        self.slice_allocated(handle, name, &source.view(), offset, size);
+        true
+    }
+
     /// nrt_tensor_attach_buffer succeeded: the tensor now views host memory
     /// the application owns.
     pub fn buffer_attached(&'static self, rec: &TensorRecord, size: u64) {
@@ -423,17 +438,6 @@ impl<D: Device> Engine<D> {
     pub fn address_taken(&'static self, rec: &TensorRecord) {
         if let Some(s) = rec.storage.lock().as_ref() {
             s.host_visible.store(true, Ordering::Release);
-        }
-    }
-
-    /// Checks offset and size against the tensor (overflow-safe).
-    pub fn check_range(view: &TensorView, offset: u64, size: u64) -> Result<ByteRange, Status> {
-        match offset.checked_add(size) {
-            Some(end) if end <= view.size => Ok(ByteRange::new(view.offset + offset, size)),
-            _ => Err(observe::reject(
-                NRT_INVALID,
-                format_args!("offset {offset} + size {size} is outside the tensor ({} bytes)", view.size),
-            )),
         }
     }
 
@@ -533,6 +537,14 @@ impl<D: Device> Engine<D> {
         self.sets.get(handle).ok_or_else(|| {
             observe::reject(NRT_INVALID_HANDLE, format_args!("tensor set {handle:#x} is unknown or destroyed"))
         })
+    }
+
+    /// The runtime added `tensor` to the set under `name` (a set the shim
+    /// does not know is not tracked).
+    pub fn set_member_added(&'static self, set: Handle, name: &[u8], tensor: Handle) {
+        if let Some(set) = self.sets.get(set) {
+            set.contents.lock().put(name, tensor);
+        }
     }
 
     /// Before the real nrt_destroy_tensor_set: the shim's mirrors of it go
@@ -874,8 +886,10 @@ impl<D: Device> Engine<D> {
         run_sync: impl FnOnce() -> Status,
     ) -> Result<Status, Status> {
         self.check_open()?;
-        if model == 0 || input == 0 || output == 0 {
-            return Err(observe::reject(NRT_INVALID, format_args!("NULL model or tensor set")));
+        for (h, what) in [(model, "model"), (input, "input set"), (output, "output set")] {
+            if h == 0 {
+                return Err(observe::reject(NRT_INVALID, format_args!("{what} is NULL")));
+            }
         }
         let m = self.model(model)?;
         let in_set = self.set_record(input)?;
