@@ -2,46 +2,10 @@
 //! an export returns when it cannot do its work, and the export macro that
 //! checks each signature against the bindgen declaration of the same name.
 
-use std::ffi::{c_char, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use crate::observe::CallStat;
 
-use crate::status::NRT_FAILURE;
-
 /// What an export returns after a panic or without a runtime to call.
-pub trait FfiDefault {
-    fn failure() -> Self;
-}
-
-impl FfiDefault for u32 {
-    fn failure() -> u32 {
-        NRT_FAILURE
-    }
-}
-
-/// A size (nrt_tensor_get_size): 0, as the runtime answers a bad handle.
-impl FfiDefault for usize {
-    fn failure() -> usize {
-        0
-    }
-}
-
-impl FfiDefault for () {
-    fn failure() {}
-}
-
-impl FfiDefault for *mut c_void {
-    fn failure() -> Self {
-        std::ptr::null_mut()
-    }
-}
-
-impl FfiDefault for *const c_char {
-    fn failure() -> Self {
-        std::ptr::null()
-    }
-}
+pub use nrt_common::FfiDefault;
 
 /// Runs an export's body; a panic becomes the failure value and one log
 /// line, never an unwind into C (which would abort the process).
@@ -56,19 +20,14 @@ pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R
         }
         body()
     };
-    let result = catch_unwind(AssertUnwindSafe(body));
+    let result = nrt_common::catch_panic(body);
     crate::observe::leave_call(outer);
     if let (Some(o), Some(t0)) = (observer, t0) {
         o.end(stat, t0);
     }
     match result {
         Ok(r) => r,
-        Err(e) => {
-            let what = e
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| e.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+        Err(what) => {
             log::error!("{name}: internal error ({what}); returning NRT_FAILURE");
             R::failure()
         }
@@ -181,6 +140,8 @@ pub(crate) use export;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::NRT_FAILURE;
+    use std::ffi::c_void;
 
     static T: CallStat = CallStat::new("t");
 

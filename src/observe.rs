@@ -665,18 +665,7 @@ fn device_tid(core: u32) -> u32 {
 }
 
 fn json_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o
+    nrt_common::json::escape(s, nrt_common::json::Controls::Unicode)
 }
 
 fn write_atomically(path: &str, text: &str) -> std::io::Result<()> {

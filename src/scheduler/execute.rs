@@ -39,12 +39,7 @@ impl<D: Device> Engine<D> {
     /// The runtime's first checks of an execution: the state, NULL handles,
     /// then the model and the two sets (this is the contract; the export
     /// only forwards the pointers).
-    fn check_handles(
-        &'static self,
-        model: Handle,
-        input: Handle,
-        output: Handle,
-    ) -> Result<Handles, Status> {
+    fn check_handles(&'static self, model: Handle, input: Handle, output: Handle) -> Result<Handles, Status> {
         self.check_open()?;
         for (h, what) in [(model, "model"), (input, "input set"), (output, "output set")] {
             if h == 0 {
