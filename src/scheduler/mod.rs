@@ -159,14 +159,14 @@ const OPEN: u8 = 1;
 const CLOSED: u8 = 2;
 
 pub struct Engine<D: Device> {
-    pub device: D,
-    pub config: Config,
+    device: D,
+    config: Config,
     /// One per core of the runtime, sized by the first nrt_init's core count
     /// and kept for the process (later inits and forked children reuse it).
     cores: OnceLock<Box<[Core]>>,
-    pub tensors: Registry<TensorRecord>,
-    pub sets: Registry<SetRecord>,
-    pub models: Registry<ModelRecord>,
+    tensors: Registry<TensorRecord>,
+    sets: Registry<SetRecord>,
+    models: Registry<ModelRecord>,
     state: AtomicU8,
     ncores: AtomicU32,
     next_model_id: AtomicU32,
