@@ -1,6 +1,8 @@
 //! The exported C surface, one module per API family. Only functions whose
-//! behaviour changes are exported (the golden list is tests/exports.txt);
-//! everything else resolves to the runtime itself.
+//! behaviour changes are exported; everything else resolves to the runtime
+//! itself. Each is declared once, with `export!` (src/ffi.rs); build.rs
+//! lists them ([`EXPORTED`]), tests/exports.rs compares that list with the
+//! built library and with tests/exports.txt, the reviewed copy.
 //!
 //! Each export: the runtime-state check, NULL and unknown handles as the
 //! runtime's statuses (in that order, as the simulator and the runtime do),
