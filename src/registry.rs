@@ -146,6 +146,7 @@ pub struct TensorView {
 impl TensorView {
     /// `size` bytes at `offset` of the tensor, checked against its size
     /// (overflow-safe): NRT_INVALID, logged, when they do not fit.
+    #[inline]
     pub fn range(&self, offset: u64, size: u64) -> Result<ByteRange, Status> {
         match offset.checked_add(size) {
             Some(end) if end <= self.size => Ok(ByteRange::new(self.offset + offset, size)),
@@ -157,6 +158,7 @@ impl TensorView {
     }
 
     /// Every byte of the tensor.
+    #[inline]
     pub fn whole(&self) -> ByteRange {
         ByteRange::new(self.offset, self.size)
     }

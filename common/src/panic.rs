@@ -42,6 +42,7 @@ impl<T> FfiDefault for *const T {
 /// Runs `body`; a panic becomes `Err` with its message (empty when the
 /// payload is not a string). The caller logs it and returns
 /// [`FfiDefault::failure`].
+#[inline]
 pub fn catch_panic<R>(body: impl FnOnce() -> R) -> Result<R, String> {
     catch_unwind(AssertUnwindSafe(body)).map_err(|e| {
         e.downcast_ref::<&str>()
