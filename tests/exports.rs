@@ -5,7 +5,9 @@
 //!
 //! To update the list after a deliberate change:
 //!   nm -D --defined-only --format=posix target/debug/libnrt_async_shim.so | awk '{print $1}' | sort
-//! (keeping the comment at the top of tests/exports.txt).
+//! (keeping the comment at the top of tests/exports.txt). The names the build
+//! declares (`export!` in src/exports/, listed by build.rs) must be the same
+//! set: `nrt_async_shim::EXPORTED`.
 
 mod support;
 
