@@ -39,6 +39,7 @@ impl<D: Device> Engine<D> {
     /// The runtime's first checks of an execution: the state, NULL handles,
     /// then the model and the two sets (this is the contract; the export
     /// only forwards the pointers).
+    #[inline]
     fn check_handles(&'static self, model: Handle, input: Handle, output: Handle) -> Result<Handles, Status> {
         self.check_open()?;
         for (h, what) in [(model, "model"), (input, "input set"), (output, "output set")] {
@@ -51,6 +52,7 @@ impl<D: Device> Engine<D> {
 
     /// The checks of the sets' tensors against the model, filling `s` with
     /// the request's tensors and accesses.
+    #[inline]
     fn check_tensors<'a>(
         &'static self,
         s: &'a mut Scratch,
@@ -118,6 +120,7 @@ impl<D: Device> Engine<D> {
     /// Runs a checked request: on the host in its turn, or accepted and
     /// submitted `repeat` times (waiting for it when the program can touch
     /// its memory directly, or in sync mode).
+    #[inline]
     fn run(&'static self, req: Checked<'_>, repeat: u32, run_sync: impl FnOnce() -> Status) -> Result<Status, Status> {
         let Checked { model: m, in_set, out_set, host, scratch: s } = req;
         if host {
