@@ -180,6 +180,12 @@ impl Config {
     }
 }
 
+/// `NRT_SHIM_TEST_PANIC=<export name>|completion`: a test hook that makes
+/// that export (or the completion thread, once) panic, to prove the panic
+/// boundaries hold. Read once; never set it in production.
+pub static TEST_PANIC: once_cell::sync::Lazy<Option<String>> =
+    once_cell::sync::Lazy::new(|| std::env::var("NRT_SHIM_TEST_PANIC").ok().filter(|v| !v.is_empty()));
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,54 +2,10 @@
 //! an export returns when it cannot do its work, and the export macro that
 //! checks each signature against the bindgen declaration of the same name.
 
-use std::ffi::{c_char, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use once_cell::sync::Lazy;
-
 use crate::observe::CallStat;
 
-use crate::scheduler::NRT_FAILURE;
-
 /// What an export returns after a panic or without a runtime to call.
-pub trait FfiDefault {
-    fn failure() -> Self;
-}
-
-impl FfiDefault for u32 {
-    fn failure() -> u32 {
-        NRT_FAILURE
-    }
-}
-
-/// A size (nrt_tensor_get_size): 0, as the runtime answers a bad handle.
-impl FfiDefault for usize {
-    fn failure() -> usize {
-        0
-    }
-}
-
-impl FfiDefault for () {
-    fn failure() {}
-}
-
-impl FfiDefault for *mut c_void {
-    fn failure() -> Self {
-        std::ptr::null_mut()
-    }
-}
-
-impl FfiDefault for *const c_char {
-    fn failure() -> Self {
-        std::ptr::null()
-    }
-}
-
-/// `NRT_SHIM_TEST_PANIC=<export name>|completion`: a test hook that makes
-/// that export (or the completion thread, once) panic, to prove the panic
-/// boundaries hold. Read once; never set it in production.
-pub static TEST_PANIC: Lazy<Option<String>> =
-    Lazy::new(|| std::env::var("NRT_SHIM_TEST_PANIC").ok().filter(|v| !v.is_empty()));
+pub use nrt_common::FfiDefault;
 
 /// Runs an export's body; a panic becomes the failure value and one log
 /// line, never an unwind into C (which would abort the process).
@@ -59,71 +15,133 @@ pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R
     let observer = crate::observe::get();
     let t0 = observer.map(|o| o.begin());
     let body = || {
-        if TEST_PANIC.as_deref() == Some(name) {
+        if crate::config::TEST_PANIC.as_deref() == Some(name) {
             panic!("NRT_SHIM_TEST_PANIC={name}");
         }
         body()
     };
-    let result = catch_unwind(AssertUnwindSafe(body));
+    let result = nrt_common::catch_panic(body);
     crate::observe::leave_call(outer);
     if let (Some(o), Some(t0)) = (observer, t0) {
         o.end(stat, t0);
     }
     match result {
         Ok(r) => r,
-        Err(e) => {
-            let what = e
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| e.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+        Err(what) => {
             log::error!("{name}: internal error ({what}); returning NRT_FAILURE");
             R::failure()
         }
     }
 }
 
-/// Writes `bytes` to fd 2 with one write(2) (a short write drops the rest:
-/// a log line is not worth a loop that a full pipe could stall).
-pub fn write_stderr(bytes: &[u8]) {
-    // SAFETY: a valid buffer of that length; fd 2 may be closed (EBADF, ignored).
-    let _ = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+/// A status body's result as the status it returns (both sides as they are).
+#[inline(always)]
+pub fn flatten(body: impl FnOnce() -> Result<u32, u32>) -> u32 {
+    match body() {
+        Ok(st) | Err(st) => st,
+    }
 }
 
-/// Declares an exported runtime function. The first line of the expansion
-/// fails to compile if the signature differs from the header's (through the
-/// bindgen declaration in nrt-sys); the body runs inside [`boundary`].
+/// Declares one exported runtime function, in one place:
+///
+/// ```ignore
+/// export! {
+///     /// What the shim does differently.
+///     fn nrt_tensor_read(tensor: *const nrt_tensor_t, buf: *mut c_void, offset: usize, size: usize) -> NRT_STATUS
+///     [passthrough] |s, real| {
+///         // s: the shim; real(): the runtime's own nrt_tensor_read with these arguments
+///         Ok(real())
+///     }
+/// }
+/// ```
+///
+/// The expansion checks the signature against the bindgen declaration of the
+/// same name (a mismatch does not compile), checks that the name is in the
+/// generated list of exports (build.rs), and runs the body inside
+/// [`boundary`] after the prologue: the shim, or the not-initialised value
+/// ([`FfiDefault`]) without one. `real` calls the runtime's function of the
+/// same name, resolved on first use next to the declaration (`name::original`).
+/// `[passthrough]`: in passthrough mode the call goes straight to `real`.
+/// A body of an export returning `NRT_STATUS` returns
+/// `Result<NRT_STATUS, NRT_STATUS>` (both sides are returned as they are), so
+/// it can use `?`; other bodies return the export's own type.
 macro_rules! export {
-    ($(#[doc = $d:expr])* fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+    ($(#[doc = $d:expr])* fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> NRT_STATUS
+     $([$($flag:ident),*])? |$s:ident, $real:ident| $body:block) => {
+        $crate::ffi::export!(@decl $(#[doc = $d])* $name ($($arg: $ty),*) (NRT_STATUS) [$($($flag),*)?] $s $real {
+            $crate::ffi::flatten(|| $body)
+        });
+    };
+    ($(#[doc = $d:expr])* fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?
+     $([$($flag:ident),*])? |$s:ident, $real:ident| $body:block) => {
+        $crate::ffi::export!(@decl $(#[doc = $d])* $name ($($arg: $ty),*) ($($ret)?) [$($($flag),*)?] $s $real $body);
+    };
+    (@decl $(#[doc = $d:expr])* $name:ident ($($arg:ident : $ty:ty),*) ($($ret:ty)?) [$($flag:ident),*] $s:ident $real:ident $body:block) => {
         const _: unsafe extern "C" fn($($ty),*) $(-> $ret)? = nrt_sys::$name;
+        const _: () = assert!(
+            $crate::exports::listed(stringify!($name)),
+            concat!(stringify!($name), " is missing from the generated list of exports (build.rs)")
+        );
+
+        /// The runtime's own function of the export's name.
+        pub mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            pub type Original = unsafe extern "C" fn($($ty),*) $(-> $ret)?;
+
+            static ORIGINAL: std::sync::OnceLock<Option<Original>> = std::sync::OnceLock::new();
+
+            /// Resolved once, from where the runtime was found.
+            #[inline]
+            pub fn original(rt: &$crate::backend::Runtime) -> Option<Original> {
+                *ORIGINAL.get_or_init(|| {
+                    let p = rt.resolve(concat!(stringify!($name), "\0"))?;
+                    // SAFETY: dlsym's pointer for the symbol of this name, whose
+                    // type the header gives (checked above against nrt-sys).
+                    Some(unsafe { std::mem::transmute::<*mut std::ffi::c_void, Original>(p) })
+                })
+            }
+        }
+
         $(#[doc = $d])*
         #[cfg_attr(not(test), no_mangle)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) $(-> $ret)? {
             static STAT: $crate::observe::CallStat = $crate::observe::CallStat::new(stringify!($name));
-            $crate::ffi::boundary(&STAT, move || $body)
+            $crate::ffi::boundary(&STAT, move || {
+                let $s = match $crate::exports::get() {
+                    Ok(s) => s,
+                    Err(_) => return $crate::ffi::FfiDefault::failure(),
+                };
+                #[allow(unused_variables)]
+                let $real = move || $(-> $ret)? {
+                    match $name::original($s.rt) {
+                        // SAFETY: the runtime's function, with the arguments the caller gave.
+                        Some(f) => unsafe { f($($arg),*) },
+                        None => {
+                            log::error!(concat!("the runtime has no ", stringify!($name)));
+                            $crate::ffi::FfiDefault::failure()
+                        }
+                    }
+                };
+                $($crate::ffi::export!(@flag $flag $s $real);)*
+                $body
+            })
+        }
+    };
+    (@flag passthrough $s:ident $real:ident) => {
+        if $s.mode == $crate::config::Mode::Passthrough {
+            return $real();
         }
     };
 }
 pub(crate) use export;
 
-/// Calls the runtime's own function, or fails with a log line if it has none.
-macro_rules! real {
-    ($shim:expr, $name:ident($($a:expr),* $(,)?)) => {
-        match $shim.rt.$name {
-            // SAFETY: the runtime's function, with the arguments the caller gave.
-            Some(f) => unsafe { f($($a),*) },
-            None => {
-                log::error!(concat!("the runtime has no ", stringify!($name)));
-                $crate::ffi::FfiDefault::failure()
-            }
-        }
-    };
-}
-pub(crate) use real;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::NRT_FAILURE;
+    use std::ffi::c_void;
 
     static T: CallStat = CallStat::new("t");
 

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use crate::sync::plain::{Mutex, RwLock, RwLockWriteGuard};
 
 use crate::idhash::IdHasher;
-use crate::tracker::{OpSeq, StorageId};
+use crate::status::NRT_INVALID;
+use crate::tracker::{ByteRange, OpSeq, Status, StorageId};
 
 /// A runtime handle (an opaque pointer).
 pub type Handle = usize;
@@ -140,6 +141,27 @@ pub struct TensorView {
     pub storage: Option<Arc<Storage>>,
     pub offset: u64,
     pub size: u64,
+}
+
+impl TensorView {
+    /// `size` bytes at `offset` of the tensor, checked against its size
+    /// (overflow-safe): NRT_INVALID, logged, when they do not fit.
+    #[inline]
+    pub fn range(&self, offset: u64, size: u64) -> Result<ByteRange, Status> {
+        match offset.checked_add(size) {
+            Some(end) if end <= self.size => Ok(ByteRange::new(self.offset + offset, size)),
+            _ => Err(crate::observe::reject(
+                NRT_INVALID,
+                format_args!("offset {offset} + size {size} is outside the tensor ({} bytes)", self.size),
+            )),
+        }
+    }
+
+    /// Every byte of the tensor.
+    #[inline]
+    pub fn whole(&self) -> ByteRange {
+        ByteRange::new(self.offset, self.size)
+    }
 }
 
 impl TensorRecord {

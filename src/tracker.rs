@@ -27,8 +27,7 @@ pub type StorageId = u64;
 /// The acceptance number of an operation within its queue: 1, 2, 3, ...
 pub type OpSeq = u64;
 
-/// An NRT_STATUS value.
-pub type Status = u32;
+pub use crate::status::Status;
 
 /// Identifies a failed request (its job id), so that its failure is reported
 /// once however many ranges it poisoned.

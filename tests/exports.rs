@@ -5,7 +5,9 @@
 //!
 //! To update the list after a deliberate change:
 //!   nm -D --defined-only --format=posix target/debug/libnrt_async_shim.so | awk '{print $1}' | sort
-//! (keeping the comment at the top of tests/exports.txt).
+//! (keeping the comment at the top of tests/exports.txt). The names the build
+//! declares (`export!` in src/exports/, listed by build.rs) must be the same
+//! set: `nrt_async_shim::EXPORTED`.
 
 mod support;
 
@@ -96,4 +98,25 @@ fn golden_list_names_only_runtime_calls_and_the_shims_api() {
     for core in ["nrt_init", "nrt_close", "nrt_execute", "nrt_tensor_read", "nrt_tensor_write"] {
         assert!(list.contains(core), "tests/exports.txt lacks {core}");
     }
+}
+
+#[test]
+fn exported_symbols_are_the_declared_exports() {
+    // The list the export! declarations generate (build.rs): the library
+    // defines exactly those, and the reviewed copy, tests/exports.txt, says
+    // the same (the golden test above); nothing else is kept in step by hand.
+    let declared: BTreeSet<String> = nrt_async_shim::EXPORTED.iter().map(|n| n.to_string()).collect();
+    let got = exported();
+    assert_eq!(
+        got.difference(&declared).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "exported, but not declared with export! (or #[no_mangle] in src/exports/shim_api.rs)"
+    );
+    assert_eq!(
+        declared.difference(&got).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "declared, but not exported by {}",
+        support::shim_lib().display()
+    );
+    assert_eq!(golden(), declared, "tests/exports.txt, the reviewed copy, differs from the declared exports");
 }

@@ -104,7 +104,7 @@ fn headers() -> &'static [(PathBuf, Vec<u8>)] {
     static H: OnceLock<Vec<(PathBuf, Vec<u8>)>> = OnceLock::new();
     H.get_or_init(|| {
         let mut files = Vec::new();
-        for dir in ["include/nrt", "tests/pitfalls"] {
+        for dir in ["include/nrt", "tests/include", "tests/pitfalls"] {
             let dir = repo_root().join(dir);
             for e in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
                 let p = e.path();

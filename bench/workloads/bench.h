@@ -24,20 +24,11 @@
 
 #include <nrt/nrt.h>
 
-#define DIE(...)                                                                                                   \
-    do {                                                                                                           \
-        fflush(stdout);                                                                                            \
-        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                       \
-        fprintf(stderr, __VA_ARGS__);                                                                              \
-        fputc('\n', stderr);                                                                                       \
-        exit(1);                                                                                                   \
-    } while (0)
+#include "../../tests/include/nrt_test.h"
 
-#define OK(expr)                                                                                                   \
-    do {                                                                                                           \
-        NRT_STATUS st_ = (expr);                                                                                   \
-        if (st_ != NRT_SUCCESS) DIE("%s returned %d", #expr, (int)st_);                                           \
-    } while (0)
+#define DIE(...) NRT_TEST_FAIL(__VA_ARGS__)
+
+#define OK(expr) NRT_TEST_OK((expr), #expr)
 
 static inline long arg_long(int argc, char **argv, int i, long def) {
     if (i >= argc) return def;
@@ -60,9 +51,7 @@ static inline uint64_t now_us(void) {
 /* Simulated host work (preprocessing): sleeps, so it leaves the CPU to the runtime's
  * threads as real work on another core would. Timer slack is lowered by bench_init. */
 static inline void host_work_us(uint64_t us) {
-    struct timespec ts = {(time_t)(us / 1000000ull), (long)((us % 1000000ull) * 1000ull)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    nrt_test_sleep_us(us);
 }
 
 static inline void bench_init(void) {

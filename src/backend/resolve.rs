@@ -23,6 +23,7 @@ unsafe impl Sync for Resolver {}
 /// dereferences it.)
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn object_of(addr: *const c_void) -> Option<(usize, String)> {
+    // SAFETY: Dl_info is plain C data (pointers and integers): all zeroes is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the loader's tables.
     if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fbase.is_null() {

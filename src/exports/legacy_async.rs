@@ -5,10 +5,9 @@ use std::ffi::c_void;
 
 use nrt_sys::*;
 
-use super::get;
-use crate::config::Mode;
-use crate::ffi::{export, real};
-use crate::scheduler::{Callback, NRT_INVALID};
+use crate::ffi::export;
+use crate::scheduler::Callback;
+use crate::status::NRT_INVALID;
 
 /// Calls the application's C callback stored in `raw`.
 fn trampoline(raw: usize, params: usize, model_id: u32, vnc: u32, job_id: u64, status: u32) {
@@ -21,31 +20,22 @@ fn trampoline(raw: usize, params: usize, model_id: u32, vnc: u32, job_id: u64, s
 export! {
     /// Replaces any earlier callback; called once per request, from the
     /// shim's completion thread, in completion order.
-    fn nrt_register_async_exec_callback(callback: NRT_ASYNC_EXEC_STATUS_CALLBACK, params: *mut c_void) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_register_async_exec_callback(callback, params));
-        }
+    fn nrt_register_async_exec_callback(callback: NRT_ASYNC_EXEC_STATUS_CALLBACK, params: *mut c_void) -> NRT_STATUS
+    [passthrough] |s, real| {
         // The runtime's checks: the state, then a NULL callback.
-        if let Err(st) = s.engine.check_open() {
-            return st;
-        }
+        s.engine.check_open()?;
         let Some(f) = callback else {
-            return crate::observe::reject(NRT_INVALID, format_args!("callback is NULL"));
+            return Err(crate::observe::reject(NRT_INVALID, format_args!("callback is NULL")));
         };
         s.engine.set_callback(Some(Callback { call: trampoline, raw: f as usize, params: params as usize }));
-        NRT_SUCCESS
+        Ok(NRT_SUCCESS)
     }
 }
 
 export! {
     /// Waits for every request of the core; returns the first failure not
     /// reported yet (then it counts as reported).
-    fn nrt_async_drain_queued_execs(vnc: i32) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_async_drain_queued_execs(vnc));
-        }
-        s.engine.drain(vnc)
+    fn nrt_async_drain_queued_execs(vnc: i32) -> NRT_STATUS [passthrough] |s, real| {
+        Ok(s.engine.drain(vnc))
     }
 }

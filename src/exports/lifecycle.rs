@@ -3,21 +3,19 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use crate::sync::plain::{Mutex, MutexGuard};
 use nrt_sys::*;
 
-use super::{get, EXIT_TIMEOUT, SHIM};
+use super::{EXIT_TIMEOUT, SHIM};
 use crate::config::{Mode, LEGACY_INFLIGHT_VAR};
-use crate::ffi::{export, real};
+use crate::ffi::export;
 use crate::observe::ObserveHeld;
 use crate::scheduler::ForkHeld;
 
 /// The legacy variable's value, taken out of the environment.
 static LEGACY: Mutex<Option<String>> = Mutex::new(None);
-static LEGACY_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Reads and removes the legacy variable. The environment is touched only
 /// here: from the constructor, and again at the top of nrt_init (the runtime's
@@ -34,7 +32,6 @@ fn hide_legacy_variable() {
             *LEGACY.lock() = Some(value);
         }
     }
-    LEGACY_TAKEN.store(true, Ordering::Release);
 }
 
 /// The constructor: it reads and removes one environment variable, and warns
@@ -47,11 +44,11 @@ fn constructor() {
     crate::backend::resolve::warn_if_bypassed();
 }
 
-/// The legacy value the constructor (or nrt_init) took, if any.
+/// The legacy value the constructor (or nrt_init) took, if any; read again
+/// first, as nrt_init does (the shim is set up by the first export called,
+/// usually nrt_init, before its body runs).
 pub fn take_legacy_variable() -> Option<String> {
-    if !LEGACY_TAKEN.load(Ordering::Acquire) {
-        hide_legacy_variable();
-    }
+    hide_legacy_variable();
     LEGACY.lock().clone()
 }
 
@@ -106,18 +103,20 @@ pub fn register_process_hooks() {
 
 export! {
     /// Hides the legacy variable again, then initialises the runtime.
-    fn nrt_init(framework: nrt_framework_type_t, fw_version: *const c_char, fal_version: *const c_char) -> NRT_STATUS {
+    fn nrt_init(framework: nrt_framework_type_t, fw_version: *const c_char, fal_version: *const c_char) -> NRT_STATUS
+    |s, real| {
         hide_legacy_variable();
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        let st = real!(s, nrt_init(framework, fw_version, fal_version));
+        let st = real();
         if st != NRT_SUCCESS || s.mode == Mode::Passthrough {
-            return st;
+            return Ok(st);
         }
-        let mut n = 0u32;
-        if real!(s, nrt_get_total_vnc_count(&mut n)) != NRT_SUCCESS || n == 0 {
-            log::warn!("nrt_get_total_vnc_count failed; assuming 1 core");
-            n = 1;
-        }
+        let n = match s.rt.total_vnc_count() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                log::warn!("nrt_get_total_vnc_count failed; assuming 1 core");
+                1
+            }
+        };
         s.engine.opened(n);
         // Registered after the runtime's init, so it runs before the
         // runtime's own exit handlers, while the runtime still works.
@@ -129,18 +128,17 @@ export! {
         if LEGACY.lock().is_some() {
             log::info!("{LEGACY_INFLIGHT_VAR} is handled by the shim; the runtime runs in explicit-async mode");
         }
-        NRT_SUCCESS
+        Ok(NRT_SUCCESS)
     }
 }
 
 export! {
     /// Drains all work, stops the shim's thread, then closes the runtime.
-    fn nrt_close() {
-        let Ok(s) = get() else { return };
+    fn nrt_close() |s, real| {
         if s.mode != Mode::Passthrough {
             s.engine.close();
         }
-        real!(s, nrt_close());
+        real();
         super::write_reports(false)
     }
 }

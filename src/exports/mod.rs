@@ -1,6 +1,8 @@
 //! The exported C surface, one module per API family. Only functions whose
-//! behaviour changes are exported (the golden list is tests/exports.txt);
-//! everything else resolves to the runtime itself.
+//! behaviour changes are exported; everything else resolves to the runtime
+//! itself. Each is declared once, with `export!` (src/ffi.rs); build.rs
+//! lists them ([`EXPORTED`]), tests/exports.rs compares that list with the
+//! built library and with tests/exports.txt, the reviewed copy.
 //!
 //! Each export: the runtime-state check, NULL and unknown handles as the
 //! runtime's statuses (in that order, as the simulator and the runtime do),
@@ -22,7 +24,8 @@ use once_cell::sync::OnceCell;
 use crate::backend::{RealDevice, Runtime};
 use crate::config::{Config, Mode};
 use crate::registry::Handle;
-use crate::scheduler::{Device, Engine, NRT_FAILURE, NRT_INVALID};
+use crate::scheduler::{Device, Engine};
+use crate::status::{NRT_FAILURE, NRT_INVALID};
 use crate::tracker::Status;
 
 pub use lifecycle::take_legacy_variable;
@@ -132,10 +135,25 @@ fn handle<T>(p: *const T, what: &str) -> Result<Handle, Status> {
     }
 }
 
-fn status(r: Result<Status, Status>) -> Status {
-    match r {
-        Ok(s) | Err(s) => s,
+include!(concat!(env!("OUT_DIR"), "/exports_list.rs"));
+
+/// Whether `name` is in [`EXPORTED`] (at compile time, for `export!`).
+pub const fn listed(name: &str) -> bool {
+    let mut i = 0;
+    while i < EXPORTED.len() {
+        let (a, b) = (EXPORTED[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
     }
+    false
 }
 
 /// How long exit() gives in-flight work before abandoning it.

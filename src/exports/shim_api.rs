@@ -6,7 +6,7 @@ use std::ffi::{c_char, CStr};
 use super::shim;
 use crate::ffi::boundary;
 use crate::observe::CallStat;
-use crate::scheduler::{NRT_FAILURE, NRT_INVALID, NRT_SUCCESS};
+use crate::status::{NRT_FAILURE, NRT_INVALID, NRT_SUCCESS};
 
 static VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
     Ok(v) => v,
@@ -86,14 +86,18 @@ mod tests {
 
     #[test]
     fn version_and_stats() {
+        // SAFETY: a static NUL-terminated string.
         let v = unsafe { std::ffi::CStr::from_ptr(super::nrt_async_shim_version()) };
         assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
         let mut needed = 0usize;
+        // SAFETY: a size query: no buffer, a valid out-pointer.
         let st = unsafe { super::nrt_async_shim_stats_json(std::ptr::null_mut(), 0, &mut needed) };
-        assert_eq!(st, crate::scheduler::NRT_INVALID);
+        assert_eq!(st, crate::status::NRT_INVALID);
         let mut buf = vec![0 as std::ffi::c_char; needed];
+        // SAFETY: buf has buf.len() writable bytes.
         let st = unsafe { super::nrt_async_shim_stats_json(buf.as_mut_ptr(), buf.len(), &mut needed) };
         assert_eq!(st, 0);
+        // SAFETY: the call succeeded, so buf holds a NUL-terminated string.
         let s = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
         assert!(s.starts_with('{') && s.contains("executions"));
     }

@@ -5,99 +5,19 @@ use std::ffi::{c_char, c_int, c_void};
 
 use nrt_sys::*;
 
-use super::{get, handle, status, Shim};
+use super::{handle, Shim};
 use crate::config::Mode;
-use crate::ffi::{export, real};
+use crate::ffi::export;
 use crate::observe;
 use crate::registry::{TensorRecord, TensorView};
-use crate::scheduler::{Engine, NRT_INVALID, NRT_RESOURCE};
+use crate::status::{NRT_INVALID, NRT_RESOURCE};
 use crate::tracker::{AccessKind, ByteRange, Status};
 
-/// The state check, then the tensor's record (NULL: NRT_INVALID; never seen
-/// or freed: NRT_INVALID_HANDLE).
-fn record(s: &'static Shim, t: *const nrt_tensor_t) -> Result<std::sync::Arc<TensorRecord>, Status> {
-    s.engine.check_open()?;
-    let h = handle(t, "tensor")?;
-    s.engine.tensor(h)
-}
-
-/// A tensor's name, for stats and traces (only when they are on: it allocates).
-fn name_of(name: *const c_char) -> Option<std::sync::Arc<str>> {
-    if name.is_null() || crate::observe::get().is_none() {
-        return None;
-    }
-    // SAFETY: the runtime accepted it as a NUL-terminated name.
-    Some(std::sync::Arc::from(unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy().as_ref()))
-}
-
-fn range(view: &TensorView, offset: u64, size: u64) -> Result<ByteRange, Status> {
-    Engine::<crate::backend::RealDevice>::check_range(view, offset, size)
-}
-
-fn whole(view: &TensorView) -> ByteRange {
-    ByteRange::new(view.offset, view.size)
-}
-
-export! {
-    fn nrt_tensor_allocate(placement: nrt_tensor_placement_t, vnc: c_int, size: usize, name: *const c_char, tensor: *mut *mut nrt_tensor_t) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        let frees_before = s.engine.deferred_frees_done();
-        let mut st = real!(s, nrt_tensor_allocate(placement, vnc, size, name, tensor));
-        if s.mode == Mode::Passthrough {
-            return st;
-        }
-        if st == NRT_RESOURCE && (s.engine.has_deferred_frees() || s.engine.deferred_frees_done() != frees_before) {
-            // Memory may be held by tensors freed while still in use (or
-            // their frees ended after this attempt): finish those frees, then
-            // try once more.
-            log::info!("nrt_tensor_allocate: out of memory with deferred frees pending; completing them and retrying");
-            s.engine.run_deferred(true);
-            st = real!(s, nrt_tensor_allocate(placement, vnc, size, name, tensor));
-        }
-        // SAFETY: on success the runtime filled the out-pointer.
-        if st == NRT_SUCCESS && !unsafe { *tensor }.is_null() {
-            let core = (placement == NRT_TENSOR_PLACEMENT_DEVICE && vnc >= 0).then_some(vnc as u32);
-            s.engine.tensor_allocated(unsafe { *tensor } as usize, name_of(name), core, size as u64);
-        }
-        st
-    }
-}
-
-export! {
-    /// Returns at once; the runtime's free runs when no pending request uses the tensor.
-    fn nrt_tensor_free(tensor: *mut *mut nrt_tensor_t) {
-        let Ok(s) = get() else { return };
-        // SAFETY: checked for NULL before reading.
-        if s.mode == Mode::Passthrough || tensor.is_null() || unsafe { *tensor }.is_null() {
-            return real!(s, nrt_tensor_free(tensor));
-        }
-        // SAFETY: non-NULL, checked above.
-        unsafe {
-            s.engine.free_tensor(*tensor as usize);
-            *tensor = std::ptr::null_mut();
-        }
-    }
-}
-
-export! {
-    /// Waits only for pending requests that write the bytes it reads.
-    fn nrt_tensor_read(tensor: *const nrt_tensor_t, buf: *mut c_void, offset: usize, size: usize) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_read(tensor, buf, offset, size));
-        }
-        status((|| {
-            let rec = tensor_checked(s, tensor, buf.is_null() && size > 0)?;
-            let view = rec.view();
-            let r = range(&view, offset as u64, size as u64)?;
-            Ok(s.engine.host_access(&view, r, AccessKind::Read, None, || real!(s, nrt_tensor_read(tensor, buf, offset, size))))
-        })())
-    }
-}
-
-/// The tensor's record after the checks every data call makes, in the
-/// runtime's order: state, NULL arguments, then the handle.
-fn tensor_checked(
+/// The tensor's record after the checks every tensor call makes, in the
+/// runtime's order: state, NULL arguments (the tensor, then a buffer the
+/// call needs: `null_buffer`), then the handle (never seen or freed:
+/// NRT_INVALID_HANDLE).
+fn checked(
     s: &'static Shim,
     t: *const nrt_tensor_t,
     null_buffer: bool,
@@ -110,55 +30,97 @@ fn tensor_checked(
     s.engine.tensor(h)
 }
 
+/// A tensor's name, for stats and traces (only when they are on: it allocates).
+fn name_of(name: *const c_char) -> Option<std::sync::Arc<str>> {
+    if name.is_null() || crate::observe::get().is_none() {
+        return None;
+    }
+    // SAFETY: the runtime accepted it as a NUL-terminated name.
+    Some(std::sync::Arc::from(unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy().as_ref()))
+}
+
 export! {
-    /// Waits only for pending requests that read or write the bytes it overwrites.
-    fn nrt_tensor_write(tensor: *mut nrt_tensor_t, buf: *const c_void, offset: usize, size: usize) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
+    fn nrt_tensor_allocate(placement: nrt_tensor_placement_t, vnc: c_int, size: usize, name: *const c_char, tensor: *mut *mut nrt_tensor_t) -> NRT_STATUS
+    |s, real| {
+        let frees_before = s.engine.deferred_frees_done();
+        let mut st = real();
         if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_write(tensor, buf, offset, size));
+            return Ok(st);
         }
-        status((|| {
-            let rec = tensor_checked(s, tensor, buf.is_null() && size > 0)?;
-            let view = rec.view();
-            let r = range(&view, offset as u64, size as u64)?;
-            Ok(s.engine.host_access(&view, r, AccessKind::Write, None, || real!(s, nrt_tensor_write(tensor, buf, offset, size))))
-        })())
+        if st == NRT_RESOURCE && (s.engine.has_deferred_frees() || s.engine.deferred_frees_done() != frees_before) {
+            // Memory may be held by tensors freed while still in use (or
+            // their frees ended after this attempt): finish those frees, then
+            // try once more.
+            log::info!("nrt_tensor_allocate: out of memory with deferred frees pending; completing them and retrying");
+            s.engine.run_deferred(true);
+            st = real();
+        }
+        // SAFETY: on success the runtime filled the out-pointer.
+        if st == NRT_SUCCESS && !unsafe { *tensor }.is_null() {
+            let core = (placement == NRT_TENSOR_PLACEMENT_DEVICE && vnc >= 0).then_some(vnc as u32);
+            // SAFETY: as above.
+            s.engine.tensor_allocated(unsafe { *tensor } as usize, name_of(name), core, size as u64);
+        }
+        Ok(st)
     }
 }
 
 export! {
-    fn nrt_tensor_memset(tensor: *mut nrt_tensor_t, offset: u64, value: c_int, size: usize) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_memset(tensor, offset, value, size));
+    /// Returns at once; the runtime's free runs when no pending request uses the tensor.
+    fn nrt_tensor_free(tensor: *mut *mut nrt_tensor_t) [passthrough] |s, real| {
+        // SAFETY: checked for NULL before reading.
+        if tensor.is_null() || unsafe { *tensor }.is_null() {
+            return real();
         }
-        status((|| {
-            let rec = tensor_checked(s, tensor, false)?;
-            let view = rec.view();
-            let r = range(&view, offset, size as u64)?;
-            Ok(s.engine.host_access(&view, r, AccessKind::Write, None, || real!(s, nrt_tensor_memset(tensor, offset, value, size))))
-        })())
+        // SAFETY: non-NULL, checked above.
+        unsafe {
+            s.engine.free_tensor(*tensor as usize);
+            *tensor = std::ptr::null_mut();
+        }
+    }
+}
+
+export! {
+    /// Waits only for pending requests that write the bytes it reads.
+    fn nrt_tensor_read(tensor: *const nrt_tensor_t, buf: *mut c_void, offset: usize, size: usize) -> NRT_STATUS
+    [passthrough] |s, real| {
+        let view = checked(s, tensor, buf.is_null() && size > 0)?.view();
+        let r = view.range(offset as u64, size as u64)?;
+        Ok(s.engine.host_access(&view, r, AccessKind::Read, None, real))
+    }
+}
+
+export! {
+    /// Waits only for pending requests that read or write the bytes it overwrites.
+    fn nrt_tensor_write(tensor: *mut nrt_tensor_t, buf: *const c_void, offset: usize, size: usize) -> NRT_STATUS
+    [passthrough] |s, real| {
+        let view = checked(s, tensor, buf.is_null() && size > 0)?.view();
+        let r = view.range(offset as u64, size as u64)?;
+        Ok(s.engine.host_access(&view, r, AccessKind::Write, None, real))
+    }
+}
+
+export! {
+    fn nrt_tensor_memset(tensor: *mut nrt_tensor_t, offset: u64, value: c_int, size: usize) -> NRT_STATUS
+    [passthrough] |s, real| {
+        let view = checked(s, tensor, false)?.view();
+        let r = view.range(offset, size as u64)?;
+        Ok(s.engine.host_access(&view, r, AccessKind::Write, None, real))
     }
 }
 
 export! {
     /// Waits for writers of the source bytes and for users of the destination bytes.
-    fn nrt_tensor_copy(src: *const nrt_tensor_t, src_offset: usize, dst: *mut nrt_tensor_t, dst_offset: usize, size: usize) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_copy(src, src_offset, dst, dst_offset, size));
-        }
-        status((|| {
-            s.engine.check_open()?;
-            s.engine.check_open()?;
-            let (src_h, dst_h) = (handle(src, "source tensor")?, handle(dst, "destination tensor")?);
-            let sv = s.engine.tensor(src_h)?.view();
-            let dv = s.engine.tensor(dst_h)?.view();
-            let sr = range(&sv, src_offset as u64, size as u64)?;
-            let dr = range(&dv, dst_offset as u64, size as u64)?;
-            let parts = [(sv, sr, AccessKind::Read), (dv, dr, AccessKind::Write)];
-            Ok(s.engine.host_accesses(&parts, || real!(s, nrt_tensor_copy(src, src_offset, dst, dst_offset, size))))
-        })())
+    fn nrt_tensor_copy(src: *const nrt_tensor_t, src_offset: usize, dst: *mut nrt_tensor_t, dst_offset: usize, size: usize) -> NRT_STATUS
+    [passthrough] |s, real| {
+        s.engine.check_open()?;
+        let (src_h, dst_h) = (handle(src, "source tensor")?, handle(dst, "destination tensor")?);
+        let sv = s.engine.tensor(src_h)?.view();
+        let dv = s.engine.tensor(dst_h)?.view();
+        let sr = sv.range(src_offset as u64, size as u64)?;
+        let dr = dv.range(dst_offset as u64, size as u64)?;
+        let parts = [(sv, sr, AccessKind::Read), (dv, dr, AccessKind::Write)];
+        Ok(s.engine.host_accesses(&parts, real))
     }
 }
 
@@ -217,7 +179,7 @@ fn batch_parts(
     for (i, view) in scratch.views.iter().enumerate() {
         // SAFETY: checked in the first pass.
         for op in unsafe { batch_ops(batch(i)) } {
-            scratch.parts.push((view.clone(), range(view, op.offset, op.size)?, kind));
+            scratch.parts.push((view.clone(), view.range(op.offset, op.size)?, kind));
         }
     }
     Ok(())
@@ -234,8 +196,10 @@ fn batch_call(
     crate::scratch::with(&BATCH_SCRATCH, |scratch| {
         scratch.views.clear();
         scratch.parts.clear();
-        let st =
-            status(batch_parts(s, batches, n, kind, scratch).map(|()| s.engine.host_accesses(&scratch.parts, call)));
+        let st = match batch_parts(s, batches, n, kind, scratch) {
+            Ok(()) => s.engine.host_accesses(&scratch.parts, call),
+            Err(st) => st,
+        };
         // Drop the views (their storage references) now; keep the capacity.
         scratch.views.clear();
         scratch.parts.clear();
@@ -244,22 +208,16 @@ fn batch_call(
 }
 
 export! {
-    fn nrt_tensor_read_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode));
-        }
-        batch_call(s, batches, num_batches, AccessKind::Read, || real!(s, nrt_tensor_read_batch(batches, num_batches, unsafe_mode)))
+    fn nrt_tensor_read_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> NRT_STATUS
+    [passthrough] |s, real| {
+        Ok(batch_call(s, batches, num_batches, AccessKind::Read, real))
     }
 }
 
 export! {
-    fn nrt_tensor_write_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode));
-        }
-        batch_call(s, batches, num_batches, AccessKind::Write, || real!(s, nrt_tensor_write_batch(batches, num_batches, unsafe_mode)))
+    fn nrt_tensor_write_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> NRT_STATUS
+    [passthrough] |s, real| {
+        Ok(batch_call(s, batches, num_batches, AccessKind::Write, real))
     }
 }
 
@@ -267,19 +225,15 @@ export! {
     /// Waits for all pending work on the tensor: the application may touch
     /// its bytes directly from now on, so later requests using it complete
     /// before nrt_execute returns (unless NRT_SHIM_TRUST_HOST_MEMORY=1).
-    fn nrt_tensor_get_va(tensor: *const nrt_tensor_t) -> *mut c_void {
-        let Ok(s) = get() else { return std::ptr::null_mut() };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_get_va(tensor));
-        }
-        // Bad input was logged once, by `record`; an unknown handle is not
+    fn nrt_tensor_get_va(tensor: *const nrt_tensor_t) -> *mut c_void [passthrough] |s, real| {
+        // Bad input was logged once, by `checked`; an unknown handle is not
         // passed on (the runtime could not do better than NULL either).
-        let Ok(rec) = record(s, tensor) else { return std::ptr::null_mut() };
+        let Ok(rec) = checked(s, tensor, false) else { return std::ptr::null_mut() };
         let view = rec.view();
         // The program may read or write through the address: wait for
         // every pending user. Touching no bytes, it clears no failure mark.
-        s.engine.wait_pending(&view, whole(&view), AccessKind::Write, None);
-        let va = real!(s, nrt_tensor_get_va(tensor));
+        s.engine.wait_pending(&view, view.whole(), AccessKind::Write, None);
+        let va = real();
         if !va.is_null() {
             s.engine.address_taken(&rec);
         }
@@ -289,96 +243,75 @@ export! {
 
 export! {
     /// Waits for the tensor's producer (within the timeout), then asks the runtime.
-    fn nrt_tensor_check_output_completion(output_tensor: *const nrt_tensor_t, timeout_us: i64, expected_completion_count: u64) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_check_output_completion(output_tensor, timeout_us, expected_completion_count));
-        }
-        status((|| {
-            let rec = record(s, output_tensor)?;
-            // The synchronous runtime completed every request the program
-            // issued before this call, so those count whatever the timeout
-            // (a count already reached must not time out). The caller's
-            // timeout is for completions it has not asked for yet (another
-            // thread's executions), and the runtime applies it. It counts
-            // completions, as the runtime does (a failed request counts: it
-            // ran); it reads no byte, so it reports no failure.
-            let view = rec.view();
-            s.engine.wait_pending(&view, whole(&view), AccessKind::Read, None);
-            Ok(real!(s, nrt_tensor_check_output_completion(output_tensor, timeout_us, expected_completion_count)))
-        })())
+    fn nrt_tensor_check_output_completion(output_tensor: *const nrt_tensor_t, timeout_us: i64, expected_completion_count: u64) -> NRT_STATUS
+    [passthrough] |s, real| {
+        let view = checked(s, output_tensor, false)?.view();
+        // The synchronous runtime completed every request the program
+        // issued before this call, so those count whatever the timeout
+        // (a count already reached must not time out). The caller's
+        // timeout is for completions it has not asked for yet (another
+        // thread's executions), and the runtime applies it. It counts
+        // completions, as the runtime does (a failed request counts: it
+        // ran); it reads no byte, so it reports no failure.
+        s.engine.wait_pending(&view, view.whole(), AccessKind::Read, None);
+        Ok(real())
     }
 }
 
 export! {
-    fn nrt_tensor_reset_output_completion(output_tensor: *mut nrt_tensor_t) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_reset_output_completion(output_tensor));
-        }
-        status((|| {
-            let rec = record(s, output_tensor)?;
-            let view = rec.view();
-            // Pending producers would count after the reset otherwise.
-            s.engine.wait_pending(&view, whole(&view), AccessKind::Read, None);
-            Ok(real!(s, nrt_tensor_reset_output_completion(output_tensor)))
-        })())
+    fn nrt_tensor_reset_output_completion(output_tensor: *mut nrt_tensor_t) -> NRT_STATUS [passthrough] |s, real| {
+        let view = checked(s, output_tensor, false)?.view();
+        // Pending producers would count after the reset otherwise.
+        s.engine.wait_pending(&view, view.whole(), AccessKind::Read, None);
+        Ok(real())
     }
 }
 
 export! {
-    fn nrt_tensor_allocate_empty(name: *const c_char, tensor: *mut *mut nrt_tensor_t) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        let st = real!(s, nrt_tensor_allocate_empty(name, tensor));
+    fn nrt_tensor_allocate_empty(name: *const c_char, tensor: *mut *mut nrt_tensor_t) -> NRT_STATUS |s, real| {
+        let st = real();
         // SAFETY: on success the runtime filled the out-pointer.
         if st == NRT_SUCCESS && s.mode != Mode::Passthrough && !unsafe { *tensor }.is_null() {
+            // SAFETY: as above.
             s.engine.tensor_allocated_empty(unsafe { *tensor } as usize, name_of(name));
         }
-        st
+        Ok(st)
     }
 }
 
 export! {
     /// Moves the tensor onto memory the application owns (after its pending work).
-    fn nrt_tensor_attach_buffer(tensor: *mut nrt_tensor_t, buffer: *mut c_void, size: usize) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
-        if s.mode == Mode::Passthrough {
-            return real!(s, nrt_tensor_attach_buffer(tensor, buffer, size));
+    fn nrt_tensor_attach_buffer(tensor: *mut nrt_tensor_t, buffer: *mut c_void, size: usize) -> NRT_STATUS
+    [passthrough] |s, real| {
+        let rec = checked(s, tensor, false)?;
+        let view = rec.view();
+        s.engine.wait_pending(&view, view.whole(), AccessKind::Write, None);
+        let st = real();
+        if st == NRT_SUCCESS {
+            s.engine.buffer_attached(&rec, size as u64);
         }
-        status((|| {
-            let rec = record(s, tensor)?;
-            let view = rec.view();
-            s.engine.wait_pending(&view, whole(&view), AccessKind::Write, None);
-            let st = real!(s, nrt_tensor_attach_buffer(tensor, buffer, size));
-            if st == NRT_SUCCESS {
-                s.engine.buffer_attached(&rec, size as u64);
-            }
-            Ok(st)
-        })())
+        Ok(st)
     }
 }
 
 export! {
     /// A slice shares its source's storage: hazards see both.
-    fn nrt_tensor_allocate_slice(tensor_source: *const nrt_tensor_t, offset: usize, size: usize, name: *const c_char, tensor_slice: *mut *mut nrt_tensor_t) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
+    fn nrt_tensor_allocate_slice(tensor_source: *const nrt_tensor_t, offset: usize, size: usize, name: *const c_char, tensor_slice: *mut *mut nrt_tensor_t) -> NRT_STATUS
+    |s, real| {
         // The runtime's order: state, NULL arguments, then the source's handle,
         // which must be the shim's (a freed one may still be the runtime's).
         if s.mode != Mode::Passthrough && s.engine.is_open() && !name.is_null() && !tensor_slice.is_null() {
-            if let Err(st) = known(s, tensor_source) {
-                return st;
-            }
+            known(s, tensor_source)?;
         }
-        let st = real!(s, nrt_tensor_allocate_slice(tensor_source, offset, size, name, tensor_slice));
+        let st = real();
         if st == NRT_SUCCESS && s.mode != Mode::Passthrough {
             // SAFETY: on success the runtime filled the out-pointer.
             let slice = unsafe { *tensor_slice } as usize;
-            match s.engine.tensors.get(tensor_source as usize) {
-                Some(src) => s.engine.slice_allocated(slice, name_of(name), &src.view(), offset as u64, size as u64),
-                None => log::warn!("nrt_tensor_allocate_slice: source {:#x} unknown to the shim; slice untracked", tensor_source as usize),
+            if !s.engine.slice_of_allocated(slice, name_of(name), tensor_source as usize, offset as u64, size as u64) {
+                log::warn!("nrt_tensor_allocate_slice: source {:#x} unknown to the shim; slice untracked", tensor_source as usize);
             }
         }
-        st
+        Ok(st)
     }
 }
 
@@ -394,23 +327,20 @@ fn known(s: &'static Shim, t: *const nrt_tensor_t) -> Result<(), Status> {
 
 export! {
     /// The size of a tensor the program has not freed (0 otherwise, as the runtime).
-    fn nrt_tensor_get_size(tensor: *const nrt_tensor_t) -> usize {
-        let Ok(s) = get() else { return 0 };
+    fn nrt_tensor_get_size(tensor: *const nrt_tensor_t) -> usize |s, real| {
         if s.mode != Mode::Passthrough && s.engine.is_open() && known(s, tensor).is_err() {
             return 0;
         }
-        real!(s, nrt_tensor_get_size(tensor))
+        real()
     }
 }
 
 export! {
-    fn nrt_tensor_get_device_allocation_info(tensor: *const nrt_tensor_t, alloc_info: *mut nrt_tensor_device_allocation_info_t) -> NRT_STATUS {
-        let s = match get() { Ok(s) => s, Err(st) => return st };
+    fn nrt_tensor_get_device_allocation_info(tensor: *const nrt_tensor_t, alloc_info: *mut nrt_tensor_device_allocation_info_t) -> NRT_STATUS
+    |s, real| {
         if s.mode != Mode::Passthrough && s.engine.is_open() && !alloc_info.is_null() {
-            if let Err(st) = known(s, tensor) {
-                return st;
-            }
+            known(s, tensor)?;
         }
-        real!(s, nrt_tensor_get_device_allocation_info(tensor, alloc_info))
+        Ok(real())
     }
 }

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::doorbell::{BellHeld, Doorbell};
-use super::{Device, Engine, NRT_FAILURE};
+use super::{queue, Device, Engine};
+use crate::observe::{self, Counter, COUNTERS};
+use crate::status::{Status, NRT_FAILURE, NRT_SUCCESS};
 use crate::sync::plain::MutexGuard;
 
 /// The completion-thread test hook fires once.
@@ -141,7 +143,7 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> 
             Head::Resolved => engine.retire_head(c, 0),
             Head::OnDevice { seq, device_seq } => match engine.device.is_completed(device_seq) {
                 Ok(true) => {
-                    if crate::ffi::TEST_PANIC.as_deref() == Some("completion")
+                    if crate::config::TEST_PANIC.as_deref() == Some("completion")
                         && !TEST_PANICKED.swap(true, Ordering::SeqCst)
                     {
                         panic!("NRT_SHIM_TEST_PANIC=completion");
@@ -242,4 +244,46 @@ fn run<D: Device>(engine: &'static Engine<D>) {
         }
     }
     ctl.bell.stopped();
+}
+
+impl<D: Device> Engine<D> {
+    /// Retires the oldest request of core `c`: tracker, window, waiters,
+    /// callback, deferred work. Called only by the holder of the core's
+    /// retiring gate (completion::retire_completed).
+    pub(super) fn retire_head(&'static self, c: u32, device_status: Status) {
+        let core = self.core(c);
+        let callback = if self.has_callback.load(Ordering::Acquire) { *self.callback.lock() } else { None };
+        let done = {
+            let mut q = core.q.lock();
+            let Some(queue::Completed { seq, status, accesses, payload, .. }) =
+                q.complete_head(device_status, callback.is_some())
+            else {
+                return;
+            };
+            core.poisoned.store(q.tracker().has_any_poison(), Ordering::Release);
+            q.recycle(accesses);
+            (seq, status, payload)
+        };
+        let (seq, status, payload) = done;
+        if let Some(o) = observe::get() {
+            o.retired(c, seq, payload.model.id, status);
+        }
+        if status != NRT_SUCCESS {
+            COUNTERS.add(Counter::FailedRequests, 1);
+        }
+        if let Some(cb) = callback {
+            (cb.call)(cb.raw, cb.params, payload.model.id, c, seq, status);
+        }
+        // Release the request's sets before anyone learns it completed: a
+        // woken program that executes again at once must find them idle, or
+        // it gets a new mirror instead of reusing this one.
+        drop(payload);
+        {
+            let _q = core.q.lock();
+            core.completed.store(seq, Ordering::Release);
+        }
+        core.cv.notify_all();
+        self.run_deferred(false);
+        self.sweep_orphans();
+    }
 }

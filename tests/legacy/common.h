@@ -27,16 +27,11 @@
 #include <nrt/nrt.h>
 #include <nrt/nrt_experimental.h>
 
+#include "../include/nrt_test.h"
+
 /* ---- failing ----------------------------------------------------------- */
 
-#define DIE(...)                                                                                                   \
-    do {                                                                                                           \
-        fflush(stdout);                                                                                            \
-        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                       \
-        fprintf(stderr, __VA_ARGS__);                                                                              \
-        fputc('\n', stderr);                                                                                       \
-        exit(1);                                                                                                   \
-    } while (0)
+#define DIE(...) NRT_TEST_FAIL(__VA_ARGS__)
 
 /* The programs name statuses themselves: the 2.31.24 runtime binary declares
  * nrt_get_status_as_str in its header but does not export it (neuron-abi.md,
@@ -182,15 +177,11 @@ static inline const char *arg_str(int argc, char **argv, int i, const char *def)
 }
 
 static inline uint64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000ull;
+    return nrt_test_now_us();
 }
 
 static inline void sleep_us(uint64_t us) {
-    struct timespec ts = {(time_t)(us / 1000000ull), (long)((us % 1000000ull) * 1000ull)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    nrt_test_sleep_us(us);
 }
 
 /* ---- models ------------------------------------------------------------ */

@@ -34,14 +34,9 @@
 
 #include <nrt/nrt.h>
 
-#define PT_FAIL(...)                                                                                               \
-    do {                                                                                                           \
-        fflush(stdout);                                                                                            \
-        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                       \
-        fprintf(stderr, __VA_ARGS__);                                                                              \
-        fputc('\n', stderr);                                                                                       \
-        exit(1);                                                                                                   \
-    } while (0)
+#include "../include/nrt_test.h"
+
+#define PT_FAIL(...) NRT_TEST_FAIL(__VA_ARGS__)
 
 /* Copies src into out (cap bytes), truncating: snprintf("%s") without the warnings. */
 static inline void pt_copy(char *out, size_t cap, const char *src) {
@@ -116,11 +111,7 @@ static inline void pt_api_dlsym(pt_api_t *a, void *handle) {
 #undef PT_SYM_
 }
 
-#define PT_OK(expr)                                                                                                \
-    do {                                                                                                           \
-        NRT_STATUS st_ = (expr);                                                                                   \
-        if (st_ != NRT_SUCCESS) PT_FAIL("%s returned %d", #expr, (int)st_);                                       \
-    } while (0)
+#define PT_OK(expr) NRT_TEST_OK((expr), #expr)
 
 /* ---- a job: one affine model, several independent (input, output) slots --- */
 
@@ -353,15 +344,11 @@ static inline uint64_t pt_task_sigblk(long tid) {
 }
 
 static inline uint64_t pt_now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000ull;
+    return nrt_test_now_us();
 }
 
 static inline void pt_sleep_us(uint64_t us) {
-    struct timespec ts = {(time_t)(us / 1000000ull), (long)((us % 1000000ull) * 1000ull)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    nrt_test_sleep_us(us);
 }
 
 #endif /* NRT_PITFALLS_PT_H */

@@ -191,12 +191,12 @@ fn fnv1a(h: &mut u64, bytes: &[u8]) {
     }
 }
 
-/// Every header a test program can include (the ABI headers and tests/legacy/*.h).
+/// Every header a test program can include (the ABI headers, tests/include/*.h and tests/legacy/*.h).
 fn header_texts() -> &'static [(PathBuf, Vec<u8>)] {
     static HEADERS: OnceLock<Vec<(PathBuf, Vec<u8>)>> = OnceLock::new();
     HEADERS.get_or_init(|| {
         let mut files = Vec::new();
-        for dir in ["include/nrt", "tests/legacy"] {
+        for dir in ["include/nrt", "tests/include", "tests/legacy"] {
             let dir = repo_root().join(dir);
             let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             for e in entries.flatten() {

@@ -1,0 +1,379 @@
+//! The execute path: the request checked once, in the runtime's order
+//! ([`Checked`]), then accepted into its core's window and submitted in
+//! acceptance order, or, with host tensors, run by the synchronous call in
+//! its turn.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::*;
+
+impl<D: Device> Engine<D> {
+    /// nrt_execute / nrt_execute_repeat: the request checked ([`Checked`]),
+    /// then run. `run_sync` is the runtime's own synchronous execution, for
+    /// requests the async path cannot take.
+    pub fn execute(
+        &'static self,
+        model: Handle,
+        input: Handle,
+        output: Handle,
+        repeat: u32,
+        run_sync: impl FnOnce() -> Status,
+    ) -> Status {
+        let r = self.check_handles(model, input, output).and_then(|(m, in_set, out_set)| {
+            crate::scratch::with(&SCRATCH, |s| {
+                s.clear();
+                let r = self.check_tensors(s, &m, &in_set, &out_set).and_then(|req| self.run(req, repeat, run_sync));
+                // Release the records now (a freed tensor's must not wait for this
+                // thread's next call); keep the capacity.
+                s.clear();
+                r
+            })
+        });
+        match r {
+            Ok(st) | Err(st) => st,
+        }
+    }
+
+    /// For an execution the runtime judges itself (`nrt_execute_repeat` with a
+    /// bad count): the runtime checks the handles of the model's named tensors
+    /// first, and a tensor the program freed may still be the runtime's (its
+    /// free deferred), so those are the shim's to reject. Only for a model the
+    /// shim has described already (describing one costs a runtime call, which
+    /// may log).
+    pub fn check_named_tensors(&'static self, model: Handle, input: Handle, output: Handle) -> Result<(), Status> {
+        self.check_open()?;
+        let Some(m) = self.models.get(model) else { return Ok(()) };
+        for (set, decl) in [(input, &m.inputs), (output, &m.outputs)] {
+            let Some(set) = self.sets.get(set) else { continue };
+            let named: Vec<Handle> = {
+                let contents = set.contents.lock();
+                decl.iter().filter_map(|t| contents.get(&t.name)).collect()
+            };
+            for h in named {
+                self.tensor(h)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The runtime's first checks of an execution: the state, NULL handles,
+    /// then the model and the two sets (this is the contract; the export
+    /// only forwards the pointers).
+    #[inline]
+    fn check_handles(&'static self, model: Handle, input: Handle, output: Handle) -> Result<Handles, Status> {
+        self.check_open()?;
+        for (h, what) in [(model, "model"), (input, "input set"), (output, "output set")] {
+            if h == 0 {
+                return Err(observe::reject(NRT_INVALID, format_args!("{what} is NULL")));
+            }
+        }
+        Ok((self.model(model)?, self.set_record(input)?, self.set_record(output)?))
+    }
+
+    /// The checks of the sets' tensors against the model, filling `s` with
+    /// the request's tensors and accesses.
+    #[inline]
+    fn check_tensors<'a>(
+        &'static self,
+        s: &'a mut Scratch,
+        m: &'a Arc<ModelRecord>,
+        in_set: &'a Arc<SetRecord>,
+        out_set: &'a Arc<SetRecord>,
+    ) -> Result<Checked<'a>, Status> {
+        // The runtime's order: first the handles of every named tensor
+        // (NRT_INVALID_HANDLE), then presence, size, placement and core
+        // (NRT_INVALID), so that a program gets the status it got before.
+        let decls = [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)];
+        let mut missing = None;
+        for (set, decl, kind) in decls {
+            let contents = set.contents.lock();
+            for t in decl.iter() {
+                match contents.get(&t.name) {
+                    Some(h) => {
+                        s.tensors.push((self.tensor(h)?, kind));
+                        match kind {
+                            AccessKind::Read => s.in_handles.push(h),
+                            AccessKind::Write => s.out_handles.push(h),
+                        }
+                    }
+                    None => missing = missing.or(Some((&t.name, kind))),
+                }
+            }
+        }
+        if let Some((name, kind)) = missing {
+            let (role, name) = (role(kind), name.to_string_lossy());
+            return Err(observe::reject(NRT_INVALID, format_args!("the {role} set has no tensor named '{name}'")));
+        }
+        let mut host = false;
+        let decls = m.inputs.iter().chain(m.outputs.iter());
+        for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
+            let view = rec.view();
+            if view.size != t.size {
+                let (name, size) = (t.name.to_string_lossy(), view.size);
+                return Err(observe::reject(
+                    NRT_INVALID,
+                    format_args!("tensor '{name}' has {size} bytes, the model declares {}", t.size),
+                ));
+            }
+            match placement(&view) {
+                Placement::Device(c) if c != m.core => {
+                    let name = t.name.to_string_lossy();
+                    return Err(observe::reject(
+                        NRT_INVALID,
+                        format_args!("tensor '{name}' is on core {c}, the model on core {}", m.core),
+                    ));
+                }
+                Placement::Device(_) => {}
+                Placement::Host => host = true,
+            }
+            if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
+                s.accesses.push(StorageRange {
+                    storage: st.id,
+                    range: ByteRange::new(view.offset, view.size),
+                    kind: *kind,
+                });
+            }
+        }
+        Ok(Checked { model: m, in_set, out_set, host, scratch: s })
+    }
+
+    /// Runs a checked request: on the host in its turn, or accepted and
+    /// submitted `repeat` times (waiting for it when the program can touch
+    /// its memory directly, or in sync mode).
+    #[inline]
+    fn run(&'static self, req: Checked<'_>, repeat: u32, run_sync: impl FnOnce() -> Status) -> Result<Status, Status> {
+        let Checked { model: m, in_set, out_set, host, scratch: s } = req;
+        if host {
+            return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
+        }
+        let visible = !self.config.trust_host_memory
+            && s.tensors
+                .iter()
+                .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
+        let input = self.mirror(in_set, m, false, &s.in_handles)?;
+        let output = self.mirror(out_set, m, true, &s.out_handles)?;
+        let mut last = 0;
+        for _ in 0..repeat.max(1) {
+            last = self.accept(m, &s.accesses, &s.tensors, Some((&input, &output)))?;
+            // Submit as we go: a repeat count above the window must not
+            // wait for room that only submitted requests can make.
+            self.pump(m.core);
+        }
+        if self.config.mode == Mode::Sync || visible {
+            // Memory the application can touch directly cannot be watched:
+            // the request completes before the call returns.
+            self.wait_done(m.core, last, None, "completes-before-return", None);
+            let mut q = self.core(m.core).q.lock();
+            if let Some(st) = q.take_failure_by_id(last) {
+                return Ok(st);
+            }
+        }
+        Ok(NRT_SUCCESS)
+    }
+
+    /// A request with host tensors: the runtime's async paths refuse them, so
+    /// it runs through the synchronous nrt_execute. It is accepted like any
+    /// request (a window slot, a job number, a callback in its place) and
+    /// goes to the runtime in acceptance order: after every earlier request of
+    /// the core reached the runtime and completed (its hazards), before any
+    /// later one. Without a callback its status is returned here (that is its
+    /// report); with one, the callback carries it and this returns success.
+    pub(super) fn execute_on_host(
+        &'static self,
+        m: &Arc<ModelRecord>,
+        accesses: &[StorageRange],
+        tensors: &[(Arc<TensorRecord>, AccessKind)],
+        run_sync: impl FnOnce() -> Status,
+    ) -> Result<Status, Status> {
+        COUNTERS.add(Counter::HostExecutions, 1);
+        let c = m.core;
+        let core = self.core(c);
+        let seq = self.accept(m, accesses, tensors, None)?;
+        self.pump(c);
+        loop {
+            let mut q = core.q.lock();
+            if q.host_turn(seq) {
+                q.begin_host(seq);
+                break;
+            }
+            drop(q);
+            self.block_on_core(c, None, |q| q.host_turn(seq));
+        }
+        if let Some(o) = observe::get() {
+            o.submitted(c, seq);
+        }
+        self.wait_done(c, seq - 1, None, "host-execution", None);
+        let st = run_sync();
+        core.q.lock().end_host(seq, st);
+        self.thread.ensure(self);
+        self.thread.kick(&self.device, true);
+        self.pump(c);
+        // Retired (its callback run, its outputs marked) before it returns.
+        self.wait_done(c, seq, None, "host-execution", None);
+        Ok(if self.has_callback.load(Ordering::Acquire) { NRT_SUCCESS } else { st })
+    }
+
+    /// Accepts one request into its core's window (waiting for room).
+    /// `sets`: the shim's input and output sets (None: a host execution).
+    pub(super) fn accept(
+        &'static self,
+        m: &Arc<ModelRecord>,
+        accesses: &[StorageRange],
+        tensors: &[(Arc<TensorRecord>, AccessKind)],
+        sets: Option<(&Arc<Mirror>, &Arc<Mirror>)>,
+    ) -> Result<OpSeq, Status> {
+        let core = self.core(m.core);
+        let mut q = core.q.lock();
+        if !q.has_room() && !q.is_dead() {
+            let started = Instant::now();
+            while !q.has_room() && !q.is_dead() {
+                drop(q);
+                self.block_on_core(m.core, None, |q| q.has_room() || q.is_dead());
+                q = core.q.lock();
+            }
+            let ns = started.elapsed().as_nanos() as u64;
+            COUNTERS.add(Counter::BlockedNanos, ns);
+            COUNTERS.add(Counter::WindowFullWaits, 1);
+            if let Some(o) = observe::get() {
+                o.waited(m.core, None, "window-full", None, ns);
+            }
+        }
+        if let Some(o) = observe::get() {
+            o.accepted(q.outstanding());
+        }
+        if q.is_dead() {
+            log::error!(
+                "core {}: the compute unit is unrecoverable (NRT_EXEC_UNIT_UNRECOVERABLE); restart the process",
+                m.core
+            );
+            return Err(NRT_EXEC_UNIT_UNRECOVERABLE);
+        }
+        let mut buf = q.access_buffer();
+        buf.extend_from_slice(accesses);
+        let payload = OpPayload { model: m.clone(), sets: sets.map(|(i, o)| (i.clone(), o.clone())) };
+        let host = payload.sets.is_none();
+        let seq = if host { q.admit_host(buf, payload) } else { q.admit(buf, payload) };
+        // Publish for the lock-free fast paths of later host calls.
+        m.last_use.store(seq, Ordering::Release);
+        for (t, kind) in tensors {
+            t.last_use.store(seq, Ordering::Release);
+            if let Some(st) = t.storage.lock().as_ref() {
+                st.last_user.store(seq, Ordering::Release);
+                if *kind == AccessKind::Write {
+                    st.last_writer.store(seq, Ordering::Release);
+                }
+            }
+        }
+        COUNTERS.add(Counter::Executions, 1);
+        Ok(seq)
+    }
+
+    /// Hands accepted requests of core `c` to the runtime, in order, outside
+    /// the core's lock. Whichever thread finds no submission in progress does it.
+    pub(super) fn pump(&'static self, c: u32) {
+        let core = self.core(c);
+        let mut submitted_any = false;
+        let mut was_idle = false;
+        loop {
+            let (seq, model, input, output) = {
+                let mut q = core.q.lock();
+                if !submitted_any {
+                    was_idle = !q.has_device_work();
+                }
+                let Some(op) = q.begin_submit() else { break };
+                let (input, output) = op.payload.sets.as_ref().map_or((0, 0), |(i, o)| (i.set, o.set));
+                (op.seq, op.payload.model.handle, input, output)
+            };
+            let outcome = self.device.schedule(c, model, input, output, core.slot(seq));
+            if let Some(o) = observe::get() {
+                o.submitted(c, seq);
+            }
+            if outcome == SubmitOutcome::QueueFull {
+                COUNTERS.add(Counter::QueueFull, 1);
+            }
+            if let SubmitOutcome::Refused(st) = outcome {
+                if st == NRT_EXEC_UNIT_UNRECOVERABLE {
+                    log::error!("core {c}: the runtime reports NRT_EXEC_UNIT_UNRECOVERABLE; restart the process");
+                } else {
+                    log::warn!("core {c}: the runtime refused a request: status {st}");
+                }
+            }
+            let host_waiting = {
+                let mut q = core.q.lock();
+                q.end_submit(seq, outcome);
+                q.has_host_waiting()
+            };
+            if host_waiting {
+                // A host execution waits for its turn, which this may be.
+                core.cv.notify_all();
+            }
+            submitted_any = true;
+        }
+        if submitted_any {
+            self.thread.ensure(self);
+            // A core that already had work on the device is being watched;
+            // only a core going from idle to busy needs the thread's attention.
+            self.thread.kick(&self.device, was_idle);
+        }
+    }
+}
+
+/// An execution's model and sets, after the first checks.
+type Handles = (Arc<ModelRecord>, Arc<SetRecord>, Arc<SetRecord>);
+
+/// An execution whose checks all passed, in the runtime's order: its
+/// tensors and accesses are in the thread's scratch, so nothing is checked
+/// or looked up twice.
+struct Checked<'a> {
+    model: &'a Arc<ModelRecord>,
+    in_set: &'a Arc<SetRecord>,
+    out_set: &'a Arc<SetRecord>,
+    /// A tensor is in host memory: only the synchronous call takes it.
+    host: bool,
+    scratch: &'a Scratch,
+}
+
+/// Per-thread scratch space, so a call allocates nothing in steady state.
+#[derive(Default)]
+struct Scratch {
+    accesses: Vec<StorageRange>,
+    tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
+    in_handles: Vec<Handle>,
+    out_handles: Vec<Handle>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.accesses.clear();
+        self.tensors.clear();
+        self.in_handles.clear();
+        self.out_handles.clear();
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// How a tensor takes part in an execution.
+enum Placement {
+    Device(u32),
+    /// Host memory (or no storage): only the synchronous nrt_execute takes it.
+    Host,
+}
+
+fn role(kind: AccessKind) -> &'static str {
+    match kind {
+        AccessKind::Read => "input",
+        AccessKind::Write => "output",
+    }
+}
+
+fn placement(view: &TensorView) -> Placement {
+    match view.storage.as_ref().and_then(|s| s.core) {
+        Some(c) => Placement::Device(c),
+        None => Placement::Host,
+    }
+}
