@@ -3,58 +3,26 @@
 //! the implicit-async leftovers, nrta_is_completed and nrta_cc_prepare) are in
 //! the submodules, one per area of the API.
 
-use crate::runtime::{Res, NRT_FAILURE, NRT_INVALID, NRT_SUCCESS};
+use crate::runtime::{Res, NRT_INVALID, NRT_SUCCESS};
+use nrt_common::FfiDefault;
 use nrt_sys::*;
 use std::ffi::{c_char, c_void, CStr};
 
-/// The value a C caller gets when an export panics.
-pub trait PanicValue {
-    fn panic_value() -> Self;
-}
-impl PanicValue for u32 {
-    fn panic_value() -> Self {
-        NRT_FAILURE
-    }
-}
-impl PanicValue for Res<()> {
-    fn panic_value() -> Self {
-        Err(NRT_FAILURE)
-    }
-}
-impl PanicValue for usize {
-    fn panic_value() -> Self {
-        0
-    }
-}
-impl PanicValue for () {
-    fn panic_value() -> Self {}
-}
-impl<T> PanicValue for *mut T {
-    fn panic_value() -> Self {
-        std::ptr::null_mut()
-    }
-}
-impl<T> PanicValue for *const T {
-    fn panic_value() -> Self {
-        std::ptr::null()
+/// Runs an export's body; a panic becomes the type's failure value and one log line.
+pub fn guard<R: FfiDefault>(name: &str, f: impl FnOnce() -> R) -> R {
+    match nrt_common::catch_panic(f) {
+        Ok(r) => r,
+        Err(msg) => {
+            crate::logging::init();
+            log::error!("{name}: internal error (panic: {msg}); returning failure");
+            R::failure()
+        }
     }
 }
 
-/// Runs an export's body; a panic becomes the type's failure value and one log line.
-pub fn guard<R: PanicValue>(name: &str, f: impl FnOnce() -> R) -> R {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(e) => {
-            crate::logging::init();
-            let msg = e
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| e.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            log::error!("{name}: internal error (panic: {msg}); returning failure");
-            R::panic_value()
-        }
-    }
+/// `guard` for a body written as `Res<()>`: its status, NRT_FAILURE on a panic.
+pub fn guard_status(name: &str, f: impl FnOnce() -> Res<()>) -> NRT_STATUS {
+    guard(name, || status(f()))
 }
 
 /// Defines a `#[no_mangle] extern "C"` export whose body runs under `guard`, and
@@ -71,7 +39,7 @@ macro_rules! export {
         #[no_mangle]
         #[allow(clippy::missing_safety_doc)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $crate::nrt_sys::NRT_STATUS {
-            $crate::ffi::status($crate::ffi::guard(stringify!($name), move || -> $crate::runtime::Res<()> { $body }))
+            $crate::ffi::guard_status(stringify!($name), move || -> $crate::runtime::Res<()> { $body })
         }
     };
     ($($sys:ident)::+ ; fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) $(-> $ret:ty)? $body:block) => {
@@ -110,7 +78,8 @@ pub unsafe fn cstr(p: *const c_char) -> String {
     if p.is_null() {
         String::new()
     } else {
-        CStr::from_ptr(p).to_string_lossy().into_owned()
+        // SAFETY: p is non-NULL and, by this function's contract, NUL-terminated.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
 
@@ -119,7 +88,8 @@ pub unsafe fn cstr(p: *const c_char) -> String {
 /// # Safety
 /// `p` must be valid for writes.
 pub unsafe fn put<T>(p: *mut T, v: T) {
-    p.write(v)
+    // SAFETY: the caller guarantees p is valid for writes.
+    unsafe { p.write(v) }
 }
 
 pub fn free_tensor_info_block(p: usize) {

@@ -45,7 +45,8 @@ export!(nrt_sys::v2; fn nrta_execute_schedule(model: *mut nrt_model_t, input: *c
     nonnull(call, &[("model", model.is_null()), ("input", input.is_null()), ("output", output.is_null()), ("req_sequence", req_sequence.is_null())])?;
     let done = completion(&r, call, queue, err)?;
     let s = r.schedule_exec(model as usize, input as usize, output as usize, queue as i64, done)?;
-    put(req_sequence, s);
+    // SAFETY: req_sequence was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(req_sequence, s) };
     Ok(())
 });
 
@@ -54,8 +55,12 @@ export!(nrt_sys::v2; fn nrta_tensor_write(tensor: *mut nrt_tensor_t, buf: *const
     let r = rt_async(call)?;
     nonnull(call, &[("tensor", tensor.is_null()), ("buf", buf.is_null() && size > 0), ("req_sequence", req_sequence.is_null())])?;
     let done = completion(&r, call, queue, err)?;
-    let s = r.schedule_write(tensor as usize, UserBuf::new(buf, size as usize), offset, None, queue as i64, done)?;
-    put(req_sequence, s);
+    // SAFETY: the explicit async contract: buf holds `size` bytes that the caller keeps valid
+    // and leaves alone until the request's sequence completes (NULL only when size is 0).
+    let user = unsafe { UserBuf::new(buf, size as usize) };
+    let s = r.schedule_write(tensor as usize, user, offset, None, queue as i64, done)?;
+    // SAFETY: req_sequence was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(req_sequence, s) };
     Ok(())
 });
 
@@ -64,8 +69,12 @@ export!(nrt_sys::v2; fn nrta_tensor_read(buf: *mut c_void, tensor: *mut nrt_tens
     let r = rt_async(call)?;
     nonnull(call, &[("buf", buf.is_null() && size > 0), ("tensor", tensor.is_null()), ("req_sequence", req_sequence.is_null())])?;
     let done = completion(&r, call, queue, err)?;
-    let s = r.schedule_read(tensor as usize, UserBuf::new(buf, size as usize), offset, None, queue as i64, done)?;
-    put(req_sequence, s);
+    // SAFETY: the explicit async contract: buf holds `size` bytes that the caller keeps valid
+    // and leaves alone until the request's sequence completes (NULL only when size is 0).
+    let user = unsafe { UserBuf::new(buf, size as usize) };
+    let s = r.schedule_read(tensor as usize, user, offset, None, queue as i64, done)?;
+    // SAFETY: req_sequence was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(req_sequence, s) };
     Ok(())
 });
 
@@ -75,7 +84,8 @@ export!(nrt_sys::v2; fn nrta_tensor_copy(src: *mut nrt_tensor_t, src_offset: u64
     nonnull(call, &[("src", src.is_null()), ("dst", dst.is_null()), ("req_sequence", req_sequence.is_null())])?;
     let done = completion(&r, call, queue, err)?;
     let s = r.schedule_copy(src as usize, src_offset, dst as usize, dst_offset, size, None, queue as i64, done)?;
-    put(req_sequence, s);
+    // SAFETY: req_sequence was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(req_sequence, s) };
     Ok(())
 });
 
@@ -89,7 +99,8 @@ export!(nrt_sys::v2; fn nrta_get_sequence(lnc: u32, xu: nrta_xu_t, queue: c_int,
     let r = rt_async(call)?;
     nonnull(call, &[("last_completed", last_completed.is_null())])?;
     let s = r.get_sequence(lnc, xu, queue as i64)?;
-    put(last_completed, s);
+    // SAFETY: last_completed was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(last_completed, s) };
     Ok(())
 });
 
@@ -109,7 +120,8 @@ export!(nrt_sys::v2; fn nrta_get_completion_handle(seq: nrta_seq_t, fd: *mut c_i
         raw::close_fd(efd);
         return Err(e);
     }
-    put(fd, efd);
+    // SAFETY: fd was checked non-NULL; the caller passes a writable c_int.
+    unsafe { put(fd, efd) };
     Ok(())
 });
 
@@ -118,7 +130,8 @@ export!(nrt_sys::v2; fn nrta_error_tracker_create(lnc_idx: u32, error_tracker: *
     let r = rt_async(call)?;
     nonnull(call, &[("error_tracker", error_tracker.is_null())])?;
     let h = r.tracker_create(lnc_idx)?;
-    put(error_tracker, h as *mut nrta_error_tracker_t);
+    // SAFETY: error_tracker was checked non-NULL; the caller passes a writable pointer slot.
+    unsafe { put(error_tracker, h as *mut nrta_error_tracker_t) };
     Ok(())
 });
 
@@ -141,7 +154,9 @@ export!(nrt_sys::v2; fn nrta_error_tracker_get_list(error_tracker: *mut nrta_err
     let r = rt_async(call)?;
     nonnull(call, &[("error_tracker", error_tracker.is_null()), ("list", list.is_null()), ("error_count", error_count.is_null())])?;
     let (p, n) = r.tracker_list(error_tracker as usize)?;
-    put(list, p);
-    put(error_count, n);
+    // SAFETY: list was checked non-NULL; the caller passes a writable pointer slot.
+    unsafe { put(list, p) };
+    // SAFETY: error_count was checked non-NULL; the caller passes a writable usize.
+    unsafe { put(error_count, n) };
     Ok(())
 });

@@ -30,8 +30,12 @@ export!(nrt_sys; fn nrta_execute_schedule(model: *mut nrt_model_t, input: *mut n
     let call = "nrta_execute_schedule";
     let r = rt_async(call)?;
     nonnull(call, &[("model", model.is_null()), ("input", input.is_null()), ("output", output.is_null()), ("ret", ret.is_null()), ("req_sequence", req_sequence.is_null())])?;
-    let s = r.schedule_exec(model as usize, input as usize, output as usize, queue as i64, Completion::Ret(StatusPtr::new(ret)))?;
-    put(req_sequence, s);
+    // SAFETY: ret was checked non-NULL; the caller keeps it a valid, aligned NRT_STATUS until the
+    // request completes (the explicit async contract).
+    let done = Completion::Ret(unsafe { StatusPtr::new(ret) });
+    let s = r.schedule_exec(model as usize, input as usize, output as usize, queue as i64, done)?;
+    // SAFETY: req_sequence was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(req_sequence, s) };
     Ok(())
 });
 
@@ -39,8 +43,15 @@ export!(nrt_sys; fn nrta_tensor_write(tensor: *mut nrt_tensor_t, buf: *mut c_voi
     let call = "nrta_tensor_write";
     let r = rt_async(call)?;
     nonnull(call, &[("tensor", tensor.is_null()), ("buf", buf.is_null() && size > 0), ("ret", ret.is_null()), ("req_sequence", req_sequence.is_null())])?;
-    let s = r.schedule_write(tensor as usize, UserBuf::new(buf, size as usize), offset, Some(lnc), queue as i64, Completion::Ret(StatusPtr::new(ret)))?;
-    put(req_sequence, s);
+    // SAFETY: the explicit async contract: buf holds `size` bytes that the caller keeps valid
+    // and leaves alone until the request's sequence completes (NULL only when size is 0).
+    let user = unsafe { UserBuf::new(buf, size as usize) };
+    // SAFETY: ret was checked non-NULL; the caller keeps it a valid, aligned NRT_STATUS until the
+    // request completes (the explicit async contract).
+    let done = Completion::Ret(unsafe { StatusPtr::new(ret) });
+    let s = r.schedule_write(tensor as usize, user, offset, Some(lnc), queue as i64, done)?;
+    // SAFETY: req_sequence was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(req_sequence, s) };
     Ok(())
 });
 
@@ -48,8 +59,15 @@ export!(nrt_sys; fn nrta_tensor_read(buf: *mut c_void, tensor: *mut nrt_tensor_t
     let call = "nrta_tensor_read";
     let r = rt_async(call)?;
     nonnull(call, &[("buf", buf.is_null() && size > 0), ("tensor", tensor.is_null()), ("ret", ret.is_null()), ("req_sequence", req_sequence.is_null())])?;
-    let s = r.schedule_read(tensor as usize, UserBuf::new(buf, size as usize), offset, Some(lnc), queue as i64, Completion::Ret(StatusPtr::new(ret)))?;
-    put(req_sequence, s);
+    // SAFETY: the explicit async contract: buf holds `size` bytes that the caller keeps valid
+    // and leaves alone until the request's sequence completes (NULL only when size is 0).
+    let user = unsafe { UserBuf::new(buf, size as usize) };
+    // SAFETY: ret was checked non-NULL; the caller keeps it a valid, aligned NRT_STATUS until the
+    // request completes (the explicit async contract).
+    let done = Completion::Ret(unsafe { StatusPtr::new(ret) });
+    let s = r.schedule_read(tensor as usize, user, offset, Some(lnc), queue as i64, done)?;
+    // SAFETY: req_sequence was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(req_sequence, s) };
     Ok(())
 });
 
@@ -57,8 +75,12 @@ export!(nrt_sys; fn nrta_tensor_copy(src: *mut nrt_tensor_t, src_offset: u64, ds
     let call = "nrta_tensor_copy";
     let r = rt_async(call)?;
     nonnull(call, &[("src", src.is_null()), ("dst", dst.is_null()), ("ret", ret.is_null()), ("req_sequence", req_sequence.is_null())])?;
-    let s = r.schedule_copy(src as usize, src_offset, dst as usize, dst_offset, size, Some(lnc), queue as i64, Completion::Ret(StatusPtr::new(ret)))?;
-    put(req_sequence, s);
+    // SAFETY: ret was checked non-NULL; the caller keeps it a valid, aligned NRT_STATUS until the
+    // request completes (the explicit async contract).
+    let done = Completion::Ret(unsafe { StatusPtr::new(ret) });
+    let s = r.schedule_copy(src as usize, src_offset, dst as usize, dst_offset, size, Some(lnc), queue as i64, done)?;
+    // SAFETY: req_sequence was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(req_sequence, s) };
     Ok(())
 });
 
@@ -72,7 +94,8 @@ export!(nrt_sys; fn nrta_get_sequence(lnc: u32, xu: nrta_xu_t, queue: c_int, las
     let r = rt_async(call)?;
     nonnull(call, &[("last_completed", last_completed.is_null())])?;
     let s = r.get_sequence(lnc, xu, queue as i64)?;
-    put(last_completed, s);
+    // SAFETY: last_completed was checked non-NULL; the caller passes a writable nrta_seq_t.
+    unsafe { put(last_completed, s) };
     Ok(())
 });
 

@@ -34,7 +34,9 @@ export!(nrt_sys; fn nrt_register_async_exec_callback(callback: NRT_ASYNC_EXEC_ST
     let call = "nrt_register_async_exec_callback";
     let r = rt(call)?;
     nonnull(call, &[("callback", callback.is_none())])?;
-    r.register_callback(callback.map(|f| Callback::new(f, params)));
+    // SAFETY: the caller registers f with params as the runtime's contract says: f may be
+    // called with params from a worker thread until it is replaced or the runtime closes.
+    r.register_callback(callback.map(|f| unsafe { Callback::new(f, params) }));
     Ok(())
 });
 
@@ -50,7 +52,8 @@ export!(nrt_sys; fn nrta_is_completed(seq: nrta_seq_t, is_completed: *mut bool) 
     let r = rt_async(call)?;
     nonnull(call, &[("is_completed", is_completed.is_null())])?;
     let d = r.is_completed(seq)?;
-    put(is_completed, d);
+    // SAFETY: is_completed was checked non-NULL; the caller passes a writable bool.
+    unsafe { put(is_completed, d) };
     Ok(())
 });
 

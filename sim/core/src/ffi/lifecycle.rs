@@ -78,7 +78,9 @@ export!(nrt_sys; fn nrt_get_version(ver: *mut nrt_version_t, size: usize) -> Res
     let mut v = nrt_version_t::default();
     set_version(&mut v);
     let n = size.min(std::mem::size_of::<nrt_version_t>());
-    std::ptr::copy_nonoverlapping(&v as *const nrt_version_t as *const u8, ver as *mut u8, n);
+    // SAFETY: ver is non-NULL and the caller gives `size` writable bytes; n <= size and
+    // n <= size_of(v), so both ranges are valid and they cannot overlap (v is a local).
+    unsafe { std::ptr::copy_nonoverlapping(&v as *const nrt_version_t as *const u8, ver as *mut u8, n) };
     Ok(())
 });
 
@@ -94,19 +96,24 @@ export!(nrt_sys; fn nrt_close() {
 unsafe fn vnc_count(call: &str, out: *mut u32) -> Res<()> {
     let r = rt(call)?;
     nonnull(call, &[("vnc_count", out.is_null())])?;
-    put(out, r.cores());
+    // SAFETY: out was checked non-NULL and is valid for writes by this function's contract.
+    unsafe { put(out, r.cores()) };
     Ok(())
 }
 
 export!(nrt_sys; fn nrt_get_total_vnc_count(vnc_count: *mut u32) -> Res<()> {
-    self::vnc_count("nrt_get_total_vnc_count", vnc_count)
+    // SAFETY: vnc_count is NULL (rejected) or the caller's writable u32, as vnc_count requires.
+    unsafe { self::vnc_count("nrt_get_total_vnc_count", vnc_count) }
 });
 export!(nrt_sys; fn nrt_get_visible_vnc_count(vnc_count: *mut u32) -> Res<()> {
-    self::vnc_count("nrt_get_visible_vnc_count", vnc_count)
+    // SAFETY: vnc_count is NULL (rejected) or the caller's writable u32, as vnc_count requires.
+    unsafe { self::vnc_count("nrt_get_visible_vnc_count", vnc_count) }
 });
 export!(nrt_sys; fn nrt_get_total_nc_count(nc_count: *mut u32) -> Res<()> {
-    self::vnc_count("nrt_get_total_nc_count", nc_count)
+    // SAFETY: nc_count is NULL (rejected) or the caller's writable u32, as vnc_count requires.
+    unsafe { self::vnc_count("nrt_get_total_nc_count", nc_count) }
 });
 export!(nrt_sys; fn nrt_get_visible_nc_count(nc_count: *mut u32) -> Res<()> {
-    self::vnc_count("nrt_get_visible_nc_count", nc_count)
+    // SAFETY: nc_count is NULL (rejected) or the caller's writable u32, as vnc_count requires.
+    unsafe { self::vnc_count("nrt_get_visible_nc_count", nc_count) }
 });

@@ -8,20 +8,28 @@ use std::ffi::{c_char, c_void};
 unsafe fn load(call: &str, neff: *const c_void, size: usize, vnc: i32, model: *mut *mut nrt_model_t) -> Res<()> {
     let r = rt(call)?;
     nonnull(call, &[("neff_bytes", neff.is_null() && size > 0), ("model", model.is_null())])?;
-    let data: &[u8] = if size == 0 { &[] } else { std::slice::from_raw_parts(neff as *const u8, size) };
+    let data: &[u8] = if size == 0 {
+        &[]
+    } else {
+        // SAFETY: neff is non-NULL (checked) and the caller gives `size` readable bytes.
+        unsafe { std::slice::from_raw_parts(neff as *const u8, size) }
+    };
     let h = r.load(data, vnc)?;
-    put(model, h as *mut nrt_model_t);
+    // SAFETY: model was checked non-NULL; by this function's contract it is writable.
+    unsafe { put(model, h as *mut nrt_model_t) };
     Ok(())
 }
 
 export!(nrt_sys; fn nrt_load(neff_bytes: *const c_void, size: usize, vnc: i32, vnc_count: i32, model: *mut *mut nrt_model_t) -> Res<()> {
     let _ = vnc_count;
-    load("nrt_load", neff_bytes, size, vnc, model)
+    // SAFETY: the caller's pointers are what load requires (NULLs are rejected there).
+    unsafe { load("nrt_load", neff_bytes, size, vnc, model) }
 });
 
 export!(nrt_sys; fn nrt_load_collectives(neff_bytes: *const c_void, size: usize, vnc: i32, vnc_count: i32, ctx_device_id: u32, ctx_device_count: u32, model: *mut *mut nrt_model_t) -> Res<()> {
     let _ = (vnc_count, ctx_device_id, ctx_device_count);
-    load("nrt_load_collectives", neff_bytes, size, vnc, model)
+    // SAFETY: the caller's pointers are what load requires (NULLs are rejected there).
+    unsafe { load("nrt_load_collectives", neff_bytes, size, vnc, model) }
 });
 
 export!(nrt_sys; fn nrt_unload(model: *mut nrt_model_t) -> Res<()> {
@@ -35,7 +43,8 @@ export!(nrt_sys; fn nrt_get_model_vnc_count(model: *const nrt_model_t, vnc_count
     let r = rt(call)?;
     nonnull(call, &[("model", model.is_null()), ("vnc_count", vnc_count.is_null())])?;
     r.model_info(call, model as usize)?;
-    put(vnc_count, 1);
+    // SAFETY: vnc_count was checked non-NULL; the caller passes a writable u32.
+    unsafe { put(vnc_count, 1) };
     Ok(())
 });
 
@@ -46,8 +55,11 @@ export!(nrt_sys; fn nrt_get_model_info(model: *const nrt_model_t, info: *mut nrt
     let m = r.model_info(call, model as usize)?;
     let v = nrt_model_info_t { vnc: m.core };
     let n = size_in.min(std::mem::size_of::<nrt_model_info_t>());
-    std::ptr::copy_nonoverlapping(&v as *const nrt_model_info_t as *const u8, info as *mut u8, n);
-    put(size_out, std::mem::size_of::<nrt_model_info_t>());
+    // SAFETY: info is non-NULL and the caller gives size_in writable bytes; n <= size_in and
+    // n <= size_of(v); v is a local, so the ranges cannot overlap.
+    unsafe { std::ptr::copy_nonoverlapping(&v as *const nrt_model_info_t as *const u8, info as *mut u8, n) };
+    // SAFETY: size_out was checked non-NULL; the caller passes a writable usize.
+    unsafe { put(size_out, std::mem::size_of::<nrt_model_info_t>()) };
     Ok(())
 });
 
@@ -63,28 +75,37 @@ export!(nrt_sys; fn nrt_get_model_tensor_info(model: *mut nrt_model_t, tensor_in
     let head = std::mem::size_of::<nrt_tensor_info_array_t>();
     let shapes_off = head + n * isz;
     let total = shapes_off + n * 4;
-    let p = libc::calloc(1, total) as *mut u8;
+    // SAFETY: calloc has no precondition; the result is checked for NULL below.
+    let p = unsafe { libc::calloc(1, total) } as *mut u8;
     if p.is_null() {
         return Err(crate::reject!(NRT_FAIL_HOST_MEM_ALLOC, "{call}: out of memory"));
     }
     let arr = p as *mut nrt_tensor_info_array_t;
-    (*arr).tensor_count = n as u64;
-    let infos = p.add(head) as *mut nrt_tensor_info_t;
-    let shapes = p.add(shapes_off) as *mut u32;
+    // SAFETY: p is a fresh zeroed block of `total` bytes, malloc-aligned, starting with the header.
+    unsafe { (*arr).tensor_count = n as u64 };
+    // SAFETY: head <= total: the infos start inside the block.
+    let infos = unsafe { p.add(head) } as *mut nrt_tensor_info_t;
+    // SAFETY: shapes_off <= total: the shapes start inside the block.
+    let shapes = unsafe { p.add(shapes_off) } as *mut u32;
     for (i, (d, usage)) in decls.iter().enumerate() {
-        let ti = &mut *infos.add(i);
+        // SAFETY: i < n, so info i lies inside the block; nothing else refers to it.
+        let ti = unsafe { &mut *infos.add(i) };
         for (k, b) in d.name.bytes().take(ti.name.len() - 1).enumerate() {
             ti.name[k] = b as c_char;
         }
         ti.usage = *usage;
         ti.size = d.size;
         ti.dtype = NRT_DTYPE_UINT8;
-        *shapes.add(i) = d.size.min(u32::MAX as usize) as u32;
-        ti.shape = shapes.add(i);
+        // SAFETY: i < n, so shape i lies inside the block (the last n * 4 bytes).
+        let shape = unsafe { shapes.add(i) };
+        // SAFETY: shape is in bounds, 4-aligned (shapes_off is a multiple of 8) and unaliased.
+        unsafe { *shape = d.size.min(u32::MAX as usize) as u32 };
+        ti.shape = shape;
         ti.ndim = 1;
     }
     r.remember_tensor_info(p as usize);
-    put(tensor_info, arr);
+    // SAFETY: tensor_info was checked non-NULL; the caller passes a writable pointer slot.
+    unsafe { put(tensor_info, arr) };
     Ok(())
 });
 

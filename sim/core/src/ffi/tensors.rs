@@ -11,19 +11,23 @@ use std::ffi::{c_char, c_int, c_void};
 export!(nrt_sys; fn nrt_allocate_tensor_set(result: *mut *mut nrt_tensor_set_t) -> Res<()> {
     let r = rt("nrt_allocate_tensor_set")?;
     nonnull("nrt_allocate_tensor_set", &[("result", result.is_null())])?;
-    put(result, r.set_alloc() as *mut nrt_tensor_set_t);
+    // SAFETY: result was checked non-NULL; the caller passes a writable pointer slot.
+    unsafe { put(result, r.set_alloc() as *mut nrt_tensor_set_t) };
     Ok(())
 });
 
 export!(nrt_sys; fn nrt_destroy_tensor_set(tensor_set: *mut *mut nrt_tensor_set_t) {
     let call = "nrt_destroy_tensor_set";
     let Ok(r) = rt(call) else { return };
-    if tensor_set.is_null() || (*tensor_set).is_null() {
+    // SAFETY: tensor_set is checked non-NULL first; the caller passes a valid, writable slot.
+    if tensor_set.is_null() || unsafe { *tensor_set }.is_null() {
         log::warn!("{call}: NULL tensor set");
         return;
     }
-    let h = *tensor_set as usize;
-    *tensor_set = std::ptr::null_mut();
+    // SAFETY: tensor_set is non-NULL and the caller's valid slot (checked above).
+    let h = unsafe { *tensor_set } as usize;
+    // SAFETY: as above; the runtime clears the caller's handle.
+    unsafe { *tensor_set = std::ptr::null_mut() };
     let _ = r.set_destroy(h);
 });
 
@@ -31,15 +35,20 @@ export!(nrt_sys; fn nrt_add_tensor_to_tensor_set(tensor_set: *mut nrt_tensor_set
     let call = "nrt_add_tensor_to_tensor_set";
     let r = rt(call)?;
     nonnull(call, &[("tensor_set", tensor_set.is_null()), ("tensor_name", tensor_name.is_null()), ("tensor", tensor.is_null())])?;
-    r.set_add(tensor_set as usize, &cstr(tensor_name), tensor as usize)
+    // SAFETY: tensor_name was checked non-NULL; the caller passes a NUL-terminated string.
+    let name = unsafe { cstr(tensor_name) };
+    r.set_add(tensor_set as usize, &name, tensor as usize)
 });
 
 export!(nrt_sys; fn nrt_get_tensor_from_tensor_set(tensor_set: *mut nrt_tensor_set_t, tensor_name: *const c_char, tensor: *mut *mut nrt_tensor_t) -> Res<()> {
     let call = "nrt_get_tensor_from_tensor_set";
     let r = rt(call)?;
     nonnull(call, &[("tensor_set", tensor_set.is_null()), ("tensor_name", tensor_name.is_null()), ("tensor", tensor.is_null())])?;
-    let h = r.set_get(tensor_set as usize, &cstr(tensor_name))?;
-    put(tensor, h as *mut nrt_tensor_t);
+    // SAFETY: tensor_name was checked non-NULL; the caller passes a NUL-terminated string.
+    let name = unsafe { cstr(tensor_name) };
+    let h = r.set_get(tensor_set as usize, &name)?;
+    // SAFETY: tensor was checked non-NULL; the caller passes a writable pointer slot.
+    unsafe { put(tensor, h as *mut nrt_tensor_t) };
     Ok(())
 });
 // ======================================================================= tensors
@@ -48,18 +57,24 @@ export!(nrt_sys; fn nrt_tensor_allocate(tensor_placement: nrt_tensor_placement_t
     let call = "nrt_tensor_allocate";
     let r = rt(call)?;
     nonnull(call, &[("name", name.is_null()), ("tensor", tensor.is_null())])?;
-    let h = r.tensor_allocate(tensor_placement, vnc, size, &cstr(name))?;
-    put(tensor, h as *mut nrt_tensor_t);
+    // SAFETY: name was checked non-NULL; the caller passes a NUL-terminated string.
+    let name = unsafe { cstr(name) };
+    let h = r.tensor_allocate(tensor_placement, vnc, size, &name)?;
+    // SAFETY: tensor was checked non-NULL; the caller passes a writable pointer slot.
+    unsafe { put(tensor, h as *mut nrt_tensor_t) };
     Ok(())
 });
 
 export!(nrt_sys; fn nrt_tensor_free(tensor: *mut *mut nrt_tensor_t) {
     let Ok(r) = rt("nrt_tensor_free") else { return };
-    if tensor.is_null() || (*tensor).is_null() {
+    // SAFETY: tensor is checked non-NULL first; the caller passes a valid, writable slot.
+    if tensor.is_null() || unsafe { *tensor }.is_null() {
         return;
     }
-    let h = *tensor as usize;
-    *tensor = std::ptr::null_mut();
+    // SAFETY: tensor is non-NULL and the caller's valid slot (checked above).
+    let h = unsafe { *tensor } as usize;
+    // SAFETY: as above; the runtime clears the caller's handle.
+    unsafe { *tensor = std::ptr::null_mut() };
     let _ = r.tensor_free(h);
 });
 
@@ -67,14 +82,20 @@ export!(nrt_sys; fn nrt_tensor_read(tensor: *const nrt_tensor_t, buf: *mut c_voi
     let call = "nrt_tensor_read";
     let r = rt(call)?;
     nonnull(call, &[("tensor", tensor.is_null()), ("buf", buf.is_null() && size > 0)])?;
-    r.tensor_read(tensor as usize, offset as u64, UserBuf::new(buf, size), true)
+    // SAFETY: the caller gives `size` writable bytes at buf for the duration of the call, which
+    // is synchronous (it returns only when the read is done).
+    let user = unsafe { UserBuf::new(buf, size) };
+    r.tensor_read(tensor as usize, offset as u64, user, true)
 });
 
 export!(nrt_sys; fn nrt_tensor_write(tensor: *mut nrt_tensor_t, buf: *const c_void, offset: usize, size: usize) -> Res<()> {
     let call = "nrt_tensor_write";
     let r = rt(call)?;
     nonnull(call, &[("tensor", tensor.is_null()), ("buf", buf.is_null() && size > 0)])?;
-    r.tensor_write(tensor as usize, offset as u64, UserBuf::new(buf, size), true)
+    // SAFETY: the caller gives `size` readable bytes at buf for the duration of the call, which
+    // is synchronous (it returns only when the write is done).
+    let user = unsafe { UserBuf::new(buf, size) };
+    r.tensor_write(tensor as usize, offset as u64, user, true)
 });
 
 unsafe fn batch(call: &str, write: bool, batches: *const nrt_tensor_batch_t, n: u64, unsafe_mode: bool) -> Res<()> {
@@ -82,19 +103,24 @@ unsafe fn batch(call: &str, write: bool, batches: *const nrt_tensor_batch_t, n: 
     nonnull(call, &[("batches", batches.is_null() && n > 0)])?;
     let mut v = Vec::new();
     for i in 0..n as usize {
-        let b = &*batches.add(i);
+        // SAFETY: batches is non-NULL (checked, n > 0) and the caller gives n valid entries; i < n.
+        let b = unsafe { &*batches.add(i) };
         nonnull(
             call,
             &[("batches[i].tensor", b.tensor.is_null()), ("batches[i].ops", b.ops.is_null() && b.num_ops > 0)],
         )?;
         let mut ops = Vec::new();
         for k in 0..b.num_ops as usize {
-            let op = &*b.ops.add(k);
+            // SAFETY: b.ops is non-NULL (checked, num_ops > 0) and holds num_ops entries; k < num_ops.
+            let op = unsafe { &*b.ops.add(k) };
             nonnull(call, &[("ops[k].buffer", op.buffer.is_null() && op.size > 0)])?;
             if op.size > usize::MAX as u64 {
                 return Err(crate::reject!(NRT_INVALID, "{call}: size {} too large", op.size));
             }
-            ops.push((op.offset, UserBuf::new(op.buffer, op.size as usize)));
+            // SAFETY: the caller gives op.size bytes at op.buffer for the duration of the call,
+            // which is synchronous (the batch is done when it returns).
+            let user = unsafe { UserBuf::new(op.buffer, op.size as usize) };
+            ops.push((op.offset, user));
         }
         v.push((b.tensor as usize, ops));
     }
@@ -102,11 +128,13 @@ unsafe fn batch(call: &str, write: bool, batches: *const nrt_tensor_batch_t, n: 
 }
 
 export!(nrt_sys; fn nrt_tensor_read_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> Res<()> {
-    batch("nrt_tensor_read_batch", false, batches, num_batches, unsafe_mode)
+    // SAFETY: the caller's array and buffers are what batch requires (NULLs are rejected there).
+    unsafe { batch("nrt_tensor_read_batch", false, batches, num_batches, unsafe_mode) }
 });
 
 export!(nrt_sys; fn nrt_tensor_write_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> Res<()> {
-    batch("nrt_tensor_write_batch", true, batches, num_batches, unsafe_mode)
+    // SAFETY: the caller's array and buffers are what batch requires (NULLs are rejected there).
+    unsafe { batch("nrt_tensor_write_batch", true, batches, num_batches, unsafe_mode) }
 });
 
 export!(nrt_sys; fn nrt_tensor_copy(src: *const nrt_tensor_t, src_offset: usize, dst: *mut nrt_tensor_t, dst_offset: usize, size: usize) -> Res<()> {
@@ -136,7 +164,11 @@ export!(nrt_sys; fn nrt_tensor_allocate_empty(name: *const c_char, tensor: *mut 
     let call = "nrt_tensor_allocate_empty";
     let r = rt(call)?;
     nonnull(call, &[("name", name.is_null()), ("tensor", tensor.is_null())])?;
-    put(tensor, r.tensor_allocate_empty(&cstr(name)) as *mut nrt_tensor_t);
+    // SAFETY: name was checked non-NULL; the caller passes a NUL-terminated string.
+    let name = unsafe { cstr(name) };
+    let h = r.tensor_allocate_empty(&name);
+    // SAFETY: tensor was checked non-NULL; the caller passes a writable pointer slot.
+    unsafe { put(tensor, h as *mut nrt_tensor_t) };
     Ok(())
 });
 
@@ -144,15 +176,21 @@ export!(nrt_sys; fn nrt_tensor_attach_buffer(tensor: *mut nrt_tensor_t, buffer: 
     let call = "nrt_tensor_attach_buffer";
     let r = rt(call)?;
     nonnull(call, &[("tensor", tensor.is_null()), ("buffer", buffer.is_null())])?;
-    r.tensor_attach(tensor as usize, Mem::attach(buffer, size))
+    // SAFETY: the runtime's contract: the caller keeps `size` bytes at buffer valid for the life
+    // of every tensor using them.
+    let mem = unsafe { Mem::attach(buffer, size) };
+    r.tensor_attach(tensor as usize, mem)
 });
 
 export!(nrt_sys; fn nrt_tensor_allocate_slice(tensor_source: *const nrt_tensor_t, offset: usize, size: usize, name: *const c_char, tensor_slice: *mut *mut nrt_tensor_t) -> Res<()> {
     let call = "nrt_tensor_allocate_slice";
     let r = rt(call)?;
     nonnull(call, &[("tensor_source", tensor_source.is_null()), ("name", name.is_null()), ("tensor_slice", tensor_slice.is_null())])?;
-    let h = r.tensor_slice(tensor_source as usize, offset as u64, size as u64, &cstr(name))?;
-    put(tensor_slice, h as *mut nrt_tensor_t);
+    // SAFETY: name was checked non-NULL; the caller passes a NUL-terminated string.
+    let name = unsafe { cstr(name) };
+    let h = r.tensor_slice(tensor_source as usize, offset as u64, size as u64, &name)?;
+    // SAFETY: tensor_slice was checked non-NULL; the caller passes a writable pointer slot.
+    unsafe { put(tensor_slice, h as *mut nrt_tensor_t) };
     Ok(())
 });
 
@@ -173,7 +211,9 @@ export!(nrt_sys; fn nrt_tensor_get_device_allocation_info(tensor: *const nrt_ten
     let r = rt(call)?;
     nonnull(call, &[("tensor", tensor.is_null()), ("alloc_info", alloc_info.is_null())])?;
     let (pa, size, hbm) = r.device_alloc_info(tensor as usize)?;
-    put(alloc_info, nrt_tensor_device_allocation_info_t { physical_address: pa, size, hbm_index: hbm });
+    let info = nrt_tensor_device_allocation_info_t { physical_address: pa, size, hbm_index: hbm };
+    // SAFETY: alloc_info was checked non-NULL; the caller passes a writable struct.
+    unsafe { put(alloc_info, info) };
     Ok(())
 });
 

@@ -15,16 +15,27 @@ macro_rules! api {
         pub struct $table { $(pub $name: unsafe extern "C" fn($($ty),*) $(-> $ret)?,)* }
         $( const _: unsafe extern "C" fn($($ty),*) $(-> $ret)? = $sys::$name; )*
         impl $table {
+            /// # Safety
+            /// `h` must be a live dlopen handle of a library whose exports have these signatures.
             pub unsafe fn load(h: *mut c_void) -> $table {
-                $table { $($name: std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($ty),*) $(-> $ret)?>(sym(h, stringify!($name))),)* }
+                $table { $($name: {
+                    // SAFETY: h is a live dlopen handle (this function's contract).
+                    let p = unsafe { sym(h, stringify!($name)) };
+                    // SAFETY: p is non-NULL (sym asserts it) and the library's export of this
+                    // name has this signature: the const above checks it against nrt-sys.
+                    unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($ty),*) $(-> $ret)?>(p) }
+                },)* }
             }
         }
     };
 }
 
+/// # Safety
+/// `h` must be a live dlopen handle.
 pub unsafe fn sym(h: *mut c_void, name: &str) -> *mut c_void {
     let c = CString::new(name).unwrap();
-    let p = libc::dlsym(h, c.as_ptr());
+    // SAFETY: h is a live handle (this function's contract) and c is NUL-terminated.
+    let p = unsafe { libc::dlsym(h, c.as_ptr()) };
     assert!(!p.is_null(), "symbol {name} missing from the library");
     p
 }
