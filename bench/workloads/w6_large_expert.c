@@ -15,15 +15,7 @@
 #define NRT_BENCH_EXPERT
 #include "bench.h"
 
-#define ITERATIONS 100
-#define MODEL_US 1500
-#define MUL 3
-#define ADD 5
-#define SIZE (4u << 20)
-#define VARIANTS 3
-
-static size_t g_n;
-static uint8_t *g_x[VARIANTS], *g_y[VARIANTS], *g_z[VARIANTS], *g_out;
+#include "w6_data.h"
 
 typedef struct {
     nrt_tensor_t *t[3]; /* x y z */
@@ -35,12 +27,6 @@ typedef struct {
 } buf_t;
 
 static buf_t g_buf[2];
-
-static uint8_t *xalloc(size_t n) {
-    uint8_t *p = malloc(n);
-    if (!p) DIE("out of memory (%zu bytes)", n);
-    return p;
-}
 
 static void wait_exec(buf_t *b) {
     if (!b->pending) return;
@@ -54,43 +40,16 @@ static void check_outputs(buf_t *b) {
     nrta_seq_t q0 = 0;
     OK(nrta_tensor_read(g_out, b->t[2], 0, g_n, 0, 0, (NRT_STATUS *)&s0, &q0));
     wait_ok(q0, &s0, "read of z");
-    const uint8_t *e = g_z[b->req % VARIANTS];
-    if (memcmp(g_out, e, g_n) != 0) {
-        size_t j = 0;
-        while (g_out[j] == e[j]) j++;
-        DIE("output z of request %ld: byte %zu is %u, the model formula gives %u", b->req, j, (unsigned)g_out[j],
-            (unsigned)e[j]);
-    }
+    w6_compare(b->req);
 }
 
 int main(int argc, char **argv) {
     long iterations = arg_long(argc, argv, 1, ITERATIONS);
-    g_n = (size_t)arg_long(argc, argv, 2, SIZE);
-    if (g_n == 0) DIE("the tensor size must be > 0");
-    for (int v = 0; v < VARIANTS; v++) {
-        g_x[v] = xalloc(g_n);
-        g_y[v] = xalloc(g_n);
-        g_z[v] = xalloc(g_n);
-        fill_pattern(g_x[v], g_n, (uint32_t)(2 * v + 1));
-        fill_pattern(g_y[v], g_n, (uint32_t)(2 * v + 2));
-        for (size_t j = 0; j < g_n; j++) g_z[v][j] = (uint8_t)(MUL * (uint8_t)(g_x[v][j] + g_y[v][j]) + ADD);
-    }
-    g_out = xalloc(g_n);
-    const uint8_t *probe_in[] = {g_x[0], g_y[0]};
-    const size_t probe_sizes[] = {g_n, g_n};
-    check_affine("precomputed z", 0, MUL, ADD, probe_in, probe_sizes, 2, g_z[0], g_n < 4096 ? g_n : 4096);
+    w6_prepare(argc, argv);
     bench_init(); /* after the host buffers: the report's wall time covers the runtime's part */
 
-    const char *in_names[] = {"x", "y"}, *out_names[] = {"z"};
-    const size_t in_sizes[] = {g_n, g_n}, out_sizes[] = {g_n};
-    nrt_model_t *model = load_affine("large", MODEL_US, 0, MUL, ADD, 2, in_names, in_sizes, 1, out_names, out_sizes);
-    for (int s = 0; s < 2; s++) {
-        buf_t *b = &g_buf[s];
-        for (int k = 0; k < 2; k++) b->t[k] = dev_tensor(0, g_n, in_names[k]);
-        b->t[2] = dev_tensor(0, g_n, out_names[0]);
-        b->in = tensor_set(2, in_names, b->t);
-        b->out = tensor_set(1, out_names, b->t + 2);
-    }
+    nrt_model_t *model;
+    W6_SETUP(model, g_buf);
 
     uint64_t t0 = now_us();
     for (long i = 0; i < iterations; i++) {
@@ -120,11 +79,6 @@ int main(int argc, char **argv) {
     OK(nrt_unload(model));
     nrt_close();
     print_result(iterations, elapsed);
-    for (int v = 0; v < VARIANTS; v++) {
-        free(g_x[v]);
-        free(g_y[v]);
-        free(g_z[v]);
-    }
-    free(g_out);
+    w6_release();
     return 0;
 }
