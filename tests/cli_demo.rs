@@ -127,6 +127,12 @@ fn demo_runs_four_ways_and_draws_them_on_one_axis() {
     assert_eq!(root.with_class("g", "legend").len(), 1);
     let runs = root.with_class("g", "run");
     assert_eq!(runs.iter().map(|r| r.attr("data-label").unwrap()).collect::<Vec<_>>(), RUNS);
+    // Every colour drawn is in the legend.
+    let legend = root.with_class("g", "legend")[0];
+    let swatches: Vec<&str> = legend.find_all(&|e| e.name == "rect").iter().filter_map(|r| r.attr("fill")).collect();
+    for rect in root.find_all(&|e| e.name == "rect" && e.attr("fill") != Some("white")) {
+        assert!(swatches.contains(&rect.attr("fill").unwrap()), "{:?} is not in the legend", rect.attr("fill"));
+    }
     for r in &runs {
         let label = r.attr("data-label").unwrap();
         assert_eq!(r.with_class("text", "run-label")[0].text().trim(), label);
