@@ -126,14 +126,14 @@ const DENSE_SLICES: usize = 150;
 const ZOOM: f64 = 20.0;
 
 /// The picture of `runs` on one time axis (and, when they are dense, a magnified
-/// stretch of each in the middle of the shortest, again on one axis).
+/// typical stretch of each, again on one axis).
 pub fn render_runs(title: &str, runs: &[Run]) -> String {
     let axis_span = runs.iter().map(|r| r.trace.span()).fold(0.0, f64::max).max(1.0);
     let whole = Window { offset: 0.0, len: axis_span };
     let mut body = String::new();
-    let mut y = draw_panel(&mut body, runs, TOP, whole, false);
+    let (mut y, lanes) = draw_panel(&mut body, runs, TOP, whole, false);
     let axis_y = y + 6.0;
-    draw_axis(&mut body, whole, "axis", TOP + HEADING, axis_y);
+    draw_axis(&mut body, whole, "axis", &lanes, axis_y);
     y = axis_y + 34.0;
 
     let dense = runs.iter().any(|r| r.trace.tracks.iter().any(|t| t.slices.len() > DENSE_SLICES));
@@ -161,9 +161,9 @@ pub fn render_runs(title: &str, runs: &[Run]) -> String {
             y + 4.0
         );
         let top = y + 12.0;
-        let end = draw_panel(&mut body, runs, top, detail, true);
+        let (end, lanes) = draw_panel(&mut body, runs, top, detail, true);
         let detail_axis = end + 6.0;
-        draw_axis(&mut body, detail, "detail-axis", top + HEADING_SMALL, detail_axis);
+        draw_axis(&mut body, detail, "detail-axis", &lanes, detail_axis);
         y = detail_axis + 34.0;
     }
 
@@ -231,7 +231,10 @@ fn typical_window(runs: &[Run], len: f64) -> Window {
 }
 
 /// The runs one below the other from `y`, separated by thin lines; returns the y below.
-fn draw_panel(s: &mut String, runs: &[Run], mut y: f64, w: Window, compact: bool) -> f64 {
+/// Also returns the vertical extent of each run's lanes, where the grid is drawn.
+fn draw_panel(s: &mut String, runs: &[Run], mut y: f64, w: Window, compact: bool) -> (f64, Vec<(f64, f64)>) {
+    let heading = if compact { HEADING_SMALL } else { HEADING };
+    let mut lanes = Vec::with_capacity(runs.len());
     for (i, run) in runs.iter().enumerate() {
         if i > 0 {
             let sep = y - RUN_GAP / 2.0;
@@ -241,9 +244,11 @@ fn draw_panel(s: &mut String, runs: &[Run], mut y: f64, w: Window, compact: bool
                 WIDTH - 10.0
             );
         }
-        y = draw_run(s, run, y, w, compact) + RUN_GAP;
+        let end = draw_run(s, run, y, w, compact);
+        lanes.push((y + heading - 2.0, end + 2.0));
+        y = end + RUN_GAP;
     }
-    y - RUN_GAP
+    (y - RUN_GAP, lanes)
 }
 
 const HEADING_SMALL: f64 = 17.0;
@@ -372,17 +377,23 @@ fn draw_heading(s: &mut String, run: &Run, y: f64) {
     );
 }
 
-/// Grid lines of the window `w` from `top` down to the axis at `axis_y`, with the
-/// ticks' labels (ms since each run's first event).
-fn draw_axis(s: &mut String, w: Window, class: &str, top: f64, axis_y: f64) {
+/// The axis of the window `w` at `axis_y` with the ticks' labels (ms since each run's
+/// first event), and its grid lines over the runs' `lanes` (never through a heading).
+fn draw_axis(s: &mut String, w: Window, class: &str, lanes: &[(f64, f64)], axis_y: f64) {
     let step = tick_step(w.len, 12.0);
     let _ = writeln!(s, r#"  <g class="{class}">"#);
     let mut k = (w.offset / step).ceil();
     while k * step <= w.offset + w.len + 1e-9 {
         let tx = LEFT + (k * step - w.offset) / w.us_per_px();
+        for &(top, bottom) in lanes {
+            let _ = writeln!(
+                s,
+                r##"    <line x1="{tx:.1}" y1="{top:.1}" x2="{tx:.1}" y2="{bottom:.1}" stroke="#a0aec0" stroke-width="0.5" stroke-dasharray="2 3"/>"##
+            );
+        }
         let _ = writeln!(
             s,
-            r##"    <line x1="{tx:.1}" y1="{top:.1}" x2="{tx:.1}" y2="{:.1}" stroke="#a0aec0" stroke-width="0.5" stroke-dasharray="2 3"/>"##,
+            r##"    <line x1="{tx:.1}" y1="{axis_y:.1}" x2="{tx:.1}" y2="{:.1}" stroke="{MUTED}"/>"##,
             axis_y + 4.0
         );
         let _ = writeln!(
