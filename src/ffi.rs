@@ -62,22 +62,50 @@ pub fn flatten(body: impl FnOnce() -> Result<u32, u32>) -> u32 {
 /// ([`FfiDefault`]) without one. `real` calls the runtime's function of the
 /// same name, resolved on first use next to the declaration (`name::original`).
 /// `[passthrough]`: in passthrough mode the call goes straight to `real`.
+///
+/// `slots(v3 = fn(..); v2 = fn(..);)` after the return type: for the `nrta_*`
+/// calls whose arguments differ between the two generations (one symbol,
+/// two ABIs; the runtime's generation is known only at run time). Each
+/// generation's signature is checked against its bindgen declaration, and the
+/// export takes one 8-byte integer or pointer slot per argument of the longer
+/// one: on x86_64 and aarch64 every such argument travels in one register or
+/// stack slot whatever its C width, so the slots receive either generation's
+/// arguments exactly (the body reads them as the runtime's generation says,
+/// truncating a 32-bit one), and `real` hands the same slots on unchanged. A
+/// slot past the caller's last argument holds whatever the caller's frame
+/// holds there; nothing reads it as that generation's argument.
 /// A body of an export returning `NRT_STATUS` returns
 /// `Result<NRT_STATUS, NRT_STATUS>` (both sides are returned as they are), so
 /// it can use `?`; other bodies return the export's own type.
 macro_rules! export {
     ($(#[doc = $d:expr])* fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> NRT_STATUS
+     slots(v3 = $v3:ty; v2 = $v2:ty;)
      $([$($flag:ident),*])? |$s:ident, $real:ident| $body:block) => {
-        $crate::ffi::export!(@decl $(#[doc = $d])* $name ($($arg: $ty),*) (NRT_STATUS) [$($($flag),*)?] $s $real {
+        // Both generations' signatures, as bindgen declares them; the export
+        // itself takes one 8-byte integer slot per argument (see `slots` above).
+        const _: $v3 = nrt_sys::$name;
+        const _: $v2 = nrt_sys::v2::$name;
+        $(const _: () = assert!(std::mem::size_of::<$ty>() == 8, concat!(stringify!($arg), " is not a full slot"));)*
+        $crate::ffi::export!(@decl slots $(#[doc = $d])* $name ($($arg: $ty),*) (NRT_STATUS) [$($($flag),*)?] $s $real {
+            $crate::ffi::flatten(|| $body)
+        });
+    };
+    ($(#[doc = $d:expr])* fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> NRT_STATUS
+     $([$($flag:ident),*])? |$s:ident, $real:ident| $body:block) => {
+        $crate::ffi::export!(@decl checked $(#[doc = $d])* $name ($($arg: $ty),*) (NRT_STATUS) [$($($flag),*)?] $s $real {
             $crate::ffi::flatten(|| $body)
         });
     };
     ($(#[doc = $d:expr])* fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?
      $([$($flag:ident),*])? |$s:ident, $real:ident| $body:block) => {
-        $crate::ffi::export!(@decl $(#[doc = $d])* $name ($($arg: $ty),*) ($($ret)?) [$($($flag),*)?] $s $real $body);
+        $crate::ffi::export!(@decl checked $(#[doc = $d])* $name ($($arg: $ty),*) ($($ret)?) [$($($flag),*)?] $s $real $body);
     };
-    (@decl $(#[doc = $d:expr])* $name:ident ($($arg:ident : $ty:ty),*) ($($ret:ty)?) [$($flag:ident),*] $s:ident $real:ident $body:block) => {
+    (@check checked $name:ident ($($ty:ty),*) ($($ret:ty)?)) => {
         const _: unsafe extern "C" fn($($ty),*) $(-> $ret)? = nrt_sys::$name;
+    };
+    (@check slots $name:ident ($($ty:ty),*) ($($ret:ty)?)) => {};
+    (@decl $check:ident $(#[doc = $d:expr])* $name:ident ($($arg:ident : $ty:ty),*) ($($ret:ty)?) [$($flag:ident),*] $s:ident $real:ident $body:block) => {
+        $crate::ffi::export!(@check $check $name ($($ty),*) ($($ret)?));
         const _: () = assert!(
             $crate::exports::listed(stringify!($name)),
             concat!(stringify!($name), " is missing from the generated list of exports (build.rs)")

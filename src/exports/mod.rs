@@ -12,6 +12,7 @@ mod exec;
 mod legacy_async;
 mod lifecycle;
 mod model;
+mod nrta;
 mod shim_api;
 mod tensor;
 mod tensor_set;

@@ -145,6 +145,9 @@ impl<D: Device> Engine<D> {
     #[inline]
     fn run(&'static self, req: Checked<'_>, repeat: u32, run_sync: impl FnOnce() -> Status) -> Result<Status, Status> {
         let Checked { model: m, in_set, out_set, host, scratch: s } = req;
+        // The application's own conflicting nrta_* requests complete first:
+        // they may run on another unit, in no order with this one.
+        self.wait_foreign(m.core, &s.accesses, None, None);
         if host {
             return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
         }

@@ -22,6 +22,28 @@ impl<D: Device> Engine<D> {
     ) -> bool {
         let Some(storage) = view.storage.as_ref() else { return true };
         let Some(c) = storage.core else { return true };
+        // The application's own nrta_* requests on these bytes first
+        // (scheduler/foreign.rs); one atomic load when it has none.
+        if self.has_foreign()
+            && !self.wait_foreign(c, &[StorageRange { storage: storage.id, range, kind }], deadline, view.name.as_ref())
+        {
+            return false;
+        }
+        self.wait_own(view, range, kind, deadline)
+    }
+
+    /// [`wait_pending`](Self::wait_pending) for the shim's own requests only
+    /// (before an application's `nrta_*` call: the application orders its
+    /// own requests itself).
+    pub fn wait_own(
+        &'static self,
+        view: &TensorView,
+        range: ByteRange,
+        kind: AccessKind,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let Some(storage) = view.storage.as_ref() else { return true };
+        let Some(c) = storage.core else { return true };
         let last = match kind {
             AccessKind::Read => storage.last_writer.load(Ordering::Acquire),
             AccessKind::Write => storage.last_user.load(Ordering::Acquire),

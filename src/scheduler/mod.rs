@@ -9,6 +9,7 @@
 mod completion;
 mod doorbell;
 mod execute;
+mod foreign;
 mod fork;
 mod gate;
 mod host;
@@ -185,6 +186,8 @@ pub struct Engine<D: Device> {
     orphans: Mutex<Vec<Arc<Mirror>>>,
     has_orphans: AtomicBool,
     thread: completion::ThreadControl,
+    /// The application's own `nrta_*` requests (scheduler/foreign.rs).
+    foreign: foreign::Foreign,
 }
 
 impl<D: Device> Engine<D> {
@@ -207,6 +210,7 @@ impl<D: Device> Engine<D> {
             orphans: Mutex::new(Vec::new()),
             has_orphans: AtomicBool::new(false),
             thread: completion::ThreadControl::default(),
+            foreign: foreign::Foreign::default(),
         }
     }
 
@@ -268,6 +272,7 @@ impl<D: Device> Engine<D> {
             return;
         }
         self.wait_all(None, "nrt_close");
+        self.forget_foreign();
         self.thread.stop(&self.device, Duration::from_secs(5));
         self.run_deferred(true);
         for set in self.sets.drain() {

@@ -118,6 +118,7 @@ impl Device for Fake {
 mod bad_input;
 mod direct;
 mod failures;
+mod foreign;
 mod fork;
 mod pipelining;
 
