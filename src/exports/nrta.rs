@@ -79,6 +79,9 @@ fn around(
                     });
                     b.ranges.extend(ranges);
                     s.engine.foreign_scheduled(seq, &b.ranges);
+                    for (view, range, _) in b.parts.iter().filter(|p| p.2 == AccessKind::Write) {
+                        s.engine.app_writes(view, *range);
+                    }
                 }
                 st
             }

@@ -304,6 +304,13 @@ impl<D: Device> Engine<D> {
         Ok(())
     }
 
+    /// The runtime accepted an application's request that writes these
+    /// bytes: like a legacy write, it ends a failed request's mark on them
+    /// (a legacy read waits for it, then reads what it wrote).
+    pub fn app_writes(&'static self, view: &TensorView, range: ByteRange) {
+        self.host_wrote(view, range);
+    }
+
     /// nrt_close: the runtime forgets every request.
     pub(super) fn forget_foreign(&'static self) {
         let mut t = self.foreign.table.lock();
