@@ -1,7 +1,7 @@
 /*
  * badinput.c - the bad-input table of nrt-proof (issue 4, part 3).
  *
- * Every exported nrt_* function of the shim (tests/exports.txt) times every kind
+ * Every exported nrt_* (and nrta_*, badinput_nrta.h) function of the shim (tests/exports.txt) times every kind
  * of bad argument that applies to it. One case per process:
  *
  *   badinput list                 one line per case:  LIST <function> <kind> <phase> <flags> <description>
@@ -520,6 +520,8 @@ static void exec_cases(int repeat) {
     }
 }
 
+#include "badinput_nrta.h"
+
 static void cases(void) {
     /* ---- lifecycle ---- */
     CASE(nrt_init, "twice", P_OPEN, F_NONE, "a second nrt_init without nrt_close")
@@ -894,6 +896,9 @@ static void cases(void) {
         CASE(nrt_async_shim_stats_json, "size-0", P_OPEN, F_SHIM_ONLY, "a buffer with `len` 0")
             SHIM_ST(nrt_async_shim_stats_json, nrt_async_shim_stats_json((char *)BUF, 0, &needed));
     }
+
+    /* ---- the explicit async calls (half-migrated programs) ---- */
+    nrta_cases();
 }
 
 int main(int argc, char **argv) {

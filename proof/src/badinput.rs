@@ -132,13 +132,16 @@ pub fn shim_setups() -> Vec<(String, Setup)> {
     ]
 }
 
-/// The `nrt_*` exports of the shim (tests/exports.txt).
+/// The `nrt_*` and `nrta_*` exports of the shim (tests/exports.txt).
 pub fn exported_functions() -> Vec<String> {
     let path = harness::repo_root().join("tests/exports.txt");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && l.starts_with("nrt_") && !l.starts_with("nrt_async_shim_"))
+        .filter(|l| {
+            let runtime = l.starts_with("nrt_") || l.starts_with("nrta_");
+            !l.is_empty() && !l.starts_with('#') && runtime && !l.starts_with("nrt_async_shim_")
+        })
         .map(String::from)
         .collect()
 }

@@ -51,14 +51,19 @@ thread_local! {
 /// input the shim itself must refuse), the shim waits for its own pending
 /// work on them, `schedule` forwards it, and on success the request is
 /// recorded under the sequence number the runtime wrote at `seq`.
+///
+/// `v3_ret`: the status pointer of a v3 call. Before the runtime is open, or
+/// with a NULL out-pointer, the runtime's own first checks answer, so the
+/// call goes straight to it.
 fn around(
     s: &'static Shim,
     seq: *mut nrta_seq_t,
+    v3_ret: u64,
     collect: impl FnOnce(&mut Vec<Part>) -> Result<(), Status>,
     schedule: impl FnOnce() -> Status,
 ) -> Status {
-    if !s.engine.is_open() {
-        // The runtime's own state check answers.
+    let v3 = s.engine.device().generation == Generation::V3;
+    if !s.engine.is_open() || seq.is_null() || (v3 && v3_ret == 0) {
         return schedule();
     }
     crate::scratch::with(&SCRATCH, |b| {
@@ -151,7 +156,11 @@ export! {
     slots(v3 = ScheduleV3; v2 = ScheduleV2;)
     [passthrough] |s, real| {
         let collect = |parts: &mut Vec<Part>| s.engine.app_schedule_parts(model as usize, input as usize, output as usize, parts);
-        Ok(around(s, req_sequence, collect, real))
+        if queue as u32 != 0 {
+            // The only compute queue (the runtime says so, before the handles).
+            return Ok(real());
+        }
+        Ok(around(s, req_sequence, ret_or_err as u64, collect, real))
     }
 }
 
@@ -201,7 +210,7 @@ export! {
     [passthrough] |s, real| {
         // v3: lnc, queue, ret, seq; v2: queue, err, seq.
         let collect = |parts: &mut Vec<Part>| tensor_part(s, tensor, offset, size, AccessKind::Read, parts);
-        Ok(around(s, seq_slot(s, a7, a6), collect, real))
+        Ok(around(s, seq_slot(s, a7, a6), a6, collect, real))
     }
 }
 
@@ -211,7 +220,7 @@ export! {
     slots(v3 = WriteV3; v2 = WriteV2;)
     [passthrough] |s, real| {
         let collect = |parts: &mut Vec<Part>| tensor_part(s, tensor, offset, size, AccessKind::Write, parts);
-        Ok(around(s, seq_slot(s, a7, a6), collect, real))
+        Ok(around(s, seq_slot(s, a7, a6), a6, collect, real))
     }
 }
 
@@ -247,7 +256,7 @@ export! {
             tensor_part(s, src, src_offset, size, AccessKind::Read, parts)?;
             tensor_part(s, dst, dst_offset, size, AccessKind::Write, parts)
         };
-        Ok(around(s, seq_slot(s, a8, a7), collect, real))
+        Ok(around(s, seq_slot(s, a8, a7), a7, collect, real))
     }
 }
 

@@ -275,8 +275,10 @@ impl<D: Device> Engine<D> {
 
     /// The device bytes an application's `nrta_execute_schedule` of `model`
     /// on its own sets touches (inputs read, outputs written), appended to
-    /// `parts`. What the shim cannot see (an unknown model, set or name, a
-    /// size the model does not declare) adds nothing: the runtime rejects it.
+    /// `parts`. What the shim cannot see (an unknown set or name, a size the
+    /// model does not declare) adds nothing: the runtime rejects it. A model
+    /// the runtime cannot describe is refused with its status, as
+    /// `nrt_execute` refuses it (the description's one log line).
     pub fn app_schedule_parts(
         &'static self,
         model: Handle,
@@ -287,7 +289,7 @@ impl<D: Device> Engine<D> {
         if model == 0 || input == 0 || output == 0 {
             return Ok(());
         }
-        let Ok(m) = self.model(model) else { return Ok(()) };
+        let m = self.model(model)?;
         for (set, decl, kind) in [(input, &m.inputs, AccessKind::Read), (output, &m.outputs, AccessKind::Write)] {
             let Some(set) = self.sets.get(set) else { continue };
             let contents = set.contents.lock();
