@@ -52,13 +52,13 @@
 enum {
     OP_LOAD, OP_UNLOAD, OP_ALLOC, OP_SLICE, OP_EMPTY, OP_ATTACH, OP_FREE, OP_WRITE, OP_READ, OP_READB, OP_WRITEB,
     OP_COPY, OP_MEMSET, OP_VA, OP_VAWRITE, OP_GETSIZE, OP_SALLOC, OP_SDESTROY, OP_SADD, OP_EXEC, OP_REPEAT,
-    OP_DRAIN, OP_CHECKC, OP_RESETC, OP_PROBE, OP_COUNT
+    OP_DRAIN, OP_CHECKC, OP_RESETC, OP_PROBE, OP_AREAD, OP_AWRITE, OP_AEXEC, OP_COUNT
 };
 
 static const char *const OP_NAMES[OP_COUNT] = {
     "load", "unload", "alloc", "slice", "empty", "attach", "free", "write", "read", "readb", "writeb", "copy",
     "memset", "va", "vawrite", "getsize", "salloc", "sdestroy", "sadd", "exec", "repeat", "drain", "checkc",
-    "resetc", "probe"};
+    "resetc", "probe", "aread", "awrite", "aexec"};
 
 typedef struct {
     int thr; /* -1 prologue, -2 epilogue, else thread index */
@@ -175,6 +175,8 @@ static long slot(long v, long max) {
 #define S(i) g_s[slot((i), MAXS)]
 #define M(i) g_m[slot((i), MAXM)]
 
+#include "interp_nrta.h"
+
 static void run_op(long k) {
     op_t *o = &g_ops[k];
     res_t *r = &g_res[k];
@@ -222,6 +224,15 @@ static void run_op(long k) {
     }
     case OP_FREE:
         nrt_tensor_free(&T(a[0]));
+        break;
+    case OP_AREAD:
+        st = in_aread(T(a[0]), a[1], a[2], a[3], &h, &nb);
+        break;
+    case OP_AWRITE:
+        st = in_awrite(T(a[0]), a[1], a[2], a[3], a[4]);
+        break;
+    case OP_AEXEC:
+        st = in_aexec(M(a[0]), S(a[1]), S(a[2]));
         break;
     case OP_WRITE: {
         void *b = pattern((size_t)a[2], (uint32_t)a[3]);

@@ -74,7 +74,8 @@ pub fn base_env(cores: u32) -> Vec<(String, String)> {
     ]
 }
 
-/// The program families: `mix` (1..4 threads, the default), `single` (a
+/// The program families: `mix` (1..4 threads, the default), `half` (`mix`
+/// with the program's own `nrta_*` requests: half-migrated), `single` (a
 /// 2-deep runtime queue: requests refused for a full queue, executions of host
 /// tensors behind queued ones), `mem` (NRT_SIM_DEVICE_MEMORY=64K, deferred
 /// frees, allocations right after them, the retry), `threads` (8 threads on 4
@@ -84,6 +85,10 @@ pub fn profile(name: &str) -> Option<Profile> {
     let mut env = base_env(4);
     match name {
         "mix" => gen.max_threads = 4,
+        "half" => {
+            gen.max_threads = 4;
+            gen.nrta = true;
+        }
         "single" => env.push(("NRT_SIM_QUEUE_DEPTH".into(), "2".into())),
         "mem" => {
             gen.memlimit = Some(65536);
@@ -99,6 +104,7 @@ pub fn profile(name: &str) -> Option<Profile> {
     }
     let name: &'static str = match name {
         "mix" => "mix",
+        "half" => "half",
         "single" => "single",
         "mem" => "mem",
         _ => "threads",

@@ -15,6 +15,8 @@
 
 use super::program::{ModelDef, Op, Program, Rng};
 
+mod nrta;
+
 /// What kind of programs to make.
 #[derive(Clone, Debug)]
 pub struct GenConfig {
@@ -40,6 +42,8 @@ pub struct GenConfig {
     pub memlimit: Option<u64>,
     /// Invalid calls, in percent of ops (roughly).
     pub invalid_pct: u64,
+    /// The program's own `nrta_*` requests (gen/nrta.rs): half-migrated programs.
+    pub nrta: bool,
 }
 
 impl Default for GenConfig {
@@ -55,6 +59,7 @@ impl Default for GenConfig {
             model_fail: None,
             memlimit: None,
             invalid_pct: 4,
+            nrta: false,
         }
     }
 }
@@ -418,6 +423,9 @@ impl Gen<'_> {
             ("reload", 2),
             ("checkc", if single && !fault { 2 } else { 0 }),
             ("resetc", if single && !fault { 1 } else { 0 }),
+            ("aread", if self.cfg.nrta && !fault { 12 } else { 0 }),
+            ("awrite", if self.cfg.nrta && !fault { 12 } else { 0 }),
+            ("aexec", if self.cfg.nrta && !fault { 16 } else { 0 }),
         ];
         let total: u64 = w.iter().map(|x| x.1).sum();
         let mut r = self.rng.below(total);
@@ -433,6 +441,8 @@ impl Gen<'_> {
             "write" | "read" | "memset" | "readb" | "writeb" => self.data_op(thr, kind),
             "exec" | "repeat" => self.exec(thr, kind == "repeat"),
             "copy" => self.copy(thr),
+            "aread" | "awrite" => self.nrta_data_op(thr, kind == "awrite"),
+            "aexec" => self.nrta_exec(thr),
             "slice" => {
                 let c = self.vis_tensors(thr, true);
                 match self.rng.pick(&c).copied() {

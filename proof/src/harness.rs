@@ -151,9 +151,13 @@ pub fn compile(name: &str) -> PathBuf {
     let text = fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
-    for hdr in
-        ["include/nrt/nrt.h", "include/nrt/nrt_experimental.h", "include/nrt/nrt_status.h", "proof/c/badinput_nrta.h"]
-    {
+    for hdr in [
+        "include/nrt/nrt.h",
+        "include/nrt/nrt_experimental.h",
+        "include/nrt/nrt_status.h",
+        "proof/c/badinput_nrta.h",
+        "proof/c/interp_nrta.h",
+    ] {
         fs::read(root.join(hdr)).unwrap_or_default().hash(&mut h);
     }
     let dir = profile_dir().join("nrt-proof-work").join("bin");

@@ -122,7 +122,7 @@ pub struct Op {
 pub const OP_KINDS: &[&str] = &[
     "load", "unload", "alloc", "slice", "empty", "attach", "free", "write", "read", "readb", "writeb", "copy",
     "memset", "va", "vawrite", "getsize", "salloc", "sdestroy", "sadd", "exec", "repeat", "drain", "checkc", "resetc",
-    "probe",
+    "probe", "aread", "awrite", "aexec",
 ];
 
 impl Op {

@@ -275,7 +275,7 @@ impl<D: Device> Engine<D> {
 
     /// The device bytes an application's `nrta_execute_schedule` of `model`
     /// on its own sets touches (inputs read, outputs written), appended to
-    /// `parts`. What the shim cannot see (an unknown set or name, a size the
+    /// `parts`, once the shim's requests on the model's core completed. What the shim cannot see (an unknown set or name, a size the
     /// model does not declare) adds nothing: the runtime rejects it. A model
     /// the runtime cannot describe is refused with its status, as
     /// `nrt_execute` refuses it (the description's one log line).
@@ -290,6 +290,13 @@ impl<D: Device> Engine<D> {
             return Ok(());
         }
         let m = self.model(model)?;
+        // The runtime sees one core's executions in the program's order (the
+        // order that decides which request meets a model's failure), as under
+        // the synchronous runtime: the shim's accepted ones complete first.
+        if self.tracks_core(m.core) {
+            let last = self.core(m.core).q.lock().last_accepted();
+            self.wait_done(m.core, last, None, "application-execution", None);
+        }
         for (set, decl, kind) in [(input, &m.inputs, AccessKind::Read), (output, &m.outputs, AccessKind::Write)] {
             let Some(set) = self.sets.get(set) else { continue };
             let contents = set.contents.lock();
