@@ -92,3 +92,20 @@ fn close_forgets_the_applications_requests() {
     e.close();
     assert!(!e.has_foreign());
 }
+
+#[test]
+fn the_applications_write_ends_a_failure_mark_like_a_legacy_write() {
+    let e = engine(4);
+    assert_eq!(exec(e, IN, OUT), NRT_SUCCESS);
+    assert!(e.device.complete(0, 1004));
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
+    assert_eq!(read(e, Y), 1004, "the failed request's output is marked");
+    // The application's nrta_tensor_write of y, accepted by the runtime.
+    let view = e.tensor(Y).unwrap().view();
+    e.foreign_scheduled(APP1, &[whole(e, Y, AccessKind::Write)]);
+    e.app_writes(&view, view.whole());
+    let r = spawn(move || read(e, Y));
+    assert!(r.recv_timeout(BLOCKED).is_err(), "the read of y waits for the application's write");
+    app_done(e, APP1);
+    assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS, "the mark outlived the rewrite");
+}
