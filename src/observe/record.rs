@@ -121,7 +121,7 @@ pub const fn plan(name: &str) -> Plan {
     } else if eq(n, "nrt_add_tensor_to_tensor_set") {
         Plan { tensor2: 0, name: 1, tensor: 2, ..p }
     } else if eq(n, "nrt_execute") || eq(n, "nrt_execute_repeat") {
-        Plan { tensor: 0, tensor2: 1, offset2: 2, ..p }
+        Plan { tensor: 0, tensor2: 1, ..p }
     } else if eq(n, "nrt_tensor_read_batch") {
         Plan { batch_read: true, ..p }
     } else if eq(n, "nrt_close") {

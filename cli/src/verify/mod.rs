@@ -102,8 +102,13 @@ pub fn verify(mut args: VerifyArgs) -> ExitCode {
             ExitCode::from(1)
         }
         Verdict::Undecided(msg) => {
-            eprintln!("nrt-shim verify: the runs' records and stderr are kept in {}", dir.display());
-            undecided(msg)
+            let code = undecided(msg);
+            if done.is_empty() {
+                let _ = std::fs::remove_dir_all(&dir);
+            } else {
+                eprintln!("nrt-shim verify: the runs' records and stderr are kept in {}", dir.display());
+            }
+            code
         }
     }
 }
@@ -131,9 +136,9 @@ pub struct Found {
 }
 
 /// A reference run that cannot serve as one.
-fn check_reference(o: &Outcome, program: &str, k: usize) -> Result<(), String> {
+fn check_reference(o: &Outcome, program: &str, k: usize, timeout: u64) -> Result<(), String> {
     if o.timed_out {
-        return Err(format!("{program} did not finish in reference run {k} (the runtime's own behaviour, without the shim's pipelining) within the timeout: killed; raise --timeout if it is just slow"));
+        return Err(format!("{program} did not finish within {timeout} s in reference run {k} (the runtime's own behaviour, without the shim): killed with its process group; raise --timeout if it is just slow"));
     }
     if let Some(s) = o.signal {
         return Err(format!(
@@ -169,7 +174,7 @@ fn drive_runs(
     for k in 1..=2 {
         match runner.run(Config::Reference, None) {
             Ok(o) => {
-                let bad = check_reference(&o, program, k);
+                let bad = check_reference(&o, program, k, args.timeout);
                 eprintln!("nrt-shim verify: reference run {k}: {}, {:.2} s", o.exit_text(), o.wall.as_secs_f64());
                 done.push(Done { config: Config::Reference, outcome: o });
                 if let Err(e) = bad {
@@ -198,7 +203,8 @@ fn drive_runs(
             eprintln!("nrt-shim verify: depth {d}, run {k}: {}, {:.2} s", o.exit_text(), o.wall.as_secs_f64());
             if o.timed_out {
                 let msg = format!(
-                    "{program} did not finish within the timeout at depth {d} (run {k}), though the reference runs did: killed; this may be a hang the shim causes (report it) or just slowness (raise --timeout)"
+                    "{program} did not finish within {} s at depth {d} (run {k}), though the reference runs did: killed with its process group; a hang the shim causes (report it, with --json) or slowness (raise --timeout)",
+                    args.timeout
                 );
                 results.push(Done { config, outcome: o });
                 return Verdict::Undecided(msg);

@@ -109,14 +109,15 @@ impl Process {
     /// Names every handle from the allocations that returned it: the calling
     /// thread's own latest allocation of that handle first, else any thread's
     /// (records of different threads are not ordered against each other).
-    /// Tensors of one name are numbered in order of allocation (thread by
-    /// thread): "'z' #2" is the second tensor named z. Tensors without a name of their own take their tensor-set name.
+    /// Tensors of one name are numbered in the order the allocating thread
+    /// allocated them: "'z' #2" is its second tensor named z (so the numbers
+    /// do not depend on how threads interleave). Tensors without a name of their own take their tensor-set name.
     pub fn name_tensors(&mut self) {
         let mut any: HashMap<u64, String> = HashMap::new();
-        let mut per_name: HashMap<String, usize> = HashMap::new();
         let mut sets: HashMap<u64, String> = HashMap::new();
-        let mut set_counter = 0usize;
         for calls in self.threads.values() {
+            let mut per_name: HashMap<String, usize> = HashMap::new();
+            let mut set_counter = 0usize;
             for c in calls {
                 if allocates(&c.func) && c.status == 0 && c.handle != 0 {
                     let name =

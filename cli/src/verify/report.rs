@@ -35,7 +35,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 fn median(mut v: Vec<Duration>) -> Option<Duration> {
     v.sort();
-    (!v.is_empty()).then(|| v[v.len() / 2])
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2),
+    }
 }
 
 pub fn status_name(code: u64) -> String {
