@@ -32,160 +32,15 @@ use crate::sync::plain::{Mutex, MutexGuard};
 pub const MAGIC: u32 = u32::from_le_bytes(*b"NRTR");
 pub const RECORD_BYTES: usize = 56;
 const CHUNK: usize = 64 * 1024;
+const HEADER: usize = 24;
 
 pub const F_DIGEST: u16 = 1;
 pub const F_NAME: u16 = 2;
 pub const F_DATA: u16 = 4;
 
-/// Which arguments of an export mean what (indices; -1: none), decided at
-/// compile time from the export's name.
-#[derive(Clone, Copy)]
-pub struct Plan {
-    pub id: u16,
-    tensor: i8,
-    /// An out-pointer whose target, after a successful call, is the handle.
-    out: i8,
-    /// A pointer to the handle, read before the call (frees clear it).
-    pre: i8,
-    offset: i8,
-    size: i8,
-    /// The buffer a successful read filled: digested.
-    read_buf: i8,
-    name: i8,
-    tensor2: i8,
-    offset2: i8,
-    batch_read: bool,
-    flush: bool,
-}
+mod plan;
 
-const fn eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-const fn index_of(name: &str) -> u16 {
-    let mut i = 0;
-    while i < crate::exports::EXPORTED.len() {
-        if eq(crate::exports::EXPORTED[i], name) {
-            return i as u16;
-        }
-        i += 1;
-    }
-    u16::MAX
-}
-
-pub const fn plan(name: &str) -> Plan {
-    let p = Plan {
-        id: index_of(name),
-        tensor: -1,
-        out: -1,
-        pre: -1,
-        offset: -1,
-        size: -1,
-        read_buf: -1,
-        name: -1,
-        tensor2: -1,
-        offset2: -1,
-        batch_read: false,
-        flush: false,
-    };
-    let n = name;
-    if eq(n, "nrt_tensor_read") {
-        Plan { tensor: 0, read_buf: 1, offset: 2, size: 3, ..p }
-    } else if eq(n, "nrt_tensor_write") {
-        Plan { tensor: 0, offset: 2, size: 3, ..p }
-    } else if eq(n, "nrt_tensor_memset") {
-        Plan { tensor: 0, offset: 1, size: 3, ..p }
-    } else if eq(n, "nrt_tensor_copy") {
-        Plan { tensor: 0, offset: 1, tensor2: 2, offset2: 3, size: 4, ..p }
-    } else if eq(n, "nrt_tensor_allocate") {
-        Plan { size: 2, name: 3, out: 4, ..p }
-    } else if eq(n, "nrt_tensor_allocate_empty") {
-        Plan { name: 0, out: 1, ..p }
-    } else if eq(n, "nrt_tensor_allocate_slice") {
-        Plan { tensor2: 0, offset: 1, size: 2, name: 3, out: 4, ..p }
-    } else if eq(n, "nrt_tensor_free") || eq(n, "nrt_destroy_tensor_set") {
-        Plan { pre: 0, ..p }
-    } else if eq(n, "nrt_allocate_tensor_set") {
-        Plan { out: 0, ..p }
-    } else if eq(n, "nrt_add_tensor_to_tensor_set") {
-        Plan { tensor2: 0, name: 1, tensor: 2, ..p }
-    } else if eq(n, "nrt_execute") || eq(n, "nrt_execute_repeat") {
-        Plan { tensor: 0, tensor2: 1, ..p }
-    } else if eq(n, "nrt_tensor_read_batch") {
-        Plan { batch_read: true, ..p }
-    } else if eq(n, "nrt_close") {
-        Plan { flush: true, ..p }
-    } else if eq(n, "nrt_tensor_check_output_completion")
-        || eq(n, "nrt_tensor_reset_output_completion")
-        || eq(n, "nrt_tensor_get_size")
-        || eq(n, "nrt_tensor_get_va")
-        || eq(n, "nrt_tensor_attach_buffer")
-        || eq(n, "nrt_tensor_get_device_allocation_info")
-        || eq(n, "nrt_unload")
-    {
-        Plan { tensor: 0, ..p }
-    } else {
-        p
-    }
-}
-
-/// An argument as a word (handles and pointers by address).
-pub trait Word {
-    fn word(&self) -> u64;
-}
-impl<T> Word for *const T {
-    fn word(&self) -> u64 {
-        *self as usize as u64
-    }
-}
-impl<T> Word for *mut T {
-    fn word(&self) -> u64 {
-        *self as usize as u64
-    }
-}
-impl<F> Word for Option<F> {
-    fn word(&self) -> u64 {
-        u64::from(self.is_some())
-    }
-}
-macro_rules! words { ($($t:ty),*) => { $(impl Word for $t { fn word(&self) -> u64 { *self as u64 } })* } }
-words!(u32, i32, u64, i64, usize, bool);
-
-/// A return value as the recorded status (pointers: 1 when NULL, else 0; they differ per run).
-pub trait Ret {
-    fn status(&self) -> u64;
-}
-impl Ret for u32 {
-    fn status(&self) -> u64 {
-        u64::from(*self)
-    }
-}
-impl Ret for usize {
-    fn status(&self) -> u64 {
-        *self as u64
-    }
-}
-impl Ret for () {
-    fn status(&self) -> u64 {
-        0
-    }
-}
-impl<T> Ret for *mut T {
-    fn status(&self) -> u64 {
-        u64::from(self.is_null())
-    }
-}
+pub use plan::{plan, Plan, Ret, Word};
 
 struct Setup {
     path: String,
@@ -373,12 +228,17 @@ impl Pending {
 
 fn register(generation: u32) -> Arc<ThreadBuf> {
     let thread = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
-    let b = Arc::new(ThreadBuf {
-        generation,
-        inner: Mutex::new(Inner { thread, seq: 0, calls: 0, data: Vec::with_capacity(CHUNK) }),
-    });
+    let b =
+        Arc::new(ThreadBuf { generation, inner: Mutex::new(Inner { thread, seq: 0, calls: 0, data: empty_chunk() }) });
     THREADS.lock().push(b.clone());
     b
+}
+
+/// A chunk's buffer: room for its header, filled in when it is written.
+fn empty_chunk() -> Vec<u8> {
+    let mut v = Vec::with_capacity(CHUNK);
+    v.resize(HEADER, 0);
+    v
 }
 
 fn push(generation: u32, inner: &mut Inner, id: u16, flags: u16, fields: &[u64; 6], extra: &[u8]) {
@@ -398,8 +258,8 @@ fn push(generation: u32, inner: &mut Inner, id: u16, flags: u16, fields: &[u64; 
     inner.calls += 1;
 }
 
-fn chunk_header(kind: u16, thread: u32, seq: u32, len: usize) -> [u8; 24] {
-    let mut h = [0u8; 24];
+fn chunk_header(kind: u16, thread: u32, seq: u32, len: usize) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
     h[0..4].copy_from_slice(&MAGIC.to_le_bytes());
     h[4..6].copy_from_slice(&1u16.to_le_bytes());
     h[6..8].copy_from_slice(&kind.to_le_bytes());
@@ -454,23 +314,23 @@ fn file() -> Option<std::mem::ManuallyDrop<std::fs::File>> {
 }
 
 /// Writes this thread's records as one chunk.
+/// Writes this thread's records as one chunk, in one write (no allocation).
 fn flush(generation: u32, inner: &mut Inner) {
-    if inner.data.is_empty() || generation != GENERATION.load(Ordering::Relaxed) {
-        inner.data.clear();
+    if inner.data.len() <= HEADER || generation != GENERATION.load(Ordering::Relaxed) {
+        inner.data.truncate(HEADER);
         return;
     }
     if let Some(f) = file() {
-        let mut chunk = Vec::with_capacity(24 + inner.data.len());
-        chunk.extend_from_slice(&chunk_header(1, inner.thread, inner.seq, inner.data.len()));
-        chunk.extend_from_slice(&inner.data);
-        if let Err(e) = (&*f).write_all(&chunk) {
+        let len = inner.data.len() - HEADER;
+        inner.data[..HEADER].copy_from_slice(&chunk_header(1, inner.thread, inner.seq, len));
+        if let Err(e) = (&*f).write_all(&inner.data) {
             if !FAILED.swap(true, Ordering::Relaxed) {
                 log::error!("NRT_SHIM_RECORD: writing failed ({e}); the record is incomplete");
             }
         }
     }
     inner.seq += 1;
-    inner.data.clear();
+    inner.data.truncate(HEADER);
 }
 
 /// Every thread's records so far (nrt_close, exit).
@@ -571,12 +431,15 @@ mod tests {
 
     #[test]
     fn records_are_fixed_size_and_padded() {
-        let mut inner = Inner { thread: 0, seq: 0, calls: 0, data: Vec::new() };
+        let mut inner = Inner { thread: 0, seq: 0, calls: 0, data: empty_chunk() };
+        let cap = inner.data.capacity();
         push(0, &mut inner, 3, F_NAME, &[1, 2, 3, 4, 5, 6], b"abc");
-        assert_eq!(inner.data.len(), RECORD_BYTES + 8);
-        assert_eq!(&inner.data[0..2], &3u16.to_le_bytes());
-        assert_eq!(&inner.data[4..8], &3u32.to_le_bytes());
-        assert_eq!(&inner.data[RECORD_BYTES..RECORD_BYTES + 3], b"abc");
+        let r = &inner.data[HEADER..];
+        assert_eq!(r.len(), RECORD_BYTES + 8);
+        assert_eq!(&r[0..2], &3u16.to_le_bytes());
+        assert_eq!(&r[4..8], &3u32.to_le_bytes());
+        assert_eq!(&r[RECORD_BYTES..RECORD_BYTES + 3], b"abc");
         assert_eq!(inner.calls, 1);
+        assert_eq!(inner.data.capacity(), cap, "no reallocation");
     }
 }
