@@ -246,15 +246,20 @@ fn push(generation: u32, inner: &mut Inner, id: u16, flags: u16, fields: &[u64; 
     if inner.data.len() + RECORD_BYTES + padded > CHUNK {
         flush(generation, inner);
     }
-    let d = &mut inner.data;
-    d.extend_from_slice(&id.to_le_bytes());
-    d.extend_from_slice(&flags.to_le_bytes());
-    d.extend_from_slice(&(extra.len() as u32).to_le_bytes());
-    for f in fields {
-        d.extend_from_slice(&f.to_le_bytes());
+    // One fixed-size copy into the buffer (its capacity was reserved up front).
+    let mut rec = [0u8; RECORD_BYTES];
+    rec[0..2].copy_from_slice(&id.to_le_bytes());
+    rec[2..4].copy_from_slice(&flags.to_le_bytes());
+    rec[4..8].copy_from_slice(&(extra.len() as u32).to_le_bytes());
+    for (i, f) in fields.iter().enumerate() {
+        rec[8 + 8 * i..16 + 8 * i].copy_from_slice(&f.to_le_bytes());
     }
-    d.extend_from_slice(extra);
-    d.resize(d.len() + padded - extra.len(), 0);
+    let d = &mut inner.data;
+    d.extend_from_slice(&rec);
+    if !extra.is_empty() {
+        d.extend_from_slice(extra);
+        d.resize(d.len() + padded - extra.len(), 0);
+    }
     inner.calls += 1;
 }
 

@@ -85,7 +85,15 @@ pub fn verify(mut args: VerifyArgs) -> ExitCode {
     let program = std::path::Path::new(&args.program[0]).display().to_string();
     let mut done: Vec<Done> = Vec::new();
     let result = drive(&args, &mut runner, &mut done, &program);
-    let report = report::Report { args: &args, env: &env, done: &done, result: &result };
+    // The runtime the runs used, as run::environment chose it.
+    let on_sim = args.sim || crate::locate::system_runtime().is_none();
+    let abi = args.sim_abi.unwrap_or(if std::env::var("NRT_SIM_ASYNC_ABI").as_deref() == Ok("2") { 2 } else { 3 });
+    let runtime_lib = if on_sim {
+        crate::locate::sim_lib_dir(abi).ok().map(|d| d.join(crate::locate::RUNTIME))
+    } else {
+        crate::locate::system_runtime().map(|f| f.path)
+    };
+    let report = report::Report { args: &args, on_sim, runtime_lib, done: &done, result: &result };
     report.print();
     if let Some(path) = &args.json {
         if let Err(e) = std::fs::write(path, report.json()) {

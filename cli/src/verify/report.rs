@@ -1,6 +1,5 @@
 //! What verify prints (the verdict on stdout) and the "send us this report" JSON.
 
-use std::ffi::OsString;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -11,7 +10,8 @@ use super::{Done, Figures, Verdict, VerifyArgs};
 
 pub struct Report<'a> {
     pub args: &'a VerifyArgs,
-    pub env: &'a [(String, OsString)],
+    pub on_sim: bool,
+    pub runtime_lib: Option<std::path::PathBuf>,
     pub done: &'a [Done],
     pub result: &'a Verdict,
 }
@@ -125,9 +125,7 @@ impl Report<'_> {
     pub fn reproduce(&self, depth: u32) -> String {
         let mut s = self.prefix_env();
         s.push_str("nrt-shim run");
-        if self.env.iter().any(|(k, v)| k == "LD_LIBRARY_PATH" && v.to_string_lossy().contains("nrt-sim"))
-            || self.args.sim
-        {
+        if self.on_sim {
             s.push_str(" --sim");
         }
         if let Some(a) = self.args.sim_abi {
@@ -185,7 +183,11 @@ impl Report<'_> {
             self.depths_text()
         );
         if let Some((d, x)) = self.speedup() {
-            s.push_str(&format!("; {x:.2}x faster at depth {d}"));
+            if x >= 1.0 {
+                s.push_str(&format!("; {x:.2}x faster at depth {d}"));
+            } else {
+                s.push_str(&format!("; {:.2}x slower at depth {d}", 1.0 / x));
+            }
         }
         s.push_str(&self.uncompared(f));
         Some(s)
@@ -222,7 +224,7 @@ impl Report<'_> {
                 println!("  reproduce: {}", self.reproduce(depth));
                 let mut again =
                     format!("{}nrt-shim verify --depth {depth} --runs {}", self.prefix_env(), self.args.runs);
-                if self.args.sim {
+                if self.on_sim {
                     again.push_str(" --sim");
                 }
                 again.push_str(" --");
@@ -332,18 +334,10 @@ impl Report<'_> {
 
     /// Which runtime the runs used, and what it says of its version.
     fn runtime(&self) -> Value {
-        let sim_dir = self
-            .env
-            .iter()
-            .find(|(k, v)| k == "LD_LIBRARY_PATH" && v.to_string_lossy().contains("nrt-sim"))
-            .and_then(|(_, v)| v.to_string_lossy().split(':').next().map(str::to_string));
-        let lib = match &sim_dir {
-            Some(d) => Some(std::path::Path::new(d).join(crate::locate::RUNTIME)),
-            None => crate::locate::system_runtime().map(|f| f.path),
-        };
-        let probe = lib.as_deref().and_then(|l| crate::probe::probe(l).ok());
+        let lib = self.runtime_lib.as_deref();
+        let probe = lib.and_then(|l| crate::probe::probe(l).ok());
         json!({
-            "simulator": sim_dir.is_some(),
+            "simulator": self.on_sim,
             "library": lib.map(|l| l.display().to_string()),
             "version": probe.as_ref().map(|p| p.version.clone()),
             "detail": probe.as_ref().map(|p| p.detail.clone()),
