@@ -141,3 +141,22 @@ fn bad_inputs_are_one_line_and_exit_status_2() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_thread_started_before_init_and_a_forked_child_are_recorded_apart() {
+    let _machine = support::shared_machine();
+    let p = support::compile("tests/c/record_fork.c", Gen::V3, false).display().to_string();
+    let json = std::env::temp_dir().join(format!("nrt-cli-verify-fork-{}.json", std::process::id()));
+    let f = verify(&["--runs", "1", "--json", json.to_str().unwrap()], &[&p], &[]);
+    assert_eq!(code(&f), Some(0), "{}\n{}", f.stdout, f.stderr);
+    assert!(f.stdout.contains("3 reads, 11 statuses, 2 threads: identical"), "{}", f.stdout);
+    assert!(f.stdout.contains("1 other process not compared"), "{}", f.stdout);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for run in v["runs"].as_array().unwrap() {
+        assert_eq!(run["calls"], 11, "the parent's calls, once: {run}");
+        assert_eq!(run["threads"], 2, "{run}");
+        // The child's one call, under its own pid; none of the parent's copied records.
+        assert_eq!(run["other_process_calls"], 1, "{run}");
+    }
+    let _ = std::fs::remove_file(&json);
+}

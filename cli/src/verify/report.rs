@@ -253,6 +253,8 @@ impl Report<'_> {
                     "stdout_digest": format!("{:016x}", o.stdout_digest),
                     "threads": o.record.as_ref().map(|p| p.threads.len()),
                     "calls": o.record.as_ref().map(|p| p.threads.values().map(Vec::len).sum::<usize>()),
+                    "other_processes": o.other_processes,
+                    "other_process_calls": o.other_calls,
                 })
             })
             .collect();

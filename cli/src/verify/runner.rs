@@ -40,6 +40,8 @@ pub struct Outcome {
     /// The program's own process (the one verify started).
     pub record: Option<Process>,
     pub other_processes: usize,
+    /// Calls those other processes recorded.
+    pub other_calls: usize,
 }
 
 impl Outcome {
@@ -146,6 +148,7 @@ impl Runner<'_> {
             Err(_) => BTreeMap::new(),
         };
         let record = procs.remove(&pid);
+        let other_calls = procs.values().flat_map(|p| p.threads.values()).map(Vec::len).sum();
         Ok(Outcome {
             exit: status.code(),
             signal: status.signal(),
@@ -156,6 +159,7 @@ impl Runner<'_> {
             stderr_path,
             record,
             other_processes: procs.len(),
+            other_calls,
         })
     }
 }
