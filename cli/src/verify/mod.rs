@@ -62,6 +62,7 @@ pub fn verify(mut args: VerifyArgs) -> ExitCode {
     if args.depths.is_empty() {
         args.depths = vec![1, 4];
     }
+    args.depths.sort_unstable();
     args.depths.dedup();
     let run_args = crate::RunArgs {
         max_inflight: None,
