@@ -232,6 +232,34 @@ mod tests {
     }
 
     #[test]
+    fn missing_threads_extra_calls_and_extra_threads_are_differences() {
+        let (a, b) = (process(vec![program(5), program(6)]), process(vec![program(5), program(6)]));
+        let r = Reference::new(&a, &b);
+        assert!(r.compare(&process(vec![program(5)])).unwrap().what.contains("no counterpart"));
+        let mut longer = program(6);
+        longer.push(call("nrt_tensor_read", "'z' #1", 0, Some(6)));
+        let d = r.compare(&process(vec![program(5), longer])).unwrap();
+        assert!(d.what.contains("more calls"), "{}", d.what);
+        assert_eq!(d.index, 2);
+        let d = r.compare(&process(vec![program(5), program(6), program(7)])).unwrap();
+        assert!(d.what.contains("3 threads"), "{}", d.what);
+    }
+
+    #[test]
+    fn a_status_that_differs_between_references_is_not_compared() {
+        let mut other = program(5);
+        other[0].status = 1004;
+        let (a, b) = (process(vec![program(5)]), process(vec![other.clone()]));
+        let r = Reference::new(&a, &b);
+        assert_eq!(r.baseline.nondeterministic_statuses, 1);
+        assert!(r.compare(&process(vec![other])).is_none());
+        let (a, b) = (process(vec![program(5)]), process(vec![program(5)]));
+        let mut failed = program(5);
+        failed[0].status = 1004;
+        assert!(Reference::new(&a, &b).compare(&process(vec![failed])).unwrap().what.contains("status"));
+    }
+
+    #[test]
     fn threads_are_paired_by_their_calls_when_their_order_races() {
         let t_a = vec![call("nrt_tensor_read", "'a' #1", 0, Some(1))];
         let t_b = vec![call("nrt_tensor_read", "'b' #2", 0, Some(2))];
