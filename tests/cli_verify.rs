@@ -89,12 +89,13 @@ fn a_skipped_wait_is_caught_and_the_read_named() {
     let p = program("p2_double_buffer");
     let json = std::env::temp_dir().join(format!("nrt-cli-verify-{}.json", std::process::id()));
     // The same program and depth without the fault: identical.
-    let clean = verify(&["--depth", "4", "--runs", "1"], &[&p, "6", "20000"], &[]);
+    let clean = verify(&["--depth", "4", "--runs", "1"], &[&p, "6", "50000"], &[]);
     assert_eq!(code(&clean), Some(0), "{}\n{}", clean.stdout, clean.stderr);
-    // Read 3 is request 1's output z, read while request 1 (20 ms) is still running.
+    // Read 3 is request 1's output z, read while request 1 (50 ms) is still running
+    // (the host reaches it a millisecond or so after request 1 starts).
     let f = verify(
         &["--depth", "4", "--runs", "1", "--json", json.to_str().unwrap()],
-        &[&p, "6", "20000"],
+        &[&p, "6", "50000"],
         &[("NRT_SHIM_TEST_SKIP_WAIT", "3")],
     );
     assert_eq!(code(&f), Some(1), "{}\n{}", f.stdout, f.stderr);
