@@ -186,6 +186,23 @@ impl Config {
 pub static TEST_PANIC: once_cell::sync::Lazy<Option<String>> =
     once_cell::sync::Lazy::new(|| std::env::var("NRT_SHIM_TEST_PANIC").ok().filter(|v| !v.is_empty()));
 
+/// `NRT_SHIM_TEST_SKIP_WAIT=N`: a test hook that makes the N-th host read
+/// (1-based, in the process) skip its wait for the requests that write those
+/// bytes, to prove `nrt-shim verify` catches a missing wait. Never set it in
+/// production.
+pub static TEST_SKIP_WAIT: once_cell::sync::Lazy<Option<u64>> = once_cell::sync::Lazy::new(|| {
+    std::env::var("NRT_SHIM_TEST_SKIP_WAIT").ok().and_then(|v| v.trim().parse().ok()).filter(|n| *n > 0)
+});
+
+/// Whether this host read is the one NRT_SHIM_TEST_SKIP_WAIT names (one load when unset).
+pub fn test_skips_this_wait() -> bool {
+    static READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    match *TEST_SKIP_WAIT {
+        None => false,
+        Some(n) => READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == n,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

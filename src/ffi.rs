@@ -136,7 +136,12 @@ macro_rules! export {
         #[cfg_attr(not(test), no_mangle)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) $(-> $ret)? {
             static STAT: $crate::observe::CallStat = $crate::observe::CallStat::new(stringify!($name));
-            $crate::ffi::boundary(&STAT, move || {
+            static PLAN: $crate::observe::record::Plan = $crate::observe::record::plan(stringify!($name));
+            #[allow(unused_imports)]
+            use $crate::observe::record::Word as _;
+            // NRT_SHIM_RECORD (off: one load); after the call, in every mode.
+            let recording = $crate::observe::record::begin(&PLAN, &[$($arg.word()),*]);
+            let result = $crate::ffi::boundary(&STAT, move || {
                 let $s = match $crate::exports::get() {
                     Ok(s) => s,
                     Err(_) => return $crate::ffi::FfiDefault::failure(),
@@ -154,7 +159,11 @@ macro_rules! export {
                 };
                 $($crate::ffi::export!(@flag $flag $s $real);)*
                 $body
-            })
+            });
+            if let Some(r) = recording {
+                r.end(&result);
+            }
+            result
         }
     };
     (@flag passthrough $s:ident $real:ident) => {

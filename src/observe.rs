@@ -410,6 +410,7 @@ impl Observer {
 }
 
 mod logging;
+pub mod record;
 mod report;
 
 pub use logging::{init_logging, write_stderr};

@@ -10,9 +10,11 @@
 //! Other tasks: `overhead` (per-call cost on an instant device, callgrind
 //! instruction counts), `scale` (per-call cost against live tensors, requests in
 //! flight and threads), `alloc` (heap allocations per call in steady state),
+//! `record` (what NRT_SHIM_RECORD costs per read),
 //! `sim` (the simulator's own cost, and its timing at large tensor sizes).
 
 mod micro;
+mod record;
 mod simcost;
 
 use nrt_bench::{
@@ -29,6 +31,7 @@ fn usage() -> ! {
          nrt-bench overhead [--quick] [--json PATH]       per-call overhead, instant device, callgrind\n       \
          nrt-bench scale [--quick] [--json PATH]          per-call overhead against tensors, in-flight, threads\n       \
          nrt-bench alloc [--quick]                        heap allocations per call in steady state\n       \
+         nrt-bench record [--quick] [--json PATH] [--reps N] NRT_SHIM_RECORD's cost per read (time, callgrind)\n       \
          nrt-bench sim [--quick] [--json PATH] [--reps N] [--baseline LIBNRT_SIM.so]\n       \
                                                           the simulator's own cost (vs. another build of it)"
     );
@@ -289,6 +292,7 @@ fn main() {
         Some("overhead") => micro::overhead(&parse(&args[1..])),
         Some("scale") => micro::scale(&parse(&args[1..])),
         Some("alloc") => micro::alloc(&parse(&args[1..])),
+        Some("record") => record::record(&parse(&args[1..])),
         Some("sim") => simcost::sim(&parse(&args[1..])),
         Some("-h" | "--help") => usage(),
         _ => workloads(&parse(&args)),

@@ -5,7 +5,9 @@
 //!   shim would be bypassed, stray legacy variables, each with a remedy;
 //! - `nrt-shim demo`: a bundled legacy program four ways on the simulator;
 //! - `nrt-shim report TRACE... [--svg OUT]`: the summary of each trace, their
-//!   comparison, and their timelines on one time axis.
+//!   comparison, and their timelines on one time axis;
+//! - `nrt-shim verify [OPTIONS] -- PROGRAM ARGS...`: the program's every call and read
+//!   compared between the runtime's own behaviour and the shim's.
 
 mod demo;
 mod doctor;
@@ -16,6 +18,7 @@ mod run;
 mod svg;
 mod timeline;
 mod trace;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,6 +111,10 @@ enum Command {
         #[arg(long, value_name = "OUT")]
         svg: Option<PathBuf>,
     },
+    /// Check that PROGRAM gives identical results under the shim: the runtime's own
+    /// behaviour twice, then the shim at each depth, every call compared (exit 0 identical,
+    /// 1 different, 2 undecided)
+    Verify(verify::VerifyArgs),
     /// Internal: load a runtime library in this process and print what it reports
     #[command(hide = true)]
     Probe { library: PathBuf },
@@ -120,6 +127,7 @@ fn main() -> ExitCode {
         Command::Doctor { program } => doctor::doctor(program.as_deref()),
         Command::Demo { iterations, repeat, out, program } => demo::demo(iterations, repeat, out, program),
         Command::Report { traces, svg } => report::command(&traces, svg.as_deref()),
+        Command::Verify(args) => verify::verify(args),
         Command::Probe { library } => probe::probe_here(&library),
     }
 }
