@@ -143,6 +143,19 @@ pub struct TensorView {
     pub size: u64,
 }
 
+/// The parts of a tensor's place an execution checks, copied out (see
+/// [`TensorRecord::place`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TensorPlace {
+    pub storage: Option<StorageId>,
+    /// The storage's core (None: host memory, or no storage).
+    pub core: Option<u32>,
+    /// The application holds a CPU address of the storage.
+    pub host_visible: bool,
+    pub offset: u64,
+    pub size: u64,
+}
+
 impl TensorView {
     /// `size` bytes at `offset` of the tensor, checked against its size
     /// (overflow-safe): NRT_INVALID, logged, when they do not fit.
@@ -186,6 +199,21 @@ impl TensorRecord {
         TensorView {
             name: self.name.clone(),
             storage: self.storage.lock().clone(),
+            offset: self.offset,
+            size: self.size.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Where the tensor's bytes are, read under one lock without cloning
+    /// anything (the execute path's per-tensor checks).
+    #[inline]
+    pub fn place(&self) -> TensorPlace {
+        let storage = self.storage.lock();
+        let st = storage.as_ref();
+        TensorPlace {
+            storage: st.map(|s| s.id),
+            core: st.and_then(|s| s.core),
+            host_visible: st.is_some_and(|s| s.host_visible.load(Ordering::Acquire)),
             offset: self.offset,
             size: self.size.load(Ordering::Relaxed),
         }

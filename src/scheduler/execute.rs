@@ -106,37 +106,36 @@ impl<D: Device> Engine<D> {
             let (role, name) = (role(kind), name.to_string_lossy());
             return Err(observe::reject(NRT_INVALID, format_args!("the {role} set has no tensor named '{name}'")));
         }
-        let mut host = false;
+        let (mut host, mut visible) = (false, false);
         let decls = m.inputs.iter().chain(m.outputs.iter());
         for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
-            let view = rec.view();
-            if view.size != t.size {
-                let (name, size) = (t.name.to_string_lossy(), view.size);
+            let place = rec.place();
+            if place.size != t.size {
+                let (name, size) = (t.name.to_string_lossy(), place.size);
                 return Err(observe::reject(
                     NRT_INVALID,
                     format_args!("tensor '{name}' has {size} bytes, the model declares {}", t.size),
                 ));
             }
-            match placement(&view) {
-                Placement::Device(c) if c != m.core => {
+            match (place.core, place.storage) {
+                (Some(c), _) if c != m.core => {
                     let name = t.name.to_string_lossy();
                     return Err(observe::reject(
                         NRT_INVALID,
                         format_args!("tensor '{name}' is on core {c}, the model on core {}", m.core),
                     ));
                 }
-                Placement::Device(_) => {}
-                Placement::Host => host = true,
-            }
-            if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
-                s.accesses.push(StorageRange {
-                    storage: st.id,
-                    range: ByteRange::new(view.offset, view.size),
+                (Some(_), Some(storage)) => s.accesses.push(StorageRange {
+                    storage,
+                    range: ByteRange::new(place.offset, place.size),
                     kind: *kind,
-                });
+                }),
+                // Host memory, or no storage: only the synchronous call takes it.
+                _ => host = true,
             }
+            visible |= place.host_visible;
         }
-        Ok(Checked { model: m, in_set, out_set, host, scratch: s })
+        Ok(Checked { model: m, in_set, out_set, host, visible, scratch: s })
     }
 
     /// Runs a checked request: on the host in its turn, or accepted and
@@ -144,14 +143,11 @@ impl<D: Device> Engine<D> {
     /// its memory directly, or in sync mode).
     #[inline]
     fn run(&'static self, req: Checked<'_>, repeat: u32, run_sync: impl FnOnce() -> Status) -> Result<Status, Status> {
-        let Checked { model: m, in_set, out_set, host, scratch: s } = req;
+        let Checked { model: m, in_set, out_set, host, visible, scratch: s } = req;
         if host {
             return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
         }
-        let visible = !self.config.trust_host_memory
-            && s.tensors
-                .iter()
-                .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
+        let visible = visible && !self.config.trust_host_memory;
         let input = self.mirror(in_set, m, false, &s.in_handles)?;
         let output = self.mirror(out_set, m, true, &s.out_handles)?;
         let mut last = 0;
@@ -332,6 +328,8 @@ struct Checked<'a> {
     out_set: &'a Arc<SetRecord>,
     /// A tensor is in host memory: only the synchronous call takes it.
     host: bool,
+    /// The application holds a CPU address of one of its tensors' storage.
+    visible: bool,
     scratch: &'a Scratch,
 }
 
@@ -357,23 +355,9 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// How a tensor takes part in an execution.
-enum Placement {
-    Device(u32),
-    /// Host memory (or no storage): only the synchronous nrt_execute takes it.
-    Host,
-}
-
 fn role(kind: AccessKind) -> &'static str {
     match kind {
         AccessKind::Read => "input",
         AccessKind::Write => "output",
-    }
-}
-
-fn placement(view: &TensorView) -> Placement {
-    match view.storage.as_ref().and_then(|s| s.core) {
-        Some(c) => Placement::Device(c),
-        None => Placement::Host,
     }
 }
