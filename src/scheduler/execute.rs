@@ -268,20 +268,17 @@ impl<D: Device> Engine<D> {
 
     /// Hands accepted requests of core `c` to the runtime, in order, outside
     /// the core's lock. Whichever thread finds no submission in progress does it.
+    /// The lock that records one outcome also takes the next request, so a
+    /// request costs two acquisitions of the core's lock here, not three.
     pub(super) fn pump(&'static self, c: u32) {
         let core = self.core(c);
         let mut submitted_any = false;
-        let mut was_idle = false;
-        loop {
-            let (seq, model, input, output) = {
-                let mut q = core.q.lock();
-                if !submitted_any {
-                    was_idle = !q.has_device_work();
-                }
-                let Some(op) = q.begin_submit() else { break };
-                let (input, output) = op.payload.sets.as_ref().map_or((0, 0), |(i, o)| (i.set, o.set));
-                (op.seq, op.payload.model.handle, input, output)
-            };
+        let mut q = core.q.lock();
+        let was_idle = !q.has_device_work();
+        while let Some(op) = q.begin_submit() {
+            let (input, output) = op.payload.sets.as_ref().map_or((0, 0), |(i, o)| (i.set, o.set));
+            let (seq, model) = (op.seq, op.payload.model.handle);
+            drop(q);
             let outcome = self.device.schedule(c, model, input, output, core.slot(seq));
             if let Some(o) = observe::get() {
                 o.submitted(c, seq);
@@ -296,17 +293,18 @@ impl<D: Device> Engine<D> {
                     log::warn!("core {c}: the runtime refused a request: status {st}");
                 }
             }
-            let host_waiting = {
-                let mut q = core.q.lock();
-                q.end_submit(seq, outcome);
-                q.has_host_waiting()
-            };
-            if host_waiting {
-                // A host execution waits for its turn, which this may be.
+            q = core.q.lock();
+            q.end_submit(seq, outcome);
+            if q.has_host_waiting() {
+                // A host execution waits for its turn, which this may be
+                // (notified outside the lock, which it needs to look).
+                drop(q);
                 core.cv.notify_all();
+                q = core.q.lock();
             }
             submitted_any = true;
         }
+        drop(q);
         if submitted_any {
             self.thread.ensure(self);
             // A core that already had work on the device is being watched;
