@@ -21,19 +21,62 @@ impl<D: Device> Engine<D> {
         repeat: u32,
         run_sync: impl FnOnce() -> Status,
     ) -> Status {
-        let r = self.check_handles(model, input, output).and_then(|(m, in_set, out_set)| {
-            crate::scratch::with(&SCRATCH, |s| {
-                s.clear();
-                let r = self.check_tensors(s, &m, &in_set, &out_set).and_then(|req| self.run(req, repeat, run_sync));
-                // Release the records now (a freed tensor's must not wait for this
-                // thread's next call); keep the capacity.
-                s.clear();
-                r
-            })
+        let r = crate::scratch::with(&SCRATCH, |s| {
+            s.clear();
+            let r = self.lookup(s, model, input, output).and_then(|(m, in_set, out_set)| {
+                self.check_tensors(s, &m, &in_set, &out_set).and_then(|req| self.run(req, repeat, run_sync))
+            });
+            // Release the records now (a freed tensor's must not wait for this
+            // thread's next call); keep the capacity. The lookups stay cached.
+            s.clear();
+            r
         });
         match r {
             Ok(st) | Err(st) => st,
         }
+    }
+
+    /// The records of the request's handles and its sets' tensors (into
+    /// `s.tensors`, `s.in_handles`, `s.out_handles`): from the thread's cache
+    /// when the same handles were resolved at the registries' current
+    /// generations (no handle, set member or model changed since), else
+    /// checked in the runtime's order and cached.
+    #[inline]
+    fn lookup(&'static self, s: &mut Scratch, model: Handle, input: Handle, output: Handle) -> Result<Handles, Status> {
+        self.check_open()?;
+        let gens = [self.models.generation(), self.sets.generation(), self.tensors.generation()];
+        // The engine too: tests run several on one thread.
+        let key = [self as *const Self as usize, model, input, output];
+        if let Some(hit) = s.cache.iter().find(|c| c.key == key && c.gens == gens) {
+            s.tensors.extend(hit.tensors.iter().cloned());
+            s.in_handles.extend_from_slice(&hit.in_handles);
+            s.out_handles.extend_from_slice(&hit.out_handles);
+            return Ok((hit.model.clone(), hit.in_set.clone(), hit.out_set.clone()));
+        }
+        let (m, in_set, out_set) = self.check_handles(model, input, output)?;
+        self.resolve_tensors(s, &m, &in_set, &out_set)?;
+        let entry = Resolved {
+            key,
+            gens,
+            model: m.clone(),
+            in_set: in_set.clone(),
+            out_set: out_set.clone(),
+            tensors: s.tensors.clone(),
+            in_handles: s.in_handles.clone(),
+            out_handles: s.out_handles.clone(),
+        };
+        // Entries of older generations can never hit again: drop them (and
+        // the records they hold) now. Else replace the oldest entry (a program
+        // alternating a few sets hits every time).
+        s.cache.retain(|c| c.gens == gens);
+        if s.cache.len() < CACHED_LOOKUPS {
+            s.cache.push(entry);
+        } else {
+            let i = s.next_victim % CACHED_LOOKUPS;
+            s.cache[i] = entry;
+            s.next_victim = i + 1;
+        }
+        Ok((m, in_set, out_set))
     }
 
     /// For an execution the runtime judges itself (`nrt_execute_repeat` with a
@@ -72,20 +115,18 @@ impl<D: Device> Engine<D> {
         Ok((self.model(model)?, self.set_record(input)?, self.set_record(output)?))
     }
 
-    /// The checks of the sets' tensors against the model, filling `s` with
-    /// the request's tensors and accesses.
-    #[inline]
-    fn check_tensors<'a>(
+    /// The handles of every named tensor of the sets (NRT_INVALID_HANDLE),
+    /// then their presence (NRT_INVALID), in the runtime's order, so that a
+    /// program gets the status it got before; fills `s.tensors` and the
+    /// handle lists.
+    fn resolve_tensors(
         &'static self,
-        s: &'a mut Scratch,
-        m: &'a Arc<ModelRecord>,
-        in_set: &'a Arc<SetRecord>,
-        out_set: &'a Arc<SetRecord>,
-    ) -> Result<Checked<'a>, Status> {
-        // The runtime's order: first the handles of every named tensor
-        // (NRT_INVALID_HANDLE), then presence, size, placement and core
-        // (NRT_INVALID), so that a program gets the status it got before.
-        let decls = [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)];
+        s: &mut Scratch,
+        m: &ModelRecord,
+        in_set: &SetRecord,
+        out_set: &SetRecord,
+    ) -> Result<(), Status> {
+        let decls = [(in_set, &m.inputs, AccessKind::Read), (out_set, &m.outputs, AccessKind::Write)];
         let mut missing = None;
         for (set, decl, kind) in decls {
             let contents = set.contents.lock();
@@ -106,6 +147,20 @@ impl<D: Device> Engine<D> {
             let (role, name) = (role(kind), name.to_string_lossy());
             return Err(observe::reject(NRT_INVALID, format_args!("the {role} set has no tensor named '{name}'")));
         }
+        Ok(())
+    }
+
+    /// The checks of the request's tensors (resolved by [`lookup`](Self::lookup))
+    /// against the model: size, placement and core (NRT_INVALID); fills
+    /// `s.accesses`.
+    #[inline]
+    fn check_tensors<'a>(
+        &'static self,
+        s: &'a mut Scratch,
+        m: &'a Arc<ModelRecord>,
+        in_set: &'a Arc<SetRecord>,
+        out_set: &'a Arc<SetRecord>,
+    ) -> Result<Checked<'a>, Status> {
         let (mut host, mut visible) = (false, false);
         let decls = m.inputs.iter().chain(m.outputs.iter());
         for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
@@ -335,6 +390,27 @@ struct Checked<'a> {
 #[derive(Default)]
 struct Scratch {
     accesses: Vec<StorageRange>,
+    tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
+    in_handles: Vec<Handle>,
+    out_handles: Vec<Handle>,
+    /// The thread's last few resolved executions (see `Engine::lookup`).
+    cache: Vec<Resolved>,
+    next_victim: usize,
+}
+
+/// Executions a thread keeps resolved: enough for double- and triple-buffered
+/// loops over a few models.
+const CACHED_LOOKUPS: usize = 4;
+
+/// One execution's handles resolved to records, valid while the registries'
+/// generations are `gens` (models, sets, tensors).
+struct Resolved {
+    /// The engine's address, the model, the input and the output set.
+    key: [usize; 4],
+    gens: [u64; 3],
+    model: Arc<ModelRecord>,
+    in_set: Arc<SetRecord>,
+    out_set: Arc<SetRecord>,
     tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
     in_handles: Vec<Handle>,
     out_handles: Vec<Handle>,
