@@ -46,6 +46,9 @@ pub struct Config {
     /// (where the runtime can signal the thread), instead of waiting for the
     /// completion thread.
     pub direct_wait: bool,
+    /// How long a directly waiting thread polls the runtime before it sleeps
+    /// on its eventfd (microseconds; 0: it sleeps at once).
+    pub spin_us: u32,
     pub async_abi: AsyncAbi,
     pub libnrt: Option<String>,
     pub log_level: log::LevelFilter,
@@ -62,6 +65,11 @@ fn parse_bool(v: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+/// NRT_SHIM_SPIN_US: its default, and the most it may be (a spinning thread
+/// takes a core from the runtime's own threads).
+pub const DEFAULT_SPIN_US: u32 = 0;
+pub const MAX_SPIN_US: u32 = 1000;
 
 impl Config {
     /// Builds the configuration from a variable lookup (the environment, or a
@@ -116,6 +124,16 @@ impl Config {
         };
         let trust_host_memory = switch("NRT_SHIM_TRUST_HOST_MEMORY", false);
         let direct_wait = switch("NRT_SHIM_DIRECT_WAIT", true);
+        let spin_us = match get("NRT_SHIM_SPIN_US").map(|v| v.trim().parse::<u32>()) {
+            None => DEFAULT_SPIN_US,
+            Some(Ok(n)) if n <= MAX_SPIN_US => n,
+            Some(_) => {
+                warnings.push(format!(
+                    "NRT_SHIM_SPIN_US is not a number of microseconds up to {MAX_SPIN_US}; using {DEFAULT_SPIN_US}"
+                ));
+                DEFAULT_SPIN_US
+            }
+        };
         let async_abi = match get("NRT_SHIM_ASYNC_ABI").as_deref().map(str::trim) {
             None | Some("") | Some("auto") => AsyncAbi::Detect,
             Some("2") => AsyncAbi::V2,
@@ -162,6 +180,7 @@ impl Config {
                 inflight_source,
                 trust_host_memory,
                 direct_wait,
+                spin_us,
                 async_abi,
                 libnrt,
                 log_level,
@@ -249,6 +268,11 @@ mod tests {
         assert_eq!(cfg(&[("NRT_SHIM_MODE", "passthrough")], None).0.mode, Mode::Passthrough);
         assert!(cfg(&[("NRT_SHIM_TRUST_HOST_MEMORY", "1")], None).0.trust_host_memory);
         assert!(!cfg(&[("NRT_SHIM_DIRECT_WAIT", "0")], None).0.direct_wait);
+        assert_eq!(cfg(&[], None).0.spin_us, DEFAULT_SPIN_US);
+        assert_eq!(cfg(&[("NRT_SHIM_SPIN_US", "20")], None).0.spin_us, 20);
+        let (c, w) = cfg(&[("NRT_SHIM_SPIN_US", "5000")], None);
+        assert_eq!(c.spin_us, DEFAULT_SPIN_US, "above the cap keeps the default");
+        assert_eq!(w.len(), 1);
         let (c, w) = cfg(&[("NRT_SHIM_DIRECT_WAIT", "maybe")], None);
         assert!(c.direct_wait, "a bad value keeps the default");
         assert_eq!(w, ["NRT_SHIM_DIRECT_WAIT=maybe is not 0|1; using 1"]);

@@ -28,11 +28,17 @@ type PtrMap<T> = HashMap<Handle, Arc<T>, BuildHasherDefault<IdHasher>>;
 /// A map from handle to record, split in shards.
 pub struct Registry<T> {
     shards: Box<[RwLock<PtrMap<T>>]>,
+    /// Bumped by every change of the map (and by [`touch`](Self::touch)), so
+    /// that a lookup cached at one generation is known to hold while it lasts.
+    generation: AtomicU64,
 }
 
 impl<T> Default for Registry<T> {
     fn default() -> Self {
-        Registry { shards: (0..SHARDS).map(|_| RwLock::new(PtrMap::default())).collect() }
+        Registry {
+            shards: (0..SHARDS).map(|_| RwLock::new(PtrMap::default())).collect(),
+            generation: AtomicU64::new(0),
+        }
     }
 }
 
@@ -51,15 +57,33 @@ impl<T> Registry<T> {
     }
 
     pub fn insert(&self, h: Handle, rec: Arc<T>) -> Option<Arc<T>> {
-        self.shard(h).write().insert(h, rec)
+        let old = self.shard(h).write().insert(h, rec);
+        self.touch();
+        old
     }
 
     pub fn remove(&self, h: Handle) -> Option<Arc<T>> {
-        self.shard(h).write().remove(&h)
+        let old = self.shard(h).write().remove(&h);
+        self.touch();
+        old
     }
 
     pub fn drain(&self) -> Vec<Arc<T>> {
-        self.shards.iter().flat_map(|s| s.write().drain().map(|(_, v)| v).collect::<Vec<_>>()).collect()
+        let all = self.shards.iter().flat_map(|s| s.write().drain().map(|(_, v)| v).collect::<Vec<_>>()).collect();
+        self.touch();
+        all
+    }
+
+    /// The map's generation (see `generation`).
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Ends every cached lookup: the map or a record's contents that a
+    /// lookup depends on changed.
+    pub fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn len(&self) -> usize {
@@ -72,12 +96,12 @@ impl<T> Registry<T> {
 
     /// Locks every shard (the fork prepare handler), until the guard goes.
     pub fn lock_all(&'static self) -> RegistryHeld<T> {
-        RegistryHeld(self.shards.iter().map(|s| s.write()).collect())
+        RegistryHeld(self.shards.iter().map(|s| s.write()).collect(), &self.generation)
     }
 }
 
 /// Every shard of a registry, locked (see [`Registry::lock_all`]).
-pub struct RegistryHeld<T: 'static>(Vec<RwLockWriteGuard<'static, PtrMap<T>>>);
+pub struct RegistryHeld<T: 'static>(Vec<RwLockWriteGuard<'static, PtrMap<T>>>, &'static AtomicU64);
 
 impl<T> RegistryHeld<T> {
     /// In a forked child: forgets every record without dropping it (its
@@ -86,6 +110,7 @@ impl<T> RegistryHeld<T> {
         for shard in self.0.iter_mut() {
             std::mem::forget(std::mem::take(&mut **shard));
         }
+        self.1.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -143,6 +168,19 @@ pub struct TensorView {
     pub size: u64,
 }
 
+/// The parts of a tensor's place an execution checks, copied out (see
+/// [`TensorRecord::place`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TensorPlace {
+    pub storage: Option<StorageId>,
+    /// The storage's core (None: host memory, or no storage).
+    pub core: Option<u32>,
+    /// The application holds a CPU address of the storage.
+    pub host_visible: bool,
+    pub offset: u64,
+    pub size: u64,
+}
+
 impl TensorView {
     /// `size` bytes at `offset` of the tensor, checked against its size
     /// (overflow-safe): NRT_INVALID, logged, when they do not fit.
@@ -186,6 +224,21 @@ impl TensorRecord {
         TensorView {
             name: self.name.clone(),
             storage: self.storage.lock().clone(),
+            offset: self.offset,
+            size: self.size.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Where the tensor's bytes are, read under one lock without cloning
+    /// anything (the execute path's per-tensor checks).
+    #[inline]
+    pub fn place(&self) -> TensorPlace {
+        let storage = self.storage.lock();
+        let st = storage.as_ref();
+        TensorPlace {
+            storage: st.map(|s| s.id),
+            core: st.and_then(|s| s.core),
+            host_visible: st.is_some_and(|s| s.host_visible.load(Ordering::Acquire)),
             offset: self.offset,
             size: self.size.load(Ordering::Relaxed),
         }

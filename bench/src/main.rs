@@ -7,12 +7,14 @@
 //! report), the device bound (the busiest unit's busy time alone) and the ratios
 //! shim/implicit, shim/sync, shim/expert, shim/bound; `--json PATH` writes the same.
 //!
-//! Other tasks: `overhead` (per-call cost on an instant device, callgrind
+//! Other tasks: `cost` (wall time added per nrt_execute, non-waiting and
+//! waiting, src/cost.rs), `overhead` (per-call cost on an instant device, callgrind
 //! instruction counts), `scale` (per-call cost against live tensors, requests in
 //! flight and threads), `alloc` (heap allocations per call in steady state),
 //! `record` (what NRT_SHIM_RECORD costs per read),
 //! `sim` (the simulator's own cost, and its timing at large tensor sizes).
 
+mod cost;
 mod micro;
 mod record;
 mod simcost;
@@ -30,6 +32,7 @@ fn usage() -> ! {
         "usage: nrt-bench [--quick] [--json PATH] [--reps N]   workloads: sync / implicit / shim / expert / bound\n       \
          nrt-bench overhead [--quick] [--json PATH]       per-call overhead, instant device, callgrind\n       \
          nrt-bench scale [--quick] [--json PATH]          per-call overhead against tensors, in-flight, threads\n       \
+         nrt-bench cost [--quick] [--json PATH] [--reps N] wall time added per nrt_execute: non-waiting, waiting\n       \
          nrt-bench alloc [--quick]                        heap allocations per call in steady state\n       \
          nrt-bench record [--quick] [--json PATH] [--reps N] NRT_SHIM_RECORD's cost per read (time, callgrind)\n       \
          nrt-bench sim [--quick] [--json PATH] [--reps N] [--baseline LIBNRT_SIM.so]\n       \
@@ -290,6 +293,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("overhead") => micro::overhead(&parse(&args[1..])),
+        Some("cost") => cost::cost(&parse(&args[1..])),
         Some("scale") => micro::scale(&parse(&args[1..])),
         Some("alloc") => micro::alloc(&parse(&args[1..])),
         Some("record") => record::record(&parse(&args[1..])),

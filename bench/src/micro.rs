@@ -8,12 +8,12 @@ use std::path::Path;
 use std::process::{exit, Command};
 use std::time::Duration;
 
-fn fail(e: impl std::fmt::Display) -> ! {
+pub(crate) fn fail(e: impl std::fmt::Display) -> ! {
     eprintln!("nrt-bench: {e}");
     exit(1)
 }
 
-fn base_env(extra: &[(&str, String)]) -> Vec<(String, String)> {
+pub(crate) fn base_env(extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut v = vec![
         ("NRT_SIM_LATENCY_SCALE".to_string(), "0".to_string()),
         ("NRT_SIM_RUNTIME".to_string(), "2.32".to_string()),
@@ -23,7 +23,7 @@ fn base_env(extra: &[(&str, String)]) -> Vec<(String, String)> {
 }
 
 /// One run of overhead.c: ns per call.
-fn ns_per_call(paths: &Paths, args: &[String], env: &[(String, String)]) -> f64 {
+pub(crate) fn ns_per_call(paths: &Paths, args: &[String], env: &[(String, String)]) -> f64 {
     let out = run_program(paths, &paths.bin.join("overhead"), args, env, Duration::from_secs(300))
         .unwrap_or_else(|e| fail(e));
     if !out.success {
@@ -38,13 +38,13 @@ fn timed(paths: &Paths, reps: usize, args: &[String], env: &[(String, String)]) 
     median(&v)
 }
 
-fn shim_env(paths: &Paths, extra: &[(&str, String)]) -> Vec<(String, String)> {
+pub(crate) fn shim_env(paths: &Paths, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut e = base_env(extra);
     e.push(("LD_PRELOAD".into(), paths.shim.display().to_string()));
     e
 }
 
-fn args(mode: &str, calls: u64, live: u64, threads: u64, window: u64) -> Vec<String> {
+pub(crate) fn args(mode: &str, calls: u64, live: u64, threads: u64, window: u64) -> Vec<String> {
     [mode.to_string(), calls.to_string(), live.to_string(), threads.to_string(), window.to_string()].to_vec()
 }
 
@@ -77,7 +77,7 @@ fn have_valgrind() -> bool {
     Command::new("valgrind").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
 }
 
-fn write_json(path: &Option<String>, doc: Json) {
+pub(crate) fn write_json(path: &Option<String>, doc: Json) {
     if let Some(p) = path {
         std::fs::write(Path::new(p), doc.to_text()).unwrap_or_else(|e| fail(format!("cannot write {p}: {e}")));
         eprintln!("nrt-bench: wrote {p}");

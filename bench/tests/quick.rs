@@ -1,6 +1,7 @@
 //! `nrt-bench --quick` runs and produces the table and the JSON with every workload
-//! and configuration; `nrt-bench sim --quick` its tables. Checks structure only,
-//! never a timing. One test, so the two never build into target/nrt-bench at once.
+//! and configuration; `nrt-bench sim --quick` and `cost --quick` their tables.
+//! Checks structure only, never a timing. One test, so they never build into
+//! target/nrt-bench at once.
 
 use nrt_bench::{CONFIGS, WORKLOADS};
 use std::process::{Command, Stdio};
@@ -47,6 +48,24 @@ fn run_bench(args: &[&str]) -> (String, String) {
 fn quick_mode_produces_the_tables_and_json() {
     workload_table();
     sim_table();
+    cost_table();
+}
+
+fn cost_table() {
+    let (table, text) = run_bench(&["cost", "--quick"]);
+    for row in [
+        "nrt_execute through the shim (no wait)",
+        "nrta_execute_schedule direct (no wait)",
+        "nrt_execute through the shim, NRT_SHIM_SPIN_US=0",
+        "nrta_execute_schedule direct, eventfd wait",
+    ] {
+        let line = table.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row {row:?} in:\n{table}"));
+        let v: f64 = line[row.len()..].split_whitespace().next().and_then(|x| x.parse().ok()).unwrap();
+        assert!(v.is_finite() && v > 0.0, "{line}");
+    }
+    for k in ["nonwaiting", "waiting", "nonwaiting_added_ns", "waiting_added_ns_vs_efd_spin0"] {
+        assert!(text.contains(&format!("\"{k}\"")), "no {k} in the JSON:\n{text}");
+    }
 }
 
 fn workload_table() {

@@ -115,7 +115,11 @@ pub(super) fn head_on_device<D: Device>(engine: &'static Engine<D>, c: u32) -> O
 }
 
 fn head<D: Device>(engine: &'static Engine<D>, c: u32) -> Head {
-    let q = engine.core(c).q.lock();
+    head_of(&engine.core(c).q.lock())
+}
+
+/// What the oldest request of a queue waits for.
+fn head_of<P>(q: &queue::CoreQueue<P>) -> Head {
     if q.head_is_resolved() {
         return Head::Resolved;
     }
@@ -131,6 +135,8 @@ fn head<D: Device>(engine: &'static Engine<D>, c: u32) -> Head {
 /// stops before a request whose callback must run on the completion thread.
 fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> (bool, Option<u64>) {
     let mut progressed = false;
+    // Retiring a request also reads the next one's state, under the same lock.
+    let mut next = head(engine, c);
     loop {
         if by_waiter && engine.has_callback.load(Ordering::Acquire) {
             // A callback was registered meanwhile: this pass may have been the
@@ -138,7 +144,7 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> 
             engine.device.wake();
             return (progressed, None);
         }
-        match head(engine, c) {
+        next = match next {
             Head::Empty => break,
             Head::Resolved => engine.retire_head(c, 0),
             Head::OnDevice { seq, device_seq } => match engine.device.is_completed(device_seq) {
@@ -149,15 +155,15 @@ fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> 
                         panic!("NRT_SHIM_TEST_PANIC=completion");
                     }
                     let st = engine.device.status_of(c, device_seq, engine.core(c).slot(seq));
-                    engine.retire_head(c, st);
+                    engine.retire_head(c, st)
                 }
                 Ok(false) => return (progressed, Some(device_seq)),
                 Err(st) => {
                     log::error!("core {c}: nrta_is_completed failed with status {st}; failing the request");
-                    engine.retire_head(c, if st == 0 { NRT_FAILURE } else { st });
+                    engine.retire_head(c, if st == 0 { NRT_FAILURE } else { st })
                 }
             },
-        }
+        };
         progressed = true;
     }
     (progressed, None)
@@ -248,24 +254,41 @@ fn run<D: Device>(engine: &'static Engine<D>) {
 
 impl<D: Device> Engine<D> {
     /// Retires the oldest request of core `c`: tracker, window, waiters,
-    /// callback, deferred work. Called only by the holder of the core's
-    /// retiring gate (completion::retire_completed).
-    pub(super) fn retire_head(&'static self, c: u32, device_status: Status) {
+    /// callback, deferred work; returns what the next request waits for.
+    /// Called only by the holder of the core's retiring gate
+    /// (completion::retire_completed).
+    fn retire_head(&'static self, c: u32, device_status: Status) -> Head {
         let core = self.core(c);
         let callback = if self.has_callback.load(Ordering::Acquire) { *self.callback.lock() } else { None };
+        let observer = observe::get();
         let done = {
             let mut q = core.q.lock();
             let Some(queue::Completed { seq, status, accesses, payload, .. }) =
                 q.complete_head(device_status, callback.is_some())
             else {
-                return;
+                return head_of(&q);
             };
             core.poisoned.store(q.tracker().has_any_poison(), Ordering::Release);
             q.recycle(accesses);
+            if callback.is_none() && observer.is_none() {
+                // Nothing to run between retiring and publishing: one lock
+                // does both (the sets released first, as below).
+                drop(payload);
+                core.completed.store(seq, Ordering::Release);
+                let next = head_of(&q);
+                drop(q);
+                if status != NRT_SUCCESS {
+                    COUNTERS.add(Counter::FailedRequests, 1);
+                }
+                core.cv.notify_all();
+                self.run_deferred(false);
+                self.sweep_orphans();
+                return next;
+            }
             (seq, status, payload)
         };
         let (seq, status, payload) = done;
-        if let Some(o) = observe::get() {
+        if let Some(o) = observer {
             o.retired(c, seq, payload.model.id, status);
         }
         if status != NRT_SUCCESS {
@@ -278,12 +301,14 @@ impl<D: Device> Engine<D> {
         // woken program that executes again at once must find them idle, or
         // it gets a new mirror instead of reusing this one.
         drop(payload);
-        {
-            let _q = core.q.lock();
+        let next = {
+            let q = core.q.lock();
             core.completed.store(seq, Ordering::Release);
-        }
+            head_of(&q)
+        };
         core.cv.notify_all();
         self.run_deferred(false);
         self.sweep_orphans();
+        next
     }
 }

@@ -21,19 +21,62 @@ impl<D: Device> Engine<D> {
         repeat: u32,
         run_sync: impl FnOnce() -> Status,
     ) -> Status {
-        let r = self.check_handles(model, input, output).and_then(|(m, in_set, out_set)| {
-            crate::scratch::with(&SCRATCH, |s| {
-                s.clear();
-                let r = self.check_tensors(s, &m, &in_set, &out_set).and_then(|req| self.run(req, repeat, run_sync));
-                // Release the records now (a freed tensor's must not wait for this
-                // thread's next call); keep the capacity.
-                s.clear();
-                r
-            })
+        let r = crate::scratch::with(&SCRATCH, |s| {
+            s.clear();
+            let r = self.lookup(s, model, input, output).and_then(|(m, in_set, out_set)| {
+                self.check_tensors(s, &m, &in_set, &out_set).and_then(|req| self.run(req, repeat, run_sync))
+            });
+            // Release the records now (a freed tensor's must not wait for this
+            // thread's next call); keep the capacity. The lookups stay cached.
+            s.clear();
+            r
         });
         match r {
             Ok(st) | Err(st) => st,
         }
+    }
+
+    /// The records of the request's handles and its sets' tensors (into
+    /// `s.tensors`, `s.in_handles`, `s.out_handles`): from the thread's cache
+    /// when the same handles were resolved at the registries' current
+    /// generations (no handle, set member or model changed since), else
+    /// checked in the runtime's order and cached.
+    #[inline]
+    fn lookup(&'static self, s: &mut Scratch, model: Handle, input: Handle, output: Handle) -> Result<Handles, Status> {
+        self.check_open()?;
+        let gens = [self.models.generation(), self.sets.generation(), self.tensors.generation()];
+        // The engine too: tests run several on one thread.
+        let key = [self as *const Self as usize, model, input, output];
+        if let Some(hit) = s.cache.iter().find(|c| c.key == key && c.gens == gens) {
+            s.tensors.extend(hit.tensors.iter().cloned());
+            s.in_handles.extend_from_slice(&hit.in_handles);
+            s.out_handles.extend_from_slice(&hit.out_handles);
+            return Ok((hit.model.clone(), hit.in_set.clone(), hit.out_set.clone()));
+        }
+        let (m, in_set, out_set) = self.check_handles(model, input, output)?;
+        self.resolve_tensors(s, &m, &in_set, &out_set)?;
+        let entry = Resolved {
+            key,
+            gens,
+            model: m.clone(),
+            in_set: in_set.clone(),
+            out_set: out_set.clone(),
+            tensors: s.tensors.clone(),
+            in_handles: s.in_handles.clone(),
+            out_handles: s.out_handles.clone(),
+        };
+        // Entries of older generations can never hit again: drop them (and
+        // the records they hold) now. Else replace the oldest entry (a program
+        // alternating a few sets hits every time).
+        s.cache.retain(|c| c.gens == gens);
+        if s.cache.len() < CACHED_LOOKUPS {
+            s.cache.push(entry);
+        } else {
+            let i = s.next_victim % CACHED_LOOKUPS;
+            s.cache[i] = entry;
+            s.next_victim = i + 1;
+        }
+        Ok((m, in_set, out_set))
     }
 
     /// For an execution the runtime judges itself (`nrt_execute_repeat` with a
@@ -72,20 +115,18 @@ impl<D: Device> Engine<D> {
         Ok((self.model(model)?, self.set_record(input)?, self.set_record(output)?))
     }
 
-    /// The checks of the sets' tensors against the model, filling `s` with
-    /// the request's tensors and accesses.
-    #[inline]
-    fn check_tensors<'a>(
+    /// The handles of every named tensor of the sets (NRT_INVALID_HANDLE),
+    /// then their presence (NRT_INVALID), in the runtime's order, so that a
+    /// program gets the status it got before; fills `s.tensors` and the
+    /// handle lists.
+    fn resolve_tensors(
         &'static self,
-        s: &'a mut Scratch,
-        m: &'a Arc<ModelRecord>,
-        in_set: &'a Arc<SetRecord>,
-        out_set: &'a Arc<SetRecord>,
-    ) -> Result<Checked<'a>, Status> {
-        // The runtime's order: first the handles of every named tensor
-        // (NRT_INVALID_HANDLE), then presence, size, placement and core
-        // (NRT_INVALID), so that a program gets the status it got before.
-        let decls = [(&in_set, &m.inputs, AccessKind::Read), (&out_set, &m.outputs, AccessKind::Write)];
+        s: &mut Scratch,
+        m: &ModelRecord,
+        in_set: &SetRecord,
+        out_set: &SetRecord,
+    ) -> Result<(), Status> {
+        let decls = [(in_set, &m.inputs, AccessKind::Read), (out_set, &m.outputs, AccessKind::Write)];
         let mut missing = None;
         for (set, decl, kind) in decls {
             let contents = set.contents.lock();
@@ -106,37 +147,50 @@ impl<D: Device> Engine<D> {
             let (role, name) = (role(kind), name.to_string_lossy());
             return Err(observe::reject(NRT_INVALID, format_args!("the {role} set has no tensor named '{name}'")));
         }
-        let mut host = false;
+        Ok(())
+    }
+
+    /// The checks of the request's tensors (resolved by [`lookup`](Self::lookup))
+    /// against the model: size, placement and core (NRT_INVALID); fills
+    /// `s.accesses`.
+    #[inline]
+    fn check_tensors<'a>(
+        &'static self,
+        s: &'a mut Scratch,
+        m: &'a Arc<ModelRecord>,
+        in_set: &'a Arc<SetRecord>,
+        out_set: &'a Arc<SetRecord>,
+    ) -> Result<Checked<'a>, Status> {
+        let (mut host, mut visible) = (false, false);
         let decls = m.inputs.iter().chain(m.outputs.iter());
         for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
-            let view = rec.view();
-            if view.size != t.size {
-                let (name, size) = (t.name.to_string_lossy(), view.size);
+            let place = rec.place();
+            if place.size != t.size {
+                let (name, size) = (t.name.to_string_lossy(), place.size);
                 return Err(observe::reject(
                     NRT_INVALID,
                     format_args!("tensor '{name}' has {size} bytes, the model declares {}", t.size),
                 ));
             }
-            match placement(&view) {
-                Placement::Device(c) if c != m.core => {
+            match (place.core, place.storage) {
+                (Some(c), _) if c != m.core => {
                     let name = t.name.to_string_lossy();
                     return Err(observe::reject(
                         NRT_INVALID,
                         format_args!("tensor '{name}' is on core {c}, the model on core {}", m.core),
                     ));
                 }
-                Placement::Device(_) => {}
-                Placement::Host => host = true,
-            }
-            if let Some(st) = view.storage.as_ref().filter(|s| s.core.is_some()) {
-                s.accesses.push(StorageRange {
-                    storage: st.id,
-                    range: ByteRange::new(view.offset, view.size),
+                (Some(_), Some(storage)) => s.accesses.push(StorageRange {
+                    storage,
+                    range: ByteRange::new(place.offset, place.size),
                     kind: *kind,
-                });
+                }),
+                // Host memory, or no storage: only the synchronous call takes it.
+                _ => host = true,
             }
+            visible |= place.host_visible;
         }
-        Ok(Checked { model: m, in_set, out_set, host, scratch: s })
+        Ok(Checked { model: m, in_set, out_set, host, visible, scratch: s })
     }
 
     /// Runs a checked request: on the host in its turn, or accepted and
@@ -144,17 +198,14 @@ impl<D: Device> Engine<D> {
     /// its memory directly, or in sync mode).
     #[inline]
     fn run(&'static self, req: Checked<'_>, repeat: u32, run_sync: impl FnOnce() -> Status) -> Result<Status, Status> {
-        let Checked { model: m, in_set, out_set, host, scratch: s } = req;
+        let Checked { model: m, in_set, out_set, host, visible, scratch: s } = req;
         // The application's own conflicting nrta_* requests complete first:
         // they may run on another unit, in no order with this one.
         self.wait_foreign(m.core, &s.accesses, None, None);
         if host {
             return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
         }
-        let visible = !self.config.trust_host_memory
-            && s.tensors
-                .iter()
-                .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
+        let visible = visible && !self.config.trust_host_memory;
         let input = self.mirror(in_set, m, false, &s.in_handles)?;
         let output = self.mirror(out_set, m, true, &s.out_handles)?;
         let mut last = 0;
@@ -275,20 +326,17 @@ impl<D: Device> Engine<D> {
 
     /// Hands accepted requests of core `c` to the runtime, in order, outside
     /// the core's lock. Whichever thread finds no submission in progress does it.
+    /// The lock that records one outcome also takes the next request, so a
+    /// request costs two acquisitions of the core's lock here, not three.
     pub(super) fn pump(&'static self, c: u32) {
         let core = self.core(c);
         let mut submitted_any = false;
-        let mut was_idle = false;
-        loop {
-            let (seq, model, input, output) = {
-                let mut q = core.q.lock();
-                if !submitted_any {
-                    was_idle = !q.has_device_work();
-                }
-                let Some(op) = q.begin_submit() else { break };
-                let (input, output) = op.payload.sets.as_ref().map_or((0, 0), |(i, o)| (i.set, o.set));
-                (op.seq, op.payload.model.handle, input, output)
-            };
+        let mut q = core.q.lock();
+        let was_idle = !q.has_device_work();
+        while let Some(op) = q.begin_submit() {
+            let (input, output) = op.payload.sets.as_ref().map_or((0, 0), |(i, o)| (i.set, o.set));
+            let (seq, model) = (op.seq, op.payload.model.handle);
+            drop(q);
             let outcome = self.device.schedule(c, model, input, output, core.slot(seq));
             if let Some(o) = observe::get() {
                 o.submitted(c, seq);
@@ -303,17 +351,18 @@ impl<D: Device> Engine<D> {
                     log::warn!("core {c}: the runtime refused a request: status {st}");
                 }
             }
-            let host_waiting = {
-                let mut q = core.q.lock();
-                q.end_submit(seq, outcome);
-                q.has_host_waiting()
-            };
-            if host_waiting {
-                // A host execution waits for its turn, which this may be.
+            q = core.q.lock();
+            q.end_submit(seq, outcome);
+            if q.has_host_waiting() {
+                // A host execution waits for its turn, which this may be
+                // (notified outside the lock, which it needs to look).
+                drop(q);
                 core.cv.notify_all();
+                q = core.q.lock();
             }
             submitted_any = true;
         }
+        drop(q);
         if submitted_any {
             self.thread.ensure(self);
             // A core that already had work on the device is being watched;
@@ -335,6 +384,8 @@ struct Checked<'a> {
     out_set: &'a Arc<SetRecord>,
     /// A tensor is in host memory: only the synchronous call takes it.
     host: bool,
+    /// The application holds a CPU address of one of its tensors' storage.
+    visible: bool,
     scratch: &'a Scratch,
 }
 
@@ -342,6 +393,27 @@ struct Checked<'a> {
 #[derive(Default)]
 struct Scratch {
     accesses: Vec<StorageRange>,
+    tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
+    in_handles: Vec<Handle>,
+    out_handles: Vec<Handle>,
+    /// The thread's last few resolved executions (see `Engine::lookup`).
+    cache: Vec<Resolved>,
+    next_victim: usize,
+}
+
+/// Executions a thread keeps resolved: enough for double- and triple-buffered
+/// loops over a few models.
+const CACHED_LOOKUPS: usize = 4;
+
+/// One execution's handles resolved to records, valid while the registries'
+/// generations are `gens` (models, sets, tensors).
+struct Resolved {
+    /// The engine's address, the model, the input and the output set.
+    key: [usize; 4],
+    gens: [u64; 3],
+    model: Arc<ModelRecord>,
+    in_set: Arc<SetRecord>,
+    out_set: Arc<SetRecord>,
     tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
     in_handles: Vec<Handle>,
     out_handles: Vec<Handle>,
@@ -360,23 +432,9 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// How a tensor takes part in an execution.
-enum Placement {
-    Device(u32),
-    /// Host memory (or no storage): only the synchronous nrt_execute takes it.
-    Host,
-}
-
 fn role(kind: AccessKind) -> &'static str {
     match kind {
         AccessKind::Read => "input",
         AccessKind::Write => "output",
-    }
-}
-
-fn placement(view: &TensorView) -> Placement {
-    match view.storage.as_ref().and_then(|s| s.core) {
-        Some(c) => Placement::Device(c),
-        None => Placement::Host,
     }
 }

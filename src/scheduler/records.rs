@@ -202,6 +202,8 @@ impl<D: Device> Engine<D> {
     pub fn set_member_added(&'static self, set: Handle, name: &[u8], tensor: Handle) {
         if let Some(set) = self.sets.get(set) {
             set.contents.lock().put(name, tensor);
+            // The thread-local lookups of executions (execute.rs) hold the old member.
+            self.sets.touch();
         }
     }
 }

@@ -116,6 +116,7 @@ impl Device for Fake {
 }
 
 mod bad_input;
+mod cached_lookups;
 mod direct;
 mod failures;
 mod foreign;
@@ -161,7 +162,7 @@ fn engine_with(depth: usize, tweak: impl FnOnce(&mut Config)) -> &'static Engine
     for (set, t) in [(IN, X), (OUT, Y), (IN2, X2), (OUT2, Y2)] {
         e.set_allocated(set);
         let name: &[u8] = if set == IN || set == IN2 { b"x" } else { b"y" };
-        e.sets.get(set).unwrap().contents.lock().put(name, t);
+        e.set_member_added(set, name, t);
     }
     e
 }

@@ -94,7 +94,7 @@ impl<D: Device> Engine<D> {
             let limit = deadline.map_or(DIRECT_WAIT_SLICE, |d| (d - now).min(DIRECT_WAIT_SLICE));
             if let Some(device_seq) = waiting {
                 drop(q);
-                if self.device.wait_for(device_seq, limit) {
+                if self.spin_for(device_seq) || self.device.wait_for(device_seq, limit) {
                     continue;
                 }
                 q = core.q.lock();
@@ -106,6 +106,27 @@ impl<D: Device> Engine<D> {
             // the head is not submitted yet), or the runtime refused to signal
             // this thread: whoever retires notifies.
             drop(core.cv.wait_for(q, limit.min(Duration::from_millis(1))));
+        }
+    }
+
+    /// Polls the runtime for request `device_seq` for up to NRT_SHIM_SPIN_US
+    /// before the caller sleeps: a request about to complete is then seen
+    /// without the eventfd's wake-up. Yields between polls, so that on a
+    /// machine with few cores the runtime's threads still run. Returns
+    /// whether the request (may have) completed.
+    fn spin_for(&'static self, device_seq: u64) -> bool {
+        if self.config.spin_us == 0 {
+            return false;
+        }
+        let end = Instant::now() + Duration::from_micros(u64::from(self.config.spin_us));
+        loop {
+            if self.device.is_completed(device_seq) != Ok(false) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::yield_now();
         }
     }
 

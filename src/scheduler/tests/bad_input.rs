@@ -10,7 +10,7 @@ fn bad_requests_get_the_runtimes_statuses() {
     assert_eq!(e.execute(MODEL, OUT, OUT, 1, || 0), NRT_INVALID, "no tensor named x");
     assert_eq!(e.execute(MODEL1, IN, OUT, 1, || 0), NRT_INVALID, "tensors of another core");
     e.tensor_allocated(0x5000, None, Some(0), 32);
-    e.sets.get(IN2).unwrap().contents.lock().put(b"x", 0x5000);
+    e.set_member_added(IN2, b"x", 0x5000);
     assert_eq!(exec(e, IN2, OUT2), NRT_INVALID, "size differs from the model's");
     assert_eq!(e.device.st.lock().schedules, 0);
 }

@@ -100,3 +100,17 @@ fn direct_waiting_many_threads_lose_no_wake_up() {
     assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
     assert_eq!(e.device.st.lock().schedules, 800);
 }
+
+/// NRT_SHIM_SPIN_US: a waiter polls for a bounded time, then sleeps as
+/// before; it still waits for its producer, and is still woken.
+#[test]
+fn a_spinning_waiter_waits_then_sleeps() {
+    let e = engine_with(4, |c| c.spin_us = crate::config::MAX_SPIN_US);
+    e.device.direct.store(true, Ordering::SeqCst);
+    exec(e, IN, OUT);
+    let r = spawn(move || read(e, Y));
+    assert!(r.recv_timeout(BLOCKED).is_err(), "the read of y must wait");
+    assert!(e.device.direct_waits.load(Ordering::SeqCst) > 0, "the spin is bounded: the reader went to sleep");
+    assert!(e.device.complete(0, NRT_SUCCESS));
+    assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
+}

@@ -80,7 +80,7 @@ fn a_read_reports_every_failure_whose_marks_it_touches() {
     for (slice, off, set) in [(0x1110, 0, 0x270), (0x1120, 64, 0x280)] {
         e.slice_allocated(slice, None, &big, off, 64);
         e.set_allocated(set);
-        e.sets.get(set).unwrap().contents.lock().put(b"y", slice);
+        e.set_member_added(set, b"y", slice);
     }
     exec(e, IN, 0x270);
     exec(e, IN2, 0x280);
@@ -107,7 +107,7 @@ fn a_failure_whose_marks_were_replaced_is_reported_by_the_drain() {
 fn a_derived_failure_shares_the_original_report() {
     let e = engine(4);
     e.set_allocated(0x250);
-    e.sets.get(0x250).unwrap().contents.lock().put(b"x", Y);
+    e.set_member_added(0x250, b"x", Y);
     exec(e, IN, OUT); // fails: y marked
     exec(e, 0x250, OUT2); // reads y, writes y2
     e.device.complete(0, 1004);

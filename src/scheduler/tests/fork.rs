@@ -16,7 +16,7 @@ fn register_again(e: &'static Engine<Fake>) {
     for (set, t) in [(IN, X), (OUT, Y), (IN2, X2), (OUT2, Y2)] {
         e.set_allocated(set);
         let name: &[u8] = if set == IN || set == IN2 { b"x" } else { b"y" };
-        e.sets.get(set).unwrap().contents.lock().put(name, t);
+        e.set_member_added(set, name, t);
     }
 }
 

@@ -101,14 +101,14 @@ fn changing_a_set_in_flight_does_not_touch_the_pending_request() {
     let e = engine(8);
     exec(e, IN, OUT);
     // The application points its input set at another tensor right away.
-    e.sets.get(IN).unwrap().contents.lock().put(b"x", X2);
+    e.set_member_added(IN, b"x", X2);
     exec(e, IN, OUT2);
     assert_eq!(e.device.st.lock().sets_allocated, 4, "a second mirror, the first one unchanged");
     e.device.complete(0, NRT_SUCCESS);
     e.device.complete(0, NRT_SUCCESS);
     assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
     // Back to x: the idle first mirror matches again.
-    e.sets.get(IN).unwrap().contents.lock().put(b"x", X);
+    e.set_member_added(IN, b"x", X);
     exec(e, IN, OUT);
     assert_eq!(e.device.st.lock().sets_allocated, 4);
     e.set_destroyed(IN);
@@ -119,7 +119,7 @@ fn changing_a_set_in_flight_does_not_touch_the_pending_request() {
 fn host_tensors_run_synchronously_after_their_hazards() {
     let e = engine(4);
     e.set_allocated(0x240);
-    e.sets.get(0x240).unwrap().contents.lock().put(b"x", HOST);
+    e.set_member_added(0x240, b"x", HOST);
     exec(e, IN2, OUT); // writes y
                        // An execution that reads host x and writes y must wait for the pending writer of y.
     let ran = std::sync::Arc::new(AtomicU32::new(0));
@@ -167,7 +167,7 @@ fn a_host_execution_waits_for_earlier_requests_to_reach_the_device() {
     let e = engine(4);
     e.device.st.lock().capacity = 1;
     e.set_allocated(0x240);
-    e.sets.get(0x240).unwrap().contents.lock().put(b"x", HOST);
+    e.set_member_added(0x240, b"x", HOST);
     assert_eq!(exec(e, IN, OUT), NRT_SUCCESS); // on the device
     assert_eq!(exec(e, IN2, OUT2), NRT_SUCCESS); // refused for a full queue: waits in the shim
     let schedules = e.device.st.lock().schedules;
