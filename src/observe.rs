@@ -250,6 +250,8 @@ struct WaitKey {
     tensor: Option<Arc<str>>,
     call: &'static str,
     why: &'static str,
+    /// The program's call site (a return address, `nrt_common::site`; 0: unknown).
+    site: usize,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -343,8 +345,16 @@ impl Observer {
         self.now_ns()
     }
 
-    /// An export ends: its statistics, its wait, its trace event.
+    /// An export ends: its statistics, its wait (with the program's call site
+    /// of the export, captured only for a call that waited), its trace event.
     pub fn end(&self, stat: &'static CallStat, t0: u64) {
+        let waited = CTX.with(|c| c.borrow().waited.is_some());
+        let site = if waited { nrt_common::site::capture() } else { nrt_common::site::NONE };
+        self.end_at(stat, t0, site);
+    }
+
+    /// `end` for a call made at `site`.
+    fn end_at(&self, stat: &'static CallStat, t0: u64, site: usize) {
         let t1 = self.now_ns();
         let tid = tid();
         let (blocked, waited) = CTX.with(|c| {
@@ -354,7 +364,7 @@ impl Observer {
         stat.record(self, blocked);
         if let Some(w) = &waited {
             let mut waits = self.waits.lock();
-            let agg = waits.entry(WaitKey { tensor: w.tensor.clone(), call: stat.name, why: w.why }).or_default();
+            let agg = waits.entry(WaitKey { tensor: w.tensor.clone(), call: stat.name, why: w.why, site }).or_default();
             agg.count += 1;
             agg.ns += w.ns;
         }

@@ -64,16 +64,17 @@ impl Runtime {
     }
 }
 
-/// A call site as JSON: {"site": "main (racy.c:78) [racy+0x12af]", "object", "offset", "symbol", "line"}.
+/// A call site as JSON: {"site": "main (racy.c:78) [racy+0x12af]", "object", "offset", "symbol", "line", "inlined_from"}.
 fn site_json(pc: usize) -> String {
     let Some(r) = crate::site::resolve(pc) else { return "null".into() };
     let opt = |v: &Option<String>| v.as_deref().map(json_str).unwrap_or_else(|| "null".into());
     format!(
-        "{{\"site\": {}, \"object\": {}, \"offset\": \"{:#x}\", \"symbol\": {}, \"line\": {}}}",
+        "{{\"site\": {}, \"object\": {}, \"offset\": \"{:#x}\", \"symbol\": {}, \"line\": {}, \"inlined_from\": [{}]}}",
         json_str(&r.text()),
         json_str(&r.object),
         r.offset,
         opt(&r.symbol),
-        opt(&r.line)
+        opt(&r.line),
+        r.inlined_from.iter().map(|l| json_str(l)).collect::<Vec<_>>().join(", ")
     )
 }
