@@ -345,16 +345,10 @@ impl Observer {
         self.now_ns()
     }
 
-    /// An export ends: its statistics, its wait (with the program's call site
-    /// of the export, captured only for a call that waited), its trace event.
-    pub fn end(&self, stat: &'static CallStat, t0: u64) {
-        let waited = CTX.with(|c| c.borrow().waited.is_some());
-        let site = if waited { nrt_common::site::capture() } else { nrt_common::site::NONE };
-        self.end_at(stat, t0, site);
-    }
-
-    /// `end` for a call made at `site`.
-    fn end_at(&self, stat: &'static CallStat, t0: u64, site: usize) {
+    /// An export, called from `site` in the program (a return address, see
+    /// `nrt_common::site`), ends: its statistics, its wait (kept per site), its
+    /// trace event.
+    pub fn end(&self, stat: &'static CallStat, t0: u64, site: usize) {
         let t1 = self.now_ns();
         let tid = tid();
         let (blocked, waited) = CTX.with(|c| {

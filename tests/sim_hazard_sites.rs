@@ -112,3 +112,80 @@ fn a_correct_program_prints_nothing_and_does_not_abort() {
     assert!(!out.stderr.contains("hazard"), "{out}");
     assert_eq!(out.report()["hazard_sites"].as_array().map(Vec::len), Some(0), "{out}");
 }
+
+// ---- the migration guide's half-migrated program ------------------------------
+
+const HALF: &str = "tests/c/p2_half.c";
+
+/// The 1-based line of `file` holding `needle`.
+fn line_in(file: &str, needle: &str) -> usize {
+    let text = std::fs::read_to_string(repo_root().join(file)).expect("reading the source");
+    text.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{file} has no {needle:?}")) + 1
+}
+
+fn half(mode: &str) -> support::Outcome {
+    // 12 requests of 2 ms, 100 us of host work per step: every step overlaps.
+    let out = Run::new(HALF, Mode::Reference, Gen::V3)
+        .args(&["12", "2000", "100", mode])
+        .env("NRT_SIM_HAZARDS", "stderr")
+        .run();
+    out.assert_ok();
+    out
+}
+
+/// (racing line, in-flight line) of every pair of sites, when addr2line can tell.
+fn pair_lines(out: &support::Outcome) -> Vec<(String, String, u64)> {
+    let pairs = out.report()["hazard_sites"].as_array().cloned().unwrap_or_default();
+    pairs
+        .iter()
+        .map(|p| {
+            let l = |w: &str| p[w]["site"].as_str().unwrap_or_default().to_string();
+            (l("racing_call"), l("in_flight_op"), p["count"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+#[test]
+fn half_migrated_correct_loop_has_no_hazard() {
+    let out = half("correct");
+    out.assert_no_hazards();
+    assert_eq!(out.expect_value("wrong_outputs"), "0", "{out}");
+}
+
+#[test]
+fn half_migrated_stale_read_names_the_read_and_the_schedule() {
+    let out = half("stale-read");
+    let pairs = pair_lines(&out);
+    // Two racing lines (the reads of z and w), one schedule line: every
+    // iteration's hazard lands on the same pairs (a site is captured the same
+    // way at every call, calibrated or not).
+    assert_eq!(pairs.len(), 2, "{pairs:?}\n{out}");
+    assert!(pairs.iter().all(|p| p.2 >= 2), "{pairs:?}");
+    if !have_tool("addr2line") {
+        return;
+    }
+    let z = line_in(HALF, "read_tensor(b->z,");
+    let w = line_in(HALF, "read_tensor(b->w,");
+    let exec = line_in(HALF, "OK(nrta_execute_schedule(");
+    assert!(pairs[0].0.contains(&format!("p2_half.c:{z})")), "{pairs:?}");
+    assert!(pairs[1].0.contains(&format!("p2_half.c:{w})")), "{pairs:?}");
+    assert!(pairs.iter().all(|p| p.1.starts_with(&format!("main (p2_half.c:{exec})"))), "{pairs:?}");
+}
+
+#[test]
+fn half_migrated_early_exec_names_the_schedule_and_the_writes() {
+    let out = half("early-exec");
+    let pairs = pair_lines(&out);
+    assert!(!pairs.is_empty(), "{out}");
+    if !have_tool("addr2line") {
+        return;
+    }
+    let exec = line_in(HALF, "OK(nrta_execute_schedule(");
+    let wx = line_in(HALF, "OK(nrta_tensor_write(b->x,");
+    let wy = line_in(HALF, "OK(nrta_tensor_write(b->y,");
+    for (racing, inflight, _) in &pairs {
+        assert!(racing.starts_with(&format!("main (p2_half.c:{exec})")), "{pairs:?}");
+        let ok = [wx, wy].iter().any(|l| inflight.starts_with(&format!("main (p2_half.c:{l})")));
+        assert!(ok, "{pairs:?}");
+    }
+}

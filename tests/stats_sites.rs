@@ -49,6 +49,8 @@ fn z_read(stats: &Value) -> Value {
 fn the_largest_wait_names_its_call_site() {
     let stats = stats_of("sites", &[]);
     let w = z_read(&stats);
+    let z_sites = stats["waits"].as_array().unwrap().iter().filter(|w| w["tensor"] == "z").count();
+    assert_eq!(z_sites, 1, "every read of 'z' is made at one line: one entry\n{stats}");
     let site = w["site"].as_str().unwrap_or_else(|| panic!("the wait has no site: {w}"));
     assert!(site.contains("[p2_double_buffer-"), "the site is in the program: {site}");
     let advice = stats["advice"][0].as_str().unwrap_or_default();

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void, CStr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// No site (capture off, or no frame outside the simulator).
@@ -25,21 +26,25 @@ extern "C" {
     fn _Unwind_GetIP(ctx: *mut c_void) -> usize;
 }
 
-/// Address ranges of loaded objects: ours (the simulator) and the shim's.
+/// Address ranges of loaded objects: ours, the shim's (when it is not ours),
+/// and the code of all the others (where a program's return address lies).
 struct Skip {
     ours: Vec<(usize, usize)>,
     shim: Vec<(usize, usize)>,
+    foreign_code: Vec<(usize, usize)>,
 }
 
 fn inside(ranges: &[(usize, usize)], pc: usize) -> bool {
     ranges.iter().any(|&(lo, hi)| lo <= pc && pc < hi)
 }
 
-/// One loaded object: its file name ("" for the program), load bias, segments.
+/// One loaded object: its file name ("" for the program), load bias,
+/// segments, and which of them hold code.
 struct Object {
     name: String,
     bias: usize,
     segments: Vec<(usize, usize)>,
+    code: Vec<(usize, usize)>,
 }
 
 fn objects() -> Vec<Object> {
@@ -55,16 +60,19 @@ fn objects() -> Vec<Object> {
             unsafe { CStr::from_ptr(info.dlpi_name) }.to_string_lossy().into_owned()
         };
         let bias = info.dlpi_addr as usize;
-        let mut segments = Vec::new();
+        let (mut segments, mut code) = (Vec::new(), Vec::new());
         for i in 0..info.dlpi_phnum as usize {
             // SAFETY: dlpi_phdr points to dlpi_phnum program headers.
             let ph = unsafe { &*info.dlpi_phdr.add(i) };
             if ph.p_type == libc::PT_LOAD {
                 let lo = bias + ph.p_vaddr as usize;
                 segments.push((lo, lo + ph.p_memsz as usize));
+                if ph.p_flags & libc::PF_X != 0 {
+                    code.push((lo, lo + ph.p_memsz as usize));
+                }
             }
         }
-        out.push(Object { name, bias, segments });
+        out.push(Object { name, bias, segments, code });
         0
     }
     let mut out: Vec<Object> = Vec::new();
@@ -77,12 +85,14 @@ fn skip() -> &'static Skip {
     static SKIP: OnceLock<Skip> = OnceLock::new();
     SKIP.get_or_init(|| {
         let me = capture as *const () as usize;
-        let mut s = Skip { ours: Vec::new(), shim: Vec::new() };
+        let mut s = Skip { ours: Vec::new(), shim: Vec::new(), foreign_code: Vec::new() };
         for o in objects() {
             if inside(&o.segments, me) {
                 s.ours = o.segments;
             } else if o.name.contains("libnrt_async_shim") {
                 s.shim.extend(o.segments);
+            } else {
+                s.foreign_code.extend(o.code);
             }
         }
         s
@@ -128,6 +138,125 @@ pub fn capture() -> usize {
         w.site
     } else {
         w.first_outside_ours
+    }
+}
+
+// ---- the cheap capture at an entry point -----------------------------------
+
+const UNCALIBRATED: usize = usize::MAX;
+const UNUSABLE: usize = usize::MAX - 1;
+/// How far above the stack pointer calibration looks for the return address.
+const MAX_SLOT: usize = 1024;
+
+/// One capture point (an export's entry): where, above the stack pointer
+/// read there, the return address into the program lies, in words. The
+/// layout of a function's frame at a given instruction is fixed (Rust has no
+/// alloca), so it is found once with the unwinder and then just read.
+pub struct Point(AtomicUsize);
+
+impl Point {
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Point {
+        Point(AtomicUsize::new(UNCALIBRATED))
+    }
+}
+
+impl std::fmt::Debug for Point {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Point({})", self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// The site of the call being made into the function that expands this
+/// (an exported entry point, called by the program): a few loads once
+/// calibrated (see [`Point`]). Expands to a `usize` (0: none).
+#[macro_export]
+macro_rules! capture_here {
+    () => {{
+        static POINT: $crate::site::Point = $crate::site::Point::new();
+        $crate::site::capture_at($crate::site::stack_pointer!(), &POINT)
+    }};
+}
+
+/// The stack pointer at the point of expansion (0 where unsupported).
+#[cfg(target_arch = "x86_64")]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! stack_pointer {
+    () => {{
+        let sp: usize;
+        // SAFETY: reads a register; touches no memory.
+        unsafe { ::core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+        sp
+    }};
+}
+
+#[cfg(target_arch = "aarch64")]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! stack_pointer {
+    () => {{
+        let sp: usize;
+        // SAFETY: reads a register; touches no memory.
+        unsafe { ::core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+        sp
+    }};
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! stack_pointer {
+    () => {
+        0usize
+    };
+}
+
+pub use crate::{capture_here, stack_pointer};
+
+/// Word `i` above `sp`.
+///
+/// # Safety
+/// `sp + 8 i` must be in the calling thread's live stack.
+unsafe fn stack_word(sp: usize, i: usize) -> usize {
+    // SAFETY: the caller guarantees the address is in the live stack.
+    unsafe { ((sp + i * std::mem::size_of::<usize>()) as *const usize).read_volatile() }
+}
+
+/// `capture`, through a calibrated point: `sp` is the stack pointer read in
+/// the entry point itself. With the shim in the way (its frames vary in
+/// depth), or where the slot does not hold a return address into foreign code,
+/// it unwinds instead.
+#[inline(never)]
+pub fn capture_at(sp: usize, point: &Point) -> usize {
+    let skip = skip();
+    if sp == 0 || !skip.shim.is_empty() {
+        return capture();
+    }
+    match point.0.load(Ordering::Relaxed) {
+        UNCALIBRATED => {
+            let pc = capture();
+            if pc == NONE {
+                return pc;
+            }
+            // The unwinder found pc on this stack above sp (a call pushed or
+            // saved it), so every word up to it is in the live stack.
+            // SAFETY: see above; the scan stops at the first match.
+            let slot = (0..MAX_SLOT).find(|&i| unsafe { stack_word(sp, i) } == pc);
+            point.0.store(slot.unwrap_or(UNUSABLE), Ordering::Relaxed);
+            pc
+        }
+        UNUSABLE => capture(),
+        slot => {
+            // SAFETY: calibration found a return address in this slot: it is
+            // in the frame of the entry point's caller chain, live now.
+            let pc = unsafe { stack_word(sp, slot) };
+            if inside(&skip.foreign_code, pc) {
+                pc
+            } else {
+                capture()
+            }
+        }
     }
 }
 
@@ -278,6 +407,21 @@ mod tests {
         assert!(inside(&skip().ours, here as *const () as usize));
         let pc = here();
         assert!(pc == NONE || !inside(&skip().ours, pc), "{pc:#x}");
+    }
+
+    #[test]
+    fn the_cheap_capture_agrees_with_the_unwinder() {
+        // Called from here, "ours" is the whole test binary, so the unwinder's
+        // site is libc's thread start (or none); the calibrated point must
+        // give the same answer on every call.
+        #[inline(never)]
+        fn entry() -> usize {
+            capture_here!()
+        }
+        let first = entry();
+        for _ in 0..3 {
+            assert_eq!(entry(), first);
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ fn a_wait_is_attributed_to_its_call_tensor_and_hazard() {
     let name: Arc<str> = Arc::from("logits");
     o.waited(0, Some(1), "read-after-write", Some(&name), 5_000_000);
     // No call site (a unit test has no program outside the library).
-    o.end_at(&READ, t0, nrt_common::site::NONE);
+    o.end(&READ, t0, nrt_common::site::NONE);
     let stats = o.stats_json();
     assert!(stats.contains("\"tensor\": \"logits\", \"call\": \"nrt_tensor_read\", \"hazard\": \"read-after-write\""));
     assert!(stats.contains("reads of 'logits' waited"), "{stats}");
@@ -56,7 +56,7 @@ fn waits_are_kept_per_call_site_and_name_it() {
     for (site, ns) in [(a, 3_000_000), (b, 1_000_000), (a, 3_000_000)] {
         let t0 = o.begin();
         o.waited(0, Some(1), "read-after-write", Some(&name), ns);
-        o.end_at(&READ, t0, site);
+        o.end(&READ, t0, site);
     }
     let waits = o.sorted_waits();
     assert_eq!(waits.len(), 2, "one entry per (site, tensor)");

@@ -6,13 +6,10 @@ use crate::hazard::Example;
 use crate::site;
 
 impl Runtime {
-    /// The program's call site of the current API call, when something can print it.
+    /// The program's call site of the current API call (recorded by the
+    /// export), when something can print it.
     pub(super) fn call_site(&self) -> usize {
-        if self.cfg.hazard_sites() {
-            site::capture()
-        } else {
-            site::NONE
-        }
+        site::current()
     }
 
     /// After a check that found hazards: prints those at new pairs of sites

@@ -211,7 +211,6 @@ impl Runtime {
         blocking: bool,
     ) -> Res<u64> {
         let depth = self.cfg.queue_depth as u64;
-        // Before any lock: the unwinder may take the loader's.
         let site = self.call_site();
         let mut st = q.st.lock();
         loop {
