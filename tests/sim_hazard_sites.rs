@@ -189,3 +189,16 @@ fn half_migrated_early_exec_names_the_schedule_and_the_writes() {
         assert!(ok, "{pairs:?}");
     }
 }
+
+#[test]
+fn under_the_shim_the_site_is_the_shims_call_into_the_simulator() {
+    // The shim intercepts nrt_tensor_read, not nrta_execute_schedule: the
+    // read's site is the shim's call, the schedule's the program's.
+    let out = Run::new(RACY, Mode::Preload, Gen::V3).args(&["racy"]).run();
+    out.assert_ok();
+    let pairs = out.report()["hazard_sites"].as_array().cloned().unwrap_or_default();
+    assert!(!pairs.is_empty(), "{out}");
+    let object = |w: &str| pairs[0][w]["object"].as_str().unwrap_or_default().to_string();
+    assert!(object("racing_call").contains("libnrt_async_shim"), "{pairs:?}");
+    assert!(object("in_flight_op").contains("/nrt-test-bin/racy-"), "{pairs:?}");
+}

@@ -1,14 +1,14 @@
-//! Program call sites, for the simulator's hazard report and the shim's
-//! stats: the return address, in the program, of the API call being made.
-//! Captured as one word (by unwinding this library's own frames with the
-//! system unwinder) only by callers that can print it, and resolved
-//! (dl_iterate_phdr, dladdr, the `addr2line` tool) only when printed.
+//! Call sites, for the simulator's hazard report and the shim's stats: the
+//! return address of the API call being made, as one word, captured only by
+//! callers that can print it, and resolved (dl_iterate_phdr, dladdr, the
+//! `addr2line` tool) only when printed.
 //!
 //! "This library" is the object this code is linked into (the simulator's
-//! `libnrt.so.1`, or the shim). The site is the first frame outside it and
-//! outside `libnrt_async_shim` (so with the shim preloaded the simulator still
-//! finds the program's line); when every frame is ours or the shim's (a shim
-//! thread), the first frame outside this library.
+//! `libnrt.so.1`, or the shim). [`capture_here!`] (cheap, at an entry point)
+//! and [`capture_caller`] give the first frame outside it: the program's call,
+//! or, for the simulator with the shim in between, the shim's call into it.
+//! [`capture`] (an unwind, microseconds) also walks past the shim's frames to
+//! the program's.
 
 use std::ffi::{c_int, c_void, CStr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +26,7 @@ extern "C" {
     // The system unwinder (libgcc_s), which std links on every Linux target.
     fn _Unwind_Backtrace(trace: extern "C" fn(*mut c_void, *mut c_void) -> c_int, arg: *mut c_void) -> c_int;
     fn _Unwind_GetIP(ctx: *mut c_void) -> usize;
+    fn _Unwind_GetCFA(ctx: *mut c_void) -> usize;
 }
 
 /// Address ranges of loaded objects: ours, the shim's (when it is not ours),
@@ -91,9 +92,10 @@ fn skip() -> &'static Skip {
         for o in objects() {
             if inside(&o.segments, me) {
                 s.ours = o.segments;
-            } else if o.name.contains("libnrt_async_shim") {
-                s.shim.extend(o.segments);
             } else {
+                if o.name.contains("libnrt_async_shim") {
+                    s.shim.extend(o.segments);
+                }
                 s.foreign_code.extend(o.code);
             }
         }
@@ -105,6 +107,8 @@ struct Walk {
     skip: &'static Skip,
     frames: u32,
     first_outside_ours: usize,
+    /// Where that frame's return address (`first_outside_ours`) is stored.
+    first_outside_slot: usize,
     site: usize,
 }
 
@@ -122,6 +126,11 @@ extern "C" fn step(ctx: *mut c_void, arg: *mut c_void) -> c_int {
     }
     if w.first_outside_ours == NONE {
         w.first_outside_ours = pc;
+        // The context's CFA is the callee's (as libgcc reports it while
+        // backtracing): the call pushed pc just below it (x86-64).
+        // SAFETY: as above.
+        let cfa = unsafe { _Unwind_GetCFA(ctx) };
+        w.first_outside_slot = cfa.saturating_sub(std::mem::size_of::<usize>());
     }
     if inside(&w.skip.shim, pc) {
         return 0;
@@ -130,12 +139,18 @@ extern "C" fn step(ctx: *mut c_void, arg: *mut c_void) -> c_int {
     1 // stop: found
 }
 
-/// The current API call's site in the program (a return address), or NONE.
 #[inline(never)]
-pub fn capture() -> usize {
-    let mut w = Walk { skip: skip(), frames: 0, first_outside_ours: NONE, site: NONE };
+fn walk() -> Walk {
+    let mut w = Walk { skip: skip(), frames: 0, first_outside_ours: NONE, first_outside_slot: 0, site: NONE };
     // SAFETY: `step` matches the callback type and only touches `w` through arg.
     unsafe { _Unwind_Backtrace(step, &mut w as *mut Walk as *mut c_void) };
+    w
+}
+
+/// The current API call's site in the program, past the shim's frames (a
+/// return address), or NONE. Unwinds: microseconds.
+pub fn capture() -> usize {
+    let w = walk();
     if w.site != NONE {
         w.site
     } else {
@@ -143,17 +158,22 @@ pub fn capture() -> usize {
     }
 }
 
+/// The return address of the first frame outside this library, or NONE. Unwinds.
+pub fn capture_caller() -> usize {
+    walk().first_outside_ours
+}
+
 // ---- the cheap capture at an entry point -----------------------------------
 
 const UNCALIBRATED: usize = usize::MAX;
 const UNUSABLE: usize = usize::MAX - 1;
-/// How far above the stack pointer calibration looks for the return address.
-const MAX_SLOT: usize = 1024;
 
 /// One capture point (an export's entry): where, above the stack pointer
-/// read there, the return address into the program lies, in words. The
+/// read there, the return address into the caller lies, in words. The
 /// layout of a function's frame at a given instruction is fixed (Rust has no
-/// alloca), so it is found once with the unwinder and then just read.
+/// alloca), so it is found once with the unwinder (the entry point's CFA)
+/// and then just read. x86-64 only (where a call pushes the return address
+/// just below the callee's CFA); elsewhere every capture unwinds.
 pub struct Point(AtomicUsize);
 
 impl Point {
@@ -180,7 +200,8 @@ macro_rules! capture_here {
     }};
 }
 
-/// The stack pointer at the point of expansion (0 where unsupported).
+/// The stack pointer at the point of expansion (0 where unsupported: then
+/// every capture unwinds).
 #[cfg(target_arch = "x86_64")]
 #[macro_export]
 #[doc(hidden)]
@@ -193,19 +214,7 @@ macro_rules! stack_pointer {
     }};
 }
 
-#[cfg(target_arch = "aarch64")]
-#[macro_export]
-#[doc(hidden)]
-macro_rules! stack_pointer {
-    () => {{
-        let sp: usize;
-        // SAFETY: reads a register; touches no memory.
-        unsafe { ::core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
-        sp
-    }};
-}
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(not(target_arch = "x86_64"))]
 #[macro_export]
 #[doc(hidden)]
 macro_rules! stack_pointer {
@@ -225,30 +234,35 @@ unsafe fn stack_word(sp: usize, i: usize) -> usize {
     unsafe { ((sp + i * std::mem::size_of::<usize>()) as *const usize).read_volatile() }
 }
 
-/// `capture`, through a calibrated point: `sp` is the stack pointer read in
-/// the entry point itself. With the shim in the way (its frames vary in
-/// depth), or where the slot does not hold a return address into foreign code,
-/// it unwinds instead.
+/// `capture_caller`, through a calibrated point: `sp` is the stack pointer
+/// read in the entry point itself. Where the slot does not hold a return
+/// address into another object's code, it unwinds instead.
 #[inline(never)]
 pub fn capture_at(sp: usize, point: &Point) -> usize {
     let skip = skip();
-    if sp == 0 || !skip.shim.is_empty() {
-        return capture();
+    if sp == 0 {
+        return capture_caller();
     }
     match point.0.load(Ordering::Relaxed) {
         UNCALIBRATED => {
-            let pc = capture();
+            let w = walk();
+            let (pc, at) = (w.first_outside_ours, w.first_outside_slot);
             if pc == NONE {
                 return pc;
             }
-            // The unwinder found pc on this stack above sp (a call pushed or
-            // saved it), so every word up to it is in the live stack.
-            // SAFETY: see above; the scan stops at the first match.
-            let slot = (0..MAX_SLOT).find(|&i| unsafe { stack_word(sp, i) } == pc);
+            let word = std::mem::size_of::<usize>();
+            let slot = if at >= sp && (at - sp) % word == 0 {
+                let i = (at - sp) / word;
+                // SAFETY: `at` is a return-address slot of a live frame of this
+                // thread (the unwinder found it), above sp.
+                (unsafe { stack_word(sp, i) } == pc).then_some(i)
+            } else {
+                None
+            };
             point.0.store(slot.unwrap_or(UNUSABLE), Ordering::Relaxed);
             pc
         }
-        UNUSABLE => capture(),
+        UNUSABLE => capture_caller(),
         slot => {
             // SAFETY: calibration found a return address in this slot: it is
             // in the frame of the entry point's caller chain, live now.
@@ -256,7 +270,7 @@ pub fn capture_at(sp: usize, point: &Point) -> usize {
             if inside(&skip.foreign_code, pc) {
                 pc
             } else {
-                capture()
+                capture_caller()
             }
         }
     }
