@@ -8,8 +8,9 @@ use crate::observe::CallStat;
 pub use nrt_common::FfiDefault;
 
 /// Runs an export's body; a panic becomes the failure value and one log
-/// line, never an unwind into C (which would abort the process).
-pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R) -> R {
+/// line, never an unwind into C (which would abort the process). `site`: the
+/// program's call site of the export (for the stats; 0 when they are off).
+pub fn boundary<R: FfiDefault>(stat: &'static CallStat, site: usize, body: impl FnOnce() -> R) -> R {
     let name = stat.name;
     let outer = crate::observe::enter_call(name);
     let observer = crate::observe::get();
@@ -23,7 +24,7 @@ pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R
     let result = nrt_common::catch_panic(body);
     crate::observe::leave_call(outer);
     if let (Some(o), Some(t0)) = (observer, t0) {
-        o.end(stat, t0);
+        o.end(stat, t0, site);
     }
     match result {
         Ok(r) => r,
@@ -33,6 +34,19 @@ pub fn boundary<R: FfiDefault>(stat: &'static CallStat, body: impl FnOnce() -> R
         }
     }
 }
+
+/// In an export: the return address into the program, for the stats only
+/// (a few loads once calibrated, see `nrt_common::site`; 0 with stats off).
+macro_rules! call_site {
+    () => {
+        if $crate::observe::get().is_some() {
+            ::nrt_common::site::capture_here!()
+        } else {
+            0
+        }
+    };
+}
+pub(crate) use call_site;
 
 /// A status body's result as the status it returns (both sides as they are).
 #[inline(always)]
@@ -141,7 +155,7 @@ macro_rules! export {
             use $crate::observe::record::Word as _;
             // NRT_SHIM_RECORD (off: one load); after the call, in every mode.
             let recording = $crate::observe::record::begin(&PLAN, &[$($arg.word()),*]);
-            let result = $crate::ffi::boundary(&STAT, move || {
+            let result = $crate::ffi::boundary(&STAT, $crate::ffi::call_site!(), move || {
                 let $s = match $crate::exports::get() {
                     Ok(s) => s,
                     Err(_) => return $crate::ffi::FfiDefault::failure(),
@@ -184,10 +198,10 @@ mod tests {
 
     #[test]
     fn a_panic_becomes_the_failure_value() {
-        let st: u32 = boundary(&T, || panic!("boom"));
+        let st: u32 = boundary(&T, 0, || panic!("boom"));
         assert_eq!(st, NRT_FAILURE);
-        let p: *mut c_void = boundary(&T, || -> *mut c_void { panic!("boom") });
+        let p: *mut c_void = boundary(&T, 0, || -> *mut c_void { panic!("boom") });
         assert!(p.is_null());
-        assert_eq!(boundary(&T, || 7u32), 7);
+        assert_eq!(boundary(&T, 0, || 7u32), 7);
     }
 }

@@ -250,6 +250,8 @@ struct WaitKey {
     tensor: Option<Arc<str>>,
     call: &'static str,
     why: &'static str,
+    /// The program's call site (a return address, `nrt_common::site`; 0: unknown).
+    site: usize,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -343,8 +345,10 @@ impl Observer {
         self.now_ns()
     }
 
-    /// An export ends: its statistics, its wait, its trace event.
-    pub fn end(&self, stat: &'static CallStat, t0: u64) {
+    /// An export, called from `site` in the program (a return address, see
+    /// `nrt_common::site`), ends: its statistics, its wait (kept per site), its
+    /// trace event.
+    pub fn end(&self, stat: &'static CallStat, t0: u64, site: usize) {
         let t1 = self.now_ns();
         let tid = tid();
         let (blocked, waited) = CTX.with(|c| {
@@ -354,7 +358,7 @@ impl Observer {
         stat.record(self, blocked);
         if let Some(w) = &waited {
             let mut waits = self.waits.lock();
-            let agg = waits.entry(WaitKey { tensor: w.tensor.clone(), call: stat.name, why: w.why }).or_default();
+            let agg = waits.entry(WaitKey { tensor: w.tensor.clone(), call: stat.name, why: w.why, site }).or_default();
             agg.count += 1;
             agg.ns += w.ns;
         }

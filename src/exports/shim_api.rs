@@ -24,7 +24,7 @@ pub extern "C" fn nrt_async_shim_version() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn nrt_async_shim_wait_all() -> u32 {
     static STAT: CallStat = CallStat::new("nrt_async_shim_wait_all");
-    boundary(&STAT, || match shim() {
+    boundary(&STAT, crate::ffi::call_site!(), || match shim() {
         Some(s) if s.engine.is_open() => {
             s.engine.wait_all(None, "nrt_async_shim_wait_all");
             NRT_SUCCESS
@@ -44,7 +44,7 @@ pub extern "C" fn nrt_async_shim_wait_all() -> u32 {
 #[no_mangle]
 pub unsafe extern "C" fn nrt_async_shim_stats_json(buf: *mut c_char, len: usize, needed: *mut usize) -> u32 {
     static STAT: CallStat = CallStat::new("nrt_async_shim_stats_json");
-    boundary(&STAT, || {
+    boundary(&STAT, crate::ffi::call_site!(), || {
         let json = crate::observe::COUNTERS.to_json();
         let n = json.len() + 1;
         if !needed.is_null() {

@@ -132,12 +132,17 @@ impl Observer {
             .take(3)
             .map(|(k, v)| {
                 let pct = 100.0 * v.ns as f64 / wall_ns.max(1) as f64;
-                let what = k.tensor.as_deref().map_or_else(|| "tensors".to_string(), |t| format!("'{t}'"));
+                let mut what = k.tensor.as_deref().map_or_else(|| "tensors".to_string(), |t| format!("'{t}'"));
+                if let Some(at) = site_text(k.site) {
+                    what = format!("{what} at {at}");
+                }
                 match (k.call, k.why) {
                     (_, "window-full") => format!(
-                        "{} waited {pct:.0}% of the run for room in the in-flight window (depth {}): the device is the \
-                         bottleneck; a deeper window (NRT_SHIM_MAX_INFLIGHT) only helps if requests vary in length",
-                        k.call, self.depth
+                        "{}{} waited {pct:.0}% of the run for room in the in-flight window (depth {}): the device is \
+                         the bottleneck; a deeper window (NRT_SHIM_MAX_INFLIGHT) only helps if requests vary in length",
+                        k.call,
+                        site_text(k.site).map(|s| format!(" at {s}")).unwrap_or_default(),
+                        self.depth
                     ),
                     (c, "read-after-write") if c.contains("read") || c.contains("completion") => format!(
                         "reads of {what} waited {pct:.0}% of the run for the execution that produces them: read them \
@@ -183,10 +188,11 @@ impl Observer {
         s.push_str("},\n\"waits\": [");
         for (i, (k, v)) in self.sorted_waits().iter().enumerate() {
             let tensor = k.tensor.as_deref().map_or_else(|| "null".to_string(), |t| format!("\"{}\"", json_escape(t)));
+            let site = site_text(k.site).map_or_else(|| "null".to_string(), |t| format!("\"{}\"", json_escape(&t)));
             let _ = write!(
                 s,
-                "{}{{\"tensor\": {tensor}, \"call\": \"{}\", \"hazard\": \"{}\", \"count\": {}, \"total_us\": {:.3}, \
-                 \"share_of_run\": {:.4}}}",
+                "{}{{\"tensor\": {tensor}, \"call\": \"{}\", \"hazard\": \"{}\", \"site\": {site}, \"count\": {}, \
+                 \"total_us\": {:.3}, \"share_of_run\": {:.4}}}",
                 if i > 0 { ", " } else { "" },
                 k.call,
                 k.why,
@@ -233,9 +239,10 @@ impl Observer {
         for (k, v) in self.sorted_waits().iter().take(10) {
             let _ = writeln!(
                 s,
-                "{p}   waited: {} {} ({}): {} waits, {:.3} ms ({:.1}% of the run)",
+                "{p}   waited: {} {}{} ({}): {} waits, {:.3} ms ({:.1}% of the run)",
                 k.call,
                 k.tensor.as_deref().map_or_else(|| "-".to_string(), |t| format!("'{t}'")),
+                site_text(k.site).map(|s| format!(" at {s}")).unwrap_or_default(),
                 k.why,
                 v.count,
                 v.ns as f64 / 1e6,
@@ -256,6 +263,14 @@ impl Observer {
         }
         s
     }
+}
+
+/// A call site in words, resolved now (report time; NRT_SHIM_ADDR2LINE, default
+/// `addr2line`, gives file:line): "main (app.c:57) [app+0x1c6b]".
+pub(super) fn site_text(site: usize) -> Option<String> {
+    static TOOL: OnceCell<Option<String>> = OnceCell::new();
+    let tool = TOOL.get_or_init(|| nrt_common::site::addr2line_tool("NRT_SHIM_ADDR2LINE"));
+    nrt_common::site::resolve(site, tool.as_deref()).map(|r| r.text())
 }
 
 pub(super) fn device_tid(core: u32) -> u32 {

@@ -34,7 +34,8 @@ fn a_wait_is_attributed_to_its_call_tensor_and_hazard() {
     let t0 = o.begin();
     let name: Arc<str> = Arc::from("logits");
     o.waited(0, Some(1), "read-after-write", Some(&name), 5_000_000);
-    o.end(&READ, t0);
+    // No call site (a unit test has no program outside the library).
+    o.end(&READ, t0, nrt_common::site::NONE);
     let stats = o.stats_json();
     assert!(stats.contains("\"tensor\": \"logits\", \"call\": \"nrt_tensor_read\", \"hazard\": \"read-after-write\""));
     assert!(stats.contains("reads of 'logits' waited"), "{stats}");
@@ -44,6 +45,32 @@ fn a_wait_is_attributed_to_its_call_tensor_and_hazard() {
     assert!(trace.contains("\"ph\": \"s\"") && trace.contains("\"ph\": \"f\""));
     assert!(trace.contains("\"name\": \"core 0 compute\""));
     assert!(o.stats_text().contains("1. reads of 'logits'"));
+}
+
+#[test]
+fn waits_are_kept_per_call_site_and_name_it() {
+    let o = observer(100);
+    let name: Arc<str> = Arc::from("logits");
+    // Two sites (libc's write and read stand for two lines of a program).
+    let (a, b) = (libc::write as *const () as usize + 1, libc::read as *const () as usize + 1);
+    for (site, ns) in [(a, 3_000_000), (b, 1_000_000), (a, 3_000_000)] {
+        let t0 = o.begin();
+        o.waited(0, Some(1), "read-after-write", Some(&name), ns);
+        o.end(&READ, t0, site);
+    }
+    let waits = o.sorted_waits();
+    assert_eq!(waits.len(), 2, "one entry per (site, tensor)");
+    assert_eq!((waits[0].0.site, waits[0].1.count), (a, 2));
+    // Resolved at report time: a symbol, and the object + offset.
+    let (sa, sb) = (super::report::site_text(a).unwrap(), super::report::site_text(b).unwrap());
+    assert!(sa.contains("write+0x1") && sa.contains("[libc"), "{sa}");
+    assert_ne!(sa, sb);
+    let stats = o.stats_json();
+    assert!(stats.contains(&format!("\"site\": \"{}\"", json_escape(&sa))), "{stats}");
+    let advice = o.advice(10_000_000);
+    assert!(advice[0].starts_with(&format!("reads of 'logits' at {sa} waited")), "{advice:?}");
+    assert!(advice[1].starts_with(&format!("reads of 'logits' at {sb} waited")), "{advice:?}");
+    assert!(o.stats_text().contains(&format!("waited: nrt_tensor_read 'logits' at {sa} (read-after-write)")));
 }
 
 #[test]

@@ -43,6 +43,10 @@ pub struct Config {
     /// NRT_SIM_ASYNC_ABI as given (2 or 3), if set.
     pub async_abi_env: Option<u32>,
     pub implicit_fence: ImplicitFence,
+    /// NRT_SIM_HAZARDS=stderr: one line per hazard at a new pair of call sites, as it happens.
+    pub hazards_stderr: bool,
+    /// NRT_SIM_HAZARD_ABORT=1: abort (SIGABRT) at the first hazard, after printing it.
+    pub hazard_abort: bool,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -167,6 +171,22 @@ impl Config {
                 ImplicitFence::Storage
             }
         };
+        let hazards_stderr = match var("NRT_SIM_HAZARDS").map(|s| s.to_ascii_lowercase()).as_deref() {
+            None | Some("off") => false,
+            Some("stderr") => true,
+            Some(other) => {
+                log::warn!("NRT_SIM_HAZARDS={other:?} must be stderr or off; using off");
+                false
+            }
+        };
+        let hazard_abort = match var("NRT_SIM_HAZARD_ABORT").as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                log::warn!("NRT_SIM_HAZARD_ABORT={other:?} must be 0 or 1; using 0");
+                false
+            }
+        };
         Config {
             cores,
             queue_depth,
@@ -182,7 +202,15 @@ impl Config {
             report: var("NRT_SIM_REPORT"),
             async_abi_env,
             implicit_fence,
+            hazards_stderr,
+            hazard_abort,
         }
+    }
+
+    /// True when something can print a hazard's call sites (the report, the
+    /// stderr lines, the abort): only then is each op's site captured.
+    pub fn hazard_sites(&self) -> bool {
+        self.report.is_some() || self.hazards_stderr || self.hazard_abort
     }
 
     /// True when the emulated runtime still has the implicit async mode (< 2.31).

@@ -29,6 +29,9 @@ pub fn guard_status(name: &str, f: impl FnOnce() -> Res<()>) -> NRT_STATUS {
 /// checks its signature at compile time against the nrt-sys declaration of the
 /// same name in the given module (`nrt_sys` or `nrt_sys::v2`).
 ///
+/// While hazard call sites are on (`site::enabled`), the export first records
+/// the return address of its call (a few loads, see `nrt_common::site`).
+///
 /// Declared `-> Res<()>`, the C function returns `NRT_STATUS` and the body is
 /// the logic only: it returns `Ok(())` for NRT_SUCCESS or `Err(status)`, so it
 /// can use `?` (a panic returns NRT_FAILURE, as for any status export).
@@ -39,6 +42,9 @@ macro_rules! export {
         #[no_mangle]
         #[allow(clippy::missing_safety_doc)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $crate::nrt_sys::NRT_STATUS {
+            if $crate::site::enabled() {
+                $crate::site::enter($crate::site::capture_here!());
+            }
             $crate::ffi::guard_status(stringify!($name), move || -> $crate::runtime::Res<()> { $body })
         }
     };
@@ -47,6 +53,9 @@ macro_rules! export {
         #[no_mangle]
         #[allow(clippy::missing_safety_doc)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) $(-> $ret)? {
+            if $crate::site::enabled() {
+                $crate::site::enter($crate::site::capture_here!());
+            }
             $crate::ffi::guard(stringify!($name), move || $body)
         }
     };

@@ -1,8 +1,30 @@
 //! The hazard oracle: byte ranges of storages used by in-flight device ops.
+//! Each op keeps its program call site (a return address, see `site`), so a
+//! hazard names both calls; sites are resolved only when printed.
 
 use std::collections::HashMap;
 
 pub const MAX_EXAMPLES: usize = 16;
+/// Distinct (racing site, in-flight site) pairs kept, with their counts.
+pub const MAX_SITE_PAIRS: usize = 64;
+
+/// One hazard: the racing access and the in-flight op, each with its site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub text: String,
+    pub site: usize,
+    pub inflight_site: usize,
+}
+
+/// Hazards between two call sites of the program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SitePair {
+    pub site: usize,
+    pub inflight_site: usize,
+    pub count: u64,
+    /// The first hazard between them.
+    pub first: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct Range {
@@ -18,6 +40,7 @@ struct InFlight {
     unit: u16,
     what: String,
     ranges: Vec<Range>,
+    site: usize,
 }
 
 #[derive(Debug, Default)]
@@ -25,7 +48,12 @@ pub struct Oracle {
     inflight: HashMap<u64, InFlight>,
     next_key: u64,
     pub count: u64,
-    pub examples: Vec<String>,
+    pub examples: Vec<Example>,
+    /// Per pair of sites, in order of first occurrence (at most MAX_SITE_PAIRS).
+    pub pairs: Vec<SitePair>,
+    /// Hazards at a pair of sites not seen before, for the caller to print
+    /// (NRT_SIM_HAZARDS=stderr); drained by `take_fresh`.
+    fresh: Vec<Example>,
 }
 
 /// Whether two accesses conflict: one writes, and they share a byte (an empty
@@ -44,9 +72,10 @@ fn rw(w: bool) -> &'static str {
 }
 
 impl Oracle {
-    /// Checks an access (by a unit, or by the host when `unit` is None) against
-    /// in-flight ops of other units; counts hazards. Returns how many were found.
-    pub fn check(&mut self, unit: Option<u16>, what: &str, ranges: &[Range]) -> u64 {
+    /// Checks an access (by a unit, or by the host when `unit` is None), made
+    /// at `site`, against in-flight ops of other units; counts hazards.
+    /// Returns how many were found.
+    pub fn check(&mut self, unit: Option<u16>, what: &str, ranges: &[Range], site: usize) -> u64 {
         let mut found = 0;
         let mut keys: Vec<&u64> = self.inflight.keys().collect();
         keys.sort();
@@ -59,8 +88,14 @@ impl Oracle {
             for r in ranges {
                 if let Some(o) = op.ranges.iter().find(|o| overlap(r, o)) {
                     found += 1;
-                    if self.examples.len() + new_examples.len() < MAX_EXAMPLES {
-                        new_examples.push(format!(
+                    let full = self.pairs.len() >= MAX_SITE_PAIRS;
+                    let pair = self.pairs.iter_mut().find(|p| p.site == site && p.inflight_site == op.site);
+                    let fresh_pair = pair.is_none() && !full;
+                    if let Some(p) = pair {
+                        p.count += 1;
+                    }
+                    if fresh_pair || self.examples.len() + new_examples.len() < MAX_EXAMPLES {
+                        let text = format!(
                             "{what} {} tensor '{}' bytes [{}..{}) of storage #{} while in-flight {} is {} tensor '{}' bytes [{}..{})",
                             rw(r.write),
                             r.tensor,
@@ -72,7 +107,20 @@ impl Oracle {
                             o.tensor,
                             o.start,
                             o.end
-                        ));
+                        );
+                        let ex = Example { text, site, inflight_site: op.site };
+                        if fresh_pair {
+                            self.pairs.push(SitePair {
+                                site,
+                                inflight_site: op.site,
+                                count: 1,
+                                first: ex.text.clone(),
+                            });
+                            self.fresh.push(ex.clone());
+                        }
+                        if self.examples.len() + new_examples.len() < MAX_EXAMPLES {
+                            new_examples.push(ex);
+                        }
                     }
                     break;
                 }
@@ -83,15 +131,20 @@ impl Oracle {
         found
     }
 
-    /// Checks and registers a device op; returns its key for `remove`.
-    pub fn register(&mut self, unit: u16, what: String, ranges: Vec<Range>) -> u64 {
-        let n = self.check(Some(unit), &what, &ranges);
+    /// Checks and registers a device op scheduled at `site`; returns its key for `remove`.
+    pub fn register(&mut self, unit: u16, what: String, ranges: Vec<Range>, site: usize) -> u64 {
+        let n = self.check(Some(unit), &what, &ranges, site);
         if n > 0 {
             log::debug!("hazard oracle: {n} hazard(s) at {what}");
         }
         self.next_key += 1;
-        self.inflight.insert(self.next_key, InFlight { unit, what, ranges });
+        self.inflight.insert(self.next_key, InFlight { unit, what, ranges, site });
         self.next_key
+    }
+
+    /// The hazards at new pairs of sites since the last call.
+    pub fn take_fresh(&mut self) -> Vec<Example> {
+        std::mem::take(&mut self.fresh)
     }
 
     pub fn remove(&mut self, key: u64) {
@@ -108,30 +161,41 @@ mod tests {
     #[test]
     fn rules() {
         let mut o = Oracle::default();
-        let k = o.register(1, "exec".into(), vec![r(1, 0, 100, true), r(2, 0, 10, false)]);
+        let k = o.register(1, "exec".into(), vec![r(1, 0, 100, true), r(2, 0, 10, false)], 0x100);
         // same unit: ordered, no hazard
-        assert_eq!(o.check(Some(1), "x", &[r(1, 0, 10, false)]), 0);
+        assert_eq!(o.check(Some(1), "x", &[r(1, 0, 10, false)], 7), 0);
         // read/read: no hazard
-        assert_eq!(o.check(None, "x", &[r(2, 0, 10, false)]), 0);
+        assert_eq!(o.check(None, "x", &[r(2, 0, 10, false)], 7), 0);
         // disjoint: none
-        assert_eq!(o.check(None, "x", &[r(1, 100, 200, true)]), 0);
+        assert_eq!(o.check(None, "x", &[r(1, 100, 200, true)], 7), 0);
         // empty, inside a written range: touches no byte, none
-        assert_eq!(o.check(None, "x", &[r(1, 50, 50, false)]), 0);
+        assert_eq!(o.check(None, "x", &[r(1, 50, 50, false)], 7), 0);
         // other storage: none
-        assert_eq!(o.check(None, "x", &[r(3, 0, 200, true)]), 0);
+        assert_eq!(o.check(None, "x", &[r(3, 0, 200, true)], 7), 0);
         // read of a written range from the host: hazard
-        assert_eq!(o.check(None, "read", &[r(1, 99, 100, false)]), 1);
+        assert_eq!(o.check(None, "read", &[r(1, 99, 100, false)], 0x200), 1);
         // write of a read range from another unit: hazard
-        assert_eq!(o.check(Some(2), "write", &[r(2, 5, 6, true)]), 1);
+        assert_eq!(o.check(Some(2), "write", &[r(2, 5, 6, true)], 0x300), 1);
         assert_eq!(o.count, 2);
         assert_eq!(o.examples.len(), 2);
-        assert!(o.examples[0].contains("in-flight exec"));
+        assert!(o.examples[0].text.contains("in-flight exec"));
+        // Both operations' sites: the racing call's and the in-flight op's.
+        assert_eq!((o.examples[0].site, o.examples[0].inflight_site), (0x200, 0x100));
+        assert_eq!(o.take_fresh().len(), 2);
+        assert!(o.take_fresh().is_empty());
+        // The same pair again: counted on its pair, not fresh.
+        assert_eq!(o.check(None, "read", &[r(1, 0, 1, false)], 0x200), 1);
+        assert!(o.take_fresh().is_empty());
+        assert_eq!(o.pairs[0].count, 2);
         o.remove(k);
-        assert_eq!(o.check(None, "read", &[r(1, 0, 100, true)]), 0);
-        for _ in 0..40 {
-            o.register(5, "w".into(), vec![r(9, 0, 1, true)]);
-            o.check(None, "r", &[r(9, 0, 1, false)]);
+        assert_eq!(o.check(None, "read", &[r(1, 0, 100, true)], 0x200), 0);
+        for i in 0..40 {
+            o.register(5, "w".into(), vec![r(9, 0, 1, true)], 0x400);
+            o.check(None, "r", &[r(9, 0, 1, false)], 0x500 + (i % 2));
         }
         assert_eq!(o.examples.len(), MAX_EXAMPLES);
+        // Two new pairs, both kept even though the examples are full.
+        assert_eq!(o.pairs.len(), 4);
+        assert_eq!(o.take_fresh().len(), 2);
     }
 }

@@ -14,6 +14,7 @@ pub mod pace;
 pub mod raw;
 pub mod runtime;
 pub mod seq;
+pub mod site;
 pub mod sync;
 
 pub use nrt_sys;

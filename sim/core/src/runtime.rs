@@ -8,6 +8,7 @@
 //! - `transfer`: the synchronous data calls; `execute`: the execute calls;
 //! - `nrta`: the explicit async calls; `events`: completion eventfds;
 //! - `implicit`: the implicit-async mode's fence and errors;
+//! - `hazards`: call sites per op, hazard lines and abort;
 //! - `report`: the session report.
 
 use crate::config::Config;
@@ -34,6 +35,7 @@ macro_rules! reject {
 mod events;
 mod execute;
 mod fork;
+mod hazards;
 mod implicit;
 mod models;
 mod nrta;

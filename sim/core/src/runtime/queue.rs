@@ -211,6 +211,7 @@ impl Runtime {
         blocking: bool,
     ) -> Res<u64> {
         let depth = self.cfg.queue_depth as u64;
+        let site = self.call_site();
         let mut st = q.st.lock();
         loop {
             if st.closing {
@@ -269,7 +270,14 @@ impl Runtime {
             Work::Data(t) => ranges = t.ranges(),
         }
         let desc = format!("{what} (seq {seqno:#018x} on {})", q.name);
-        let hazard_key = self.oracle.lock().register(q.uid, desc, ranges);
+        let (hazard_key, found) = {
+            let mut o = self.oracle.lock();
+            let before = o.count;
+            (o.register(q.uid, desc, ranges, site), o.count > before)
+        };
+        if found {
+            self.hazards_found();
+        }
         let op = Op { counter, work, dur, enq: Instant::now(), done, hazard_key };
         if inline {
             st.inline_active = true;

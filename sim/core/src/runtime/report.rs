@@ -8,12 +8,27 @@ impl Runtime {
         let mut s = String::from("{\n");
         s += &format!("  \"hazards\": {},\n", o.count);
         s += "  \"hazard_examples\": [";
-        for (i, e) in o.examples.iter().enumerate() {
-            s += if i == 0 { "\n    " } else { ",\n    " };
-            s += &json_str(e);
-        }
-        s += if o.examples.is_empty() { "],\n" } else { "\n  ],\n" };
+        let examples = o.examples.clone();
+        let pairs = o.pairs.clone();
         drop(o);
+        // Resolved now, without the oracle's lock (addr2line runs per new address).
+        for (i, e) in examples.iter().enumerate() {
+            s += if i == 0 { "\n    " } else { ",\n    " };
+            s += &json_str(&super::hazards::example_text(e));
+        }
+        s += if examples.is_empty() { "],\n" } else { "\n  ],\n" };
+        s += "  \"hazard_sites\": [";
+        for (i, p) in pairs.iter().enumerate() {
+            s += if i == 0 { "\n    " } else { ",\n    " };
+            s += &format!(
+                "{{\"count\": {}, \"racing_call\": {}, \"in_flight_op\": {}, \"first\": {}}}",
+                p.count,
+                site_json(p.site),
+                site_json(p.inflight_site),
+                json_str(&p.first)
+            );
+        }
+        s += if pairs.is_empty() { "],\n" } else { "\n  ],\n" };
         s += &format!("  \"executions\": {},\n", self.stats.executions.load(Ordering::Relaxed));
         s += &format!("  \"failed_executions\": {},\n", self.stats.failed.load(Ordering::Relaxed));
         s += &format!("  \"wall_us\": {},\n", self.start.elapsed().as_micros());
@@ -47,4 +62,19 @@ impl Runtime {
             Err(e) => log::error!("cannot write the report to {path}: {e}"),
         }
     }
+}
+
+/// A call site as JSON: {"site": "main (racy.c:78) [racy+0x12af]", "object", "offset", "symbol", "line", "inlined_from"}.
+fn site_json(pc: usize) -> String {
+    let Some(r) = crate::site::resolve(pc) else { return "null".into() };
+    let opt = |v: &Option<String>| v.as_deref().map(json_str).unwrap_or_else(|| "null".into());
+    format!(
+        "{{\"site\": {}, \"object\": {}, \"offset\": \"{:#x}\", \"symbol\": {}, \"line\": {}, \"inlined_from\": [{}]}}",
+        json_str(&r.text()),
+        json_str(&r.object),
+        r.offset,
+        opt(&r.symbol),
+        opt(&r.line),
+        r.inlined_from.iter().map(|l| json_str(l)).collect::<Vec<_>>().join(", ")
+    )
 }

@@ -81,6 +81,7 @@ fn implicit_from_env(cfg: &Config) -> u32 {
 pub fn init() -> Status {
     crate::logging::init();
     let cfg = config::get();
+    crate::site::set_enabled(cfg.hazard_sites());
     // Before PHASE: pthread_atfork waits for a concurrent fork, whose prepare
     // handler waits for PHASE.
     raw::register_atfork_once();

@@ -10,9 +10,11 @@ use crate::raw::UserBuf;
 impl Runtime {
     /// A host-side access outside the units: check it against in-flight ops.
     fn host_access(&self, what: &str, ranges: &[Range]) {
-        let n = self.oracle.lock().check(None, what, ranges);
+        let site = self.call_site();
+        let n = self.oracle.lock().check(None, what, ranges, site);
         if n > 0 {
             log::debug!("hazard oracle: {n} hazard(s) at {what}");
+            self.hazards_found();
         }
     }
 

@@ -173,7 +173,10 @@ pub struct Output {
 /// library of generation `g`, with `env`; kills it and fails after `timeout_s`.
 pub fn run(scenario: &str, g: Gen, env: &[(&str, &str)], timeout_s: u64) -> Output {
     let lib = lib_path(g);
-    let dir = std::env::temp_dir().join(format!("nrt-sim-test-{}-{scenario}-{:?}", std::process::id(), g));
+    // Unique per run: two tests may run the same scenario at once.
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("nrt-sim-test-{}-{n}-{scenario}-{:?}", std::process::id(), g));
     std::fs::create_dir_all(&dir).unwrap();
     let out_p = dir.join("stdout");
     let err_p = dir.join("stderr");
