@@ -43,6 +43,8 @@ pub struct Config {
     /// NRT_SIM_ASYNC_ABI as given (2 or 3), if set.
     pub async_abi_env: Option<u32>,
     pub implicit_fence: ImplicitFence,
+    /// How long nrt_barrier with count > 1 waits for the other ranks (NRT_SIM_BARRIER_TIMEOUT_MS).
+    pub barrier_timeout_ms: u64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -182,6 +184,7 @@ impl Config {
             report: var("NRT_SIM_REPORT"),
             async_abi_env,
             implicit_fence,
+            barrier_timeout_ms: parse_num("NRT_SIM_BARRIER_TIMEOUT_MS", 10_000),
         }
     }
 

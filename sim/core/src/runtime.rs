@@ -31,12 +31,15 @@ macro_rules! reject {
     }};
 }
 
+mod barrier;
+mod devmem;
 mod events;
 mod execute;
 mod fork;
 mod implicit;
 mod models;
 mod nrta;
+mod profile;
 mod queue;
 mod report;
 mod session;
@@ -45,6 +48,7 @@ mod tensors;
 mod transfer;
 mod worker;
 
+pub use devmem::{Bank, DevAlloc};
 pub use fork::{fork_child, fork_parent, fork_prepare};
 pub use models::Model;
 pub use nrta::Tracker;
@@ -112,6 +116,12 @@ fn new_handle() -> usize {
     (0x5eed_0000_0000usize) + (n as usize) * 16
 }
 
+/// A new opaque handle from the same space (objects that outlive sessions:
+/// inspect options).
+pub fn new_opaque_handle() -> usize {
+    new_handle()
+}
+
 // ---------------------------------------------------------------- state
 
 /// Everything the session handed out a handle for, and the per-core model counts.
@@ -172,6 +182,10 @@ pub struct Runtime {
     callback: Mutex<Option<Callback>>,
     /// Where this session's report goes (NRT_SIM_REPORT, `.<pid>` appended in a forked child).
     report: Option<String>,
+    /// Device memory, one bank per core (made on first use).
+    banks: devmem::Banks,
+    barrier: barrier::Rendezvous,
+    profiles: profile::Profiles,
 }
 
 impl Runtime {

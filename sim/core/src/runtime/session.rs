@@ -139,6 +139,9 @@ pub fn init() -> Status {
                 p.clone()
             }
         }),
+        banks: Default::default(),
+        barrier: Default::default(),
+        profiles: Default::default(),
     });
     let has_report = r.report.is_some();
     *ph = Phase::Running(r);

@@ -403,13 +403,18 @@ pub fn wait_child(pid: libc::pid_t, timeout: Duration, what: &str) -> c_int {
 }
 
 /// The file descriptors open in this process (from /proc/self/fd, without the
-/// directory's own descriptor).
+/// directory's own descriptor, nor the simulator's device memory: one memfd per
+/// core's bank, made at the core's first device allocation).
 pub fn open_fds() -> std::collections::BTreeSet<c_int> {
     let names: Vec<String> = std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
-    names.iter().filter_map(|n| n.parse().ok()).filter(|&fd| fd_is_open(fd)).collect()
+    let is_bank = |fd: &c_int| {
+        std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .is_ok_and(|p| p.to_string_lossy().starts_with("/memfd:nrt-sim-hbm"))
+    };
+    names.iter().filter_map(|n| n.parse().ok()).filter(|&fd| fd_is_open(fd) && !is_bank(&fd)).collect()
 }
 
 pub fn fd_is_open(fd: c_int) -> bool {
