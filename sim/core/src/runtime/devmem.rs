@@ -27,9 +27,10 @@ pub(super) fn bank_len(limit: u64) -> usize {
     (want as usize).div_ceil(PAGE) * PAGE
 }
 
-/// One live allocation of a bank.
+/// One live allocation of a bank: `size` bytes used of the `len` reserved.
 struct Live {
     len: usize,
+    size: usize,
     tensor: String,
     storage: Weak<Storage>,
 }
@@ -72,7 +73,7 @@ impl Extents {
     /// The live allocation holding `off..off + len` entirely: (its offset, it).
     fn find(&self, off: usize, len: usize) -> Option<(usize, &Live)> {
         let (&a, l) = self.live.range(..=off).next_back()?;
-        (off + len <= a + l.len).then_some((a, l))
+        (off + len <= a + l.size).then_some((a, l))
     }
 }
 
@@ -140,7 +141,7 @@ impl Runtime {
         let exposed = AtomicBool::new(bank.mapped.load(Ordering::Relaxed));
         let dev = DevAlloc { bank: bank.clone(), off, len };
         let st = Arc::new(Storage { id, mem, pa, accounted: Some(accounted), dev: Some(dev), exposed });
-        let live = Live { len, tensor: name.to_string(), storage: Arc::downgrade(&st) };
+        let live = Live { len, size, tensor: name.to_string(), storage: Arc::downgrade(&st) };
         bank.ext.lock().live.insert(off, live);
         Ok(st)
     }
@@ -239,10 +240,11 @@ mod tests {
     fn find_needs_one_live_allocation() {
         let mut e = Extents::new(4 * PAGE);
         for off in [0, PAGE] {
-            e.live.insert(off, Live { len: PAGE, tensor: "t".into(), storage: Weak::new() });
+            e.live.insert(off, Live { len: PAGE, size: PAGE - 8, tensor: "t".into(), storage: Weak::new() });
         }
         assert_eq!(e.find(10, 20).map(|f| f.0), Some(0));
-        assert_eq!(e.find(PAGE - 1, 1).map(|f| f.0), Some(0));
+        assert_eq!(e.find(PAGE - 9, 1).map(|f| f.0), Some(0));
+        assert!(e.find(PAGE - 9, 2).is_none(), "past the tensor's bytes");
         assert!(e.find(PAGE - 1, 2).is_none(), "spans two allocations");
         assert!(e.find(2 * PAGE, 1).is_none(), "free memory");
     }
