@@ -27,9 +27,9 @@ pub(super) fn bank_len(limit: u64) -> usize {
     (want as usize).div_ceil(PAGE) * PAGE
 }
 
-/// One live allocation of a bank: `size` bytes used of the `len` reserved.
+/// One live allocation of a bank: its tensor's `size` bytes (the extent
+/// reserved is page-rounded; the DevAlloc knows it).
 struct Live {
-    len: usize,
     size: usize,
     tensor: String,
     storage: Weak<Storage>,
@@ -141,7 +141,7 @@ impl Runtime {
         let exposed = AtomicBool::new(bank.mapped.load(Ordering::Relaxed));
         let dev = DevAlloc { bank: bank.clone(), off, len };
         let st = Arc::new(Storage { id, mem, pa, accounted: Some(accounted), dev: Some(dev), exposed });
-        let live = Live { len, size, tensor: name.to_string(), storage: Arc::downgrade(&st) };
+        let live = Live { size, tensor: name.to_string(), storage: Arc::downgrade(&st) };
         bank.ext.lock().live.insert(off, live);
         Ok(st)
     }
@@ -240,7 +240,7 @@ mod tests {
     fn find_needs_one_live_allocation() {
         let mut e = Extents::new(4 * PAGE);
         for off in [0, PAGE] {
-            e.live.insert(off, Live { len: PAGE, size: PAGE - 8, tensor: "t".into(), storage: Weak::new() });
+            e.live.insert(off, Live { size: PAGE - 8, tensor: "t".into(), storage: Weak::new() });
         }
         assert_eq!(e.find(10, 20).map(|f| f.0), Some(0));
         assert_eq!(e.find(PAGE - 9, 1).map(|f| f.0), Some(0));
