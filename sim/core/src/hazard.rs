@@ -18,6 +18,9 @@ struct InFlight {
     unit: u16,
     what: String,
     ranges: Vec<Range>,
+    /// A hazard involving this op was counted already (so an outside write
+    /// that the same race explains is not counted twice).
+    raced: bool,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +51,7 @@ impl Oracle {
         let mut keys: Vec<&u64> = self.inflight.keys().collect();
         keys.sort();
         let mut new_examples = Vec::new();
+        let mut raced = Vec::new();
         for k in keys {
             let op = &self.inflight[k];
             if Some(op.unit) == unit {
@@ -56,6 +60,7 @@ impl Oracle {
             for r in ranges {
                 if let Some(o) = op.ranges.iter().find(|o| overlap(r, o)) {
                     found += 1;
+                    raced.push(*k);
                     if self.examples.len() + new_examples.len() < MAX_EXAMPLES {
                         new_examples.push(format!(
                             "{what} {} tensor '{}' bytes [{}..{}) of storage #{} while in-flight {} is {} tensor '{}' bytes [{}..{})",
@@ -75,9 +80,28 @@ impl Oracle {
                 }
             }
         }
+        for k in raced {
+            if let Some(op) = self.inflight.get_mut(&k) {
+                op.raced = true;
+            }
+        }
         self.count += found;
         self.examples.extend(new_examples);
         found
+    }
+
+    /// Counts one hazard for in-flight op `key` whose bytes changed behind the
+    /// simulator (`what` says how), unless a hazard involving it was counted.
+    pub fn external(&mut self, key: u64, what: impl FnOnce(&str) -> String) {
+        let Some(op) = self.inflight.get_mut(&key) else { return };
+        if op.raced {
+            return;
+        }
+        op.raced = true;
+        self.count += 1;
+        if self.examples.len() < MAX_EXAMPLES {
+            self.examples.push(what(&op.what));
+        }
     }
 
     /// Checks and registers a device op; returns its key for `remove`.
@@ -87,7 +111,7 @@ impl Oracle {
             log::debug!("hazard oracle: {n} hazard(s) at {what}");
         }
         self.next_key += 1;
-        self.inflight.insert(self.next_key, InFlight { unit, what, ranges });
+        self.inflight.insert(self.next_key, InFlight { unit, what, ranges, raced: n > 0 });
         self.next_key
     }
 
@@ -128,5 +152,21 @@ mod tests {
             o.check(None, "r", &[r(9, 0, 1, false)]);
         }
         assert_eq!(o.examples.len(), MAX_EXAMPLES);
+    }
+    #[test]
+    fn external_changes_count_once_per_op_and_not_after_a_race() {
+        let mut o = Oracle::default();
+        let a = o.register(1, "exec a".into(), vec![r(1, 0, 8, false)]);
+        o.external(a, |w| format!("outside write during {w}"));
+        o.external(a, |w| format!("again during {w}"));
+        assert_eq!(o.count, 1);
+        assert!(o.examples[0].contains("exec a"));
+        let b = o.register(2, "exec b".into(), vec![r(2, 0, 8, false)]);
+        assert_eq!(o.check(None, "write", &[r(2, 0, 1, true)]), 1);
+        o.external(b, |_| "explained by the race above".into());
+        assert_eq!(o.count, 2);
+        o.remove(a);
+        o.external(a, |_| "gone".into());
+        assert_eq!(o.count, 2);
     }
 }

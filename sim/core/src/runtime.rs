@@ -46,6 +46,7 @@ mod session;
 mod sets;
 mod tensors;
 mod transfer;
+mod watch;
 mod worker;
 
 pub use devmem::{Bank, DevAlloc};
