@@ -42,6 +42,7 @@ mod nrta;
 mod profile;
 mod queue;
 mod report;
+mod sendrecv;
 mod session;
 mod sets;
 mod tensors;
@@ -54,6 +55,7 @@ pub use fork::{fork_child, fork_parent, fork_prepare};
 pub use models::Model;
 pub use nrta::Tracker;
 pub use queue::{Completion, Queue, SyncSlot};
+pub use sendrecv::MAX_PENDING as SENDRECV_MAX_PENDING;
 pub use session::{close, init, rt, rt_async, write_report_at_exit};
 pub use tensors::{Placement, Region, Storage, Tensor};
 
@@ -187,6 +189,7 @@ pub struct Runtime {
     banks: devmem::Banks,
     barrier: barrier::Rendezvous,
     profiles: profile::Profiles,
+    sendrecv: sendrecv::SendRecv,
 }
 
 impl Runtime {

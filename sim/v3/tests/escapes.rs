@@ -28,7 +28,11 @@ api!(Escapes, sys3;
     nrt_inspect_begin: fn() -> NRT_STATUS;
     nrt_inspect_begin_with_options: fn(*mut nrt_inspect_config_t) -> NRT_STATUS;
     nrt_inspect_stop: fn() -> NRT_STATUS;
+    nrt_async_sendrecv_init: fn(c_int) -> NRT_STATUS;
+    nrt_async_sendrecv_get_max_num_pending_request: fn(*mut c_int) -> NRT_STATUS;
     nrt_async_sendrecv_connect: fn(*const c_char, c_int, c_int, *mut *mut nrt_async_sendrecv_comm_t) -> NRT_STATUS;
+    nrt_async_sendrecv_accept: fn(*const c_char, c_int, c_int, *mut *mut nrt_async_sendrecv_comm_t) -> NRT_STATUS;
+    nrt_async_sendrecv_test_comm: fn(*mut nrt_async_sendrecv_comm_t, *mut bool) -> NRT_STATUS;
     nrt_async_sendrecv_send_tensor: fn(*mut nrt_tensor_t, usize, usize, *mut nrt_async_sendrecv_comm_t, *mut *mut nrt_async_sendrecv_request_t) -> NRT_STATUS;
     nrt_async_sendrecv_recv_tensor: fn(*mut nrt_tensor_t, usize, usize, *mut nrt_async_sendrecv_comm_t, *mut *mut nrt_async_sendrecv_request_t) -> NRT_STATUS;
     nrt_async_sendrecv_test_request: fn(*mut nrt_async_sendrecv_request_t, *mut bool, *mut usize) -> NRT_STATUS;
@@ -80,7 +84,7 @@ both!(dmabuf_and_hbm_v3, dmabuf_and_hbm_v2, "dmabuf", &[]);
 both!(barrier_v3, barrier_v2, "barrier", &[("NRT_SIM_BARRIER_TIMEOUT_MS", "200")]);
 both!(profile_v3, profile_v2, "profile", &[]);
 both!(inspect_v3, inspect_v2, "inspect", &[]);
-both!(sendrecv_not_simulated_v3, sendrecv_not_simulated_v2, "sendrecv", &[]);
+both!(sendrecv_loopback_v3, sendrecv_loopback_v2, "sendrecv", &[]);
 both!(uninitialized_and_closed_v3, uninitialized_and_closed_v2, "states", &[]);
 both!(device_memory_limit_v3, device_memory_limit_v2, "limit", &[("NRT_SIM_DEVICE_MEMORY", "64K")]);
 
@@ -378,20 +382,69 @@ fn inspect(l: &Lib, e: &Escapes) {
 }
 
 fn sendrecv(l: &Lib, e: &Escapes) {
+    unsafe { std::env::set_var("NRT_SIM_REPORT", report_path()) };
     l.init();
-    let x = l.dev(0, 64, "x");
-    let mut comm = std::ptr::null_mut();
-    let mut req = std::ptr::null_mut();
+    let (a, b) = (l.dev(0, 64, "a"), l.dev(1, 64, "b"));
+    let data: Vec<u8> = (100..164).collect();
+    assert_eq!(l.write(a, 0, &data), NRT_SUCCESS);
+    let (mut sc, mut rc) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let (mut sr, mut rr) = (std::ptr::null_mut(), std::ptr::null_mut());
     let mut done = false;
     let mut n = 0usize;
+    let mut max: c_int = 0;
     unsafe {
-        assert_eq!((e.nrt_async_sendrecv_connect)(c"127.0.0.1".as_ptr(), 1, 0, &mut comm), NRT_FAILURE);
-        assert_eq!((e.nrt_async_sendrecv_send_tensor)(x, 0, 64, comm, &mut req), NRT_FAILURE);
-        assert_eq!((e.nrt_async_sendrecv_recv_tensor)(x, 0, 64, comm, &mut req), NRT_FAILURE);
-        assert_eq!((e.nrt_async_sendrecv_test_request)(req, &mut done, &mut n), NRT_FAILURE);
+        assert_eq!((e.nrt_async_sendrecv_init)(0), NRT_SUCCESS);
+        assert_eq!((e.nrt_async_sendrecv_init)(1), NRT_SUCCESS);
+        assert_eq!((e.nrt_async_sendrecv_get_max_num_pending_request)(&mut max), NRT_SUCCESS);
+        assert!(max > 0);
+        // core 0 sends to core 1
+        assert_eq!((e.nrt_async_sendrecv_connect)(c"127.0.0.1".as_ptr(), 1, 0, &mut sc), NRT_SUCCESS);
+        assert_eq!((e.nrt_async_sendrecv_test_comm)(sc, &mut done), NRT_SUCCESS);
+        assert!(!done, "no receiving end yet");
+        assert_eq!((e.nrt_async_sendrecv_accept)(c"localhost".as_ptr(), 0, 1, &mut rc), NRT_SUCCESS);
+        assert_eq!((e.nrt_async_sendrecv_test_comm)(sc, &mut done), NRT_SUCCESS);
+        assert!(done);
+        assert_eq!((e.nrt_async_sendrecv_test_comm)(rc, &mut done), NRT_SUCCESS);
+        assert!(done);
+        // the send waits for its receive; both complete when both are posted
+        assert_eq!((e.nrt_async_sendrecv_send_tensor)(a, 8, 32, sc, &mut sr), NRT_SUCCESS);
+        assert_eq!((e.nrt_async_sendrecv_test_request)(sr, &mut done, &mut n), NRT_SUCCESS);
+        assert!(!done);
+        assert_eq!((e.nrt_async_sendrecv_recv_tensor)(b, 16, 32, rc, &mut rr), NRT_SUCCESS);
+        for r in [sr, rr] {
+            assert_eq!((e.nrt_async_sendrecv_test_request)(r, &mut done, &mut n), NRT_SUCCESS);
+            assert!(done && n == 32);
+            assert_eq!((e.nrt_async_sendrecv_test_request)(r, &mut done, &mut n), NRT_INVALID_HANDLE, "reported once");
+        }
+        assert_eq!(l.read(b, 0, 64), [&[0u8; 16][..], &data[8..40], &[0u8; 16][..]].concat());
+        // bad input
+        let mut c = std::ptr::null_mut();
+        assert_eq!((e.nrt_async_sendrecv_connect)(c"10.1.2.3".as_ptr(), 1, 0, &mut c), NRT_FAILURE, "a remote peer");
+        assert_eq!((e.nrt_async_sendrecv_connect)(c"127.0.0.1".as_ptr(), 2, 0, &mut c), NRT_INVALID, "peer lnc 2");
+        assert_eq!((e.nrt_async_sendrecv_connect)(std::ptr::null(), 1, 0, &mut c), NRT_INVALID);
+        assert_eq!((e.nrt_async_sendrecv_connect)(c"127.0.0.1".as_ptr(), 1, 0, std::ptr::null_mut()), NRT_INVALID);
+        assert!(c.is_null());
+        let mut r = std::ptr::null_mut();
+        assert_eq!((e.nrt_async_sendrecv_send_tensor)(b, 0, 8, sc, &mut r), NRT_INVALID, "b is on core 1");
+        assert_eq!((e.nrt_async_sendrecv_send_tensor)(a, 60, 8, sc, &mut r), NRT_INVALID, "past the end");
+        assert_eq!((e.nrt_async_sendrecv_send_tensor)(a, 0, 8, rc, &mut r), NRT_INVALID, "a receive communicator");
+        assert_eq!((e.nrt_async_sendrecv_send_tensor)(a, 0, 8, 0x99 as *mut _, &mut r), NRT_INVALID_HANDLE);
+        assert_eq!((e.nrt_async_sendrecv_send_tensor)(a, 0, 8, sc, std::ptr::null_mut()), NRT_INVALID);
+        assert_eq!((e.nrt_async_sendrecv_test_request)(0x99 as *mut _, &mut done, &mut n), NRT_INVALID_HANDLE);
+        assert!(r.is_null());
+        // a send racing an execution that writes the tensor is a hazard
+        let m = l.load(&slow(20_000), 0);
+        let x = l.dev(0, 64, "x");
+        let mut st = 99u32;
+        let seq = schedule(l, m, l.set(&[("x", x)]), l.set(&[("y", a)]), &mut st);
+        assert_eq!((e.nrt_async_sendrecv_send_tensor)(a, 0, 64, sc, &mut sr), NRT_SUCCESS);
+        assert_eq!((e.nrt_async_sendrecv_recv_tensor)(b, 0, 64, rc, &mut rr), NRT_SUCCESS);
+        l.wait_seq(seq);
     }
-    assert!(comm.is_null() && req.is_null());
     l.close();
+    let r = read_report();
+    assert_eq!(r["hazards"], 1, "{r}");
+    assert!(r["hazard_examples"][0].as_str().unwrap().contains("nrt_async_sendrecv 'a'"), "{r}");
 }
 
 /// Every new call checks the session first: NRT_UNINITIALIZED, then NRT_CLOSED.

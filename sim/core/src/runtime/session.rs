@@ -142,6 +142,7 @@ pub fn init() -> Status {
         banks: Default::default(),
         barrier: Default::default(),
         profiles: Default::default(),
+        sendrecv: Default::default(),
     });
     let has_report = r.report.is_some();
     *ph = Phase::Running(r);
