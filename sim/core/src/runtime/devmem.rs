@@ -136,6 +136,7 @@ impl Runtime {
         let off = bank.ext.lock().alloc(len).ok_or_else(|| {
             reject!(NRT_RESOURCE, "{call}: no {len} contiguous bytes left in core {core}'s device memory for '{name}'")
         })?;
+        bank.map.populate(off, len);
         let mem = bank.map.mem(off, size);
         let pa = pa_base(core) + off as u64;
         let exposed = AtomicBool::new(bank.mapped.load(Ordering::Relaxed));
