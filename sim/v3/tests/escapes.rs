@@ -211,7 +211,7 @@ fn memcpy(l: &Lib, e: &Escapes) {
 fn memcpy_race(l: &Lib, e: &Escapes) {
     unsafe { std::env::set_var("NRT_SIM_REPORT", report_path()) };
     l.init();
-    let m = l.load(&slow(20_000), 0);
+    let m = l.load(&slow(200_000), 0);
     let (x, y) = (l.dev(0, 64, "in_x"), l.dev(0, 64, "out_y"));
     let (i, o) = (l.set(&[("x", x)]), l.set(&[("y", y)]));
     let xa = unsafe { (l.c.nrt_tensor_get_va)(x) };
@@ -268,7 +268,7 @@ fn dmabuf(l: &Lib, e: &Escapes) {
 
 fn barrier(l: &Lib, e: &Escapes) {
     l.init();
-    let m = l.load(&slow(20_000), 0);
+    let m = l.load(&slow(200_000), 0);
     let (x, y) = (l.dev(0, 64, "x"), l.dev(0, 64, "y"));
     let (i, o) = (l.set(&[("x", x)]), l.set(&[("y", y)]));
     let mut st = 99u32;
@@ -358,7 +358,7 @@ fn inspect(l: &Lib, e: &Escapes) {
         assert_eq!((e.nrt_inspect_config_allocate)(std::ptr::null_mut()), NRT_INVALID);
         assert_eq!((e.nrt_inspect_begin_with_options)(c), NRT_UNINITIALIZED);
         l.init();
-        let m = l.load(&slow(20_000), 0);
+        let m = l.load(&slow(200_000), 0);
         let (x, y) = (l.dev(0, 64, "x"), l.dev(0, 64, "y"));
         let (i, o) = (l.set(&[("x", x)]), l.set(&[("y", y)]));
         assert_eq!((e.nrt_inspect_begin_with_options)(c), NRT_SUCCESS);
@@ -433,7 +433,7 @@ fn sendrecv(l: &Lib, e: &Escapes) {
         assert_eq!((e.nrt_async_sendrecv_test_request)(0x99 as *mut _, &mut done, &mut n), NRT_INVALID_HANDLE);
         assert!(r.is_null());
         // a send racing an execution that writes the tensor is a hazard
-        let m = l.load(&slow(20_000), 0);
+        let m = l.load(&slow(200_000), 0);
         let x = l.dev(0, 64, "x");
         let mut st = 99u32;
         let seq = schedule(l, m, l.set(&[("x", x)]), l.set(&[("y", a)]), &mut st);
@@ -503,18 +503,25 @@ both!(perftest_style_va_writes_clean_v3, perftest_style_va_writes_clean_v2, "va_
 fn va_race(l: &Lib) {
     unsafe { std::env::set_var("NRT_SIM_REPORT", report_path()) };
     l.init();
-    let m = l.load(&slow(30_000), 0);
+    let m = l.load(&slow(200_000), 0);
     let (x, y) = (l.dev(0, 64, "in_x"), l.dev(0, 64, "out_y"));
     let (i, o) = (l.set(&[("x", x)]), l.set(&[("y", y)]));
     let xv = bytes(unsafe { (l.c.nrt_tensor_get_va)(x) }, 64);
     let yv = bytes(unsafe { (l.c.nrt_tensor_get_va)(y) }, 64);
     let mut st = 99u32;
     let seq = schedule(l, m, i, o, &mut st);
-    std::thread::sleep(std::time::Duration::from_millis(5));
-    xv[3] = 77; // racing the execution's read of in_x
-    l.wait_seq(seq);
-    let seq = schedule(l, m, i, o, &mut st);
-    l.wait_seq(seq);
+    // Racing the execution's read of in_x: stores from its scheduling (on an
+    // idle queue the oracle looks from then on) until it completes, 200 ms of
+    // modelled time later.
+    let t = std::time::Instant::now();
+    let mut k = 0u8;
+    while !l.is_completed(seq).unwrap() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "never completed");
+        k = k.wrapping_add(1);
+        // SAFETY: a plain store into the tensor's mapped bytes (volatile: each one happens).
+        unsafe { std::ptr::write_volatile(&mut xv[3], k) };
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
     yv[0] = 1; // after completion: no race
     l.close();
     let r = read_report();
