@@ -147,8 +147,19 @@ NRT_STATUS nrt_tensor_attach_buffer(nrt_tensor_t *tensor, void *buffer, size_t s
 /* Aliases the source's storage (no copy). */
 NRT_STATUS nrt_tensor_allocate_slice(const nrt_tensor_t *tensor_source, size_t offset, size_t size, const char *name,
                                      nrt_tensor_t **tensor_slice);
-/* A CPU-visible address of the tensor's bytes, or NULL. */
+/* A CPU-visible address of the tensor's bytes, or NULL. On a DEVICE tensor it maps
+ * device memory: CPU accesses through it bypass the runtime's tracking. */
 void *nrt_tensor_get_va(const nrt_tensor_t *tensor);
+
+/* ---- device memory seen by the CPU or a NIC --------------------------- */
+
+/* A plain copy into CPU-mapped device memory (dest from nrt_tensor_get_va or
+ * nrt_get_hbm_mmap_va); used by libfabric's Neuron provider. */
+NRT_STATUS nrt_memcpy_to_device(void *dest, const void *src, size_t size);
+/* Maps HBM bank hbm_idx of device device_id to the CPU: *va, *size. */
+NRT_STATUS nrt_get_hbm_mmap_va(int device_id, int hbm_idx, void **va, size_t *size);
+/* A dma-buf fd of the device memory [va, va + size), for EFA peer-direct. */
+NRT_STATUS nrt_get_dmabuf_fd(uint64_t va, uint64_t size, int *fd);
 
 #ifdef __cplusplus
 }

@@ -55,6 +55,12 @@ NRT_STATUS nrt_register_async_exec_callback(NRT_ASYNC_EXEC_STATUS_CALLBACK callb
 /* Blocks until the queued executions of that core are done. */
 NRT_STATUS nrt_async_drain_queued_execs(int32_t vnc);
 
+/* ---- synchronisation across ranks ---- */
+
+/* A barrier over g_device_count workers (a small all-reduce); this worker is
+ * g_device_id and runs on core vnc. */
+NRT_STATUS nrt_barrier(int32_t vnc, uint32_t g_device_id, uint32_t g_device_count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -85,6 +85,8 @@ fn builder(include: &Path) -> bindgen::Builder {
         .header(include.join("nrt/nrt.h").to_string_lossy())
         .header(include.join("nrt/nrt_experimental.h").to_string_lossy())
         .header(include.join("nrt/nrt_async.h").to_string_lossy())
+        .header(include.join("nrt/nrt_profile.h").to_string_lossy())
+        .header(include.join("nrt/nrt_async_sendrecv.h").to_string_lossy())
         .clang_arg(format!("-I{}", include.display()))
         .default_enum_style(bindgen::EnumVariation::Consts)
         .prepend_enum_name(false)

@@ -47,6 +47,8 @@ pub struct Config {
     pub hazards_stderr: bool,
     /// NRT_SIM_HAZARD_ABORT=1: abort (SIGABRT) at the first hazard, after printing it.
     pub hazard_abort: bool,
+    /// How long nrt_barrier with count > 1 waits for the other ranks (NRT_SIM_BARRIER_TIMEOUT_MS).
+    pub barrier_timeout_ms: u64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -204,6 +206,7 @@ impl Config {
             implicit_fence,
             hazards_stderr,
             hazard_abort,
+            barrier_timeout_ms: parse_num("NRT_SIM_BARRIER_TIMEOUT_MS", 10_000),
         }
     }
 

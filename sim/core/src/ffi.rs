@@ -107,7 +107,10 @@ pub fn free_tensor_info_block(p: usize) {
 }
 
 // After the macro: the exports use it.
+pub mod escapes;
 pub mod exec;
 pub mod lifecycle;
 pub mod models;
+pub mod profile;
+pub mod sendrecv;
 pub mod tensors;

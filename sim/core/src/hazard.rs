@@ -41,6 +41,9 @@ struct InFlight {
     what: String,
     ranges: Vec<Range>,
     site: usize,
+    /// A hazard involving this op was counted already (so an outside write
+    /// that the same race explains is not counted twice).
+    raced: bool,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +83,7 @@ impl Oracle {
         let mut keys: Vec<&u64> = self.inflight.keys().collect();
         keys.sort();
         let mut new_examples = Vec::new();
+        let mut raced = Vec::new();
         for k in keys {
             let op = &self.inflight[k];
             if Some(op.unit) == unit {
@@ -88,6 +92,7 @@ impl Oracle {
             for r in ranges {
                 if let Some(o) = op.ranges.iter().find(|o| overlap(r, o)) {
                     found += 1;
+                    raced.push(*k);
                     let full = self.pairs.len() >= MAX_SITE_PAIRS;
                     let pair = self.pairs.iter_mut().find(|p| p.site == site && p.inflight_site == op.site);
                     let fresh_pair = pair.is_none() && !full;
@@ -126,9 +131,42 @@ impl Oracle {
                 }
             }
         }
+        for k in raced {
+            if let Some(op) = self.inflight.get_mut(&k) {
+                op.raced = true;
+            }
+        }
         self.count += found;
         self.examples.extend(new_examples);
         found
+    }
+
+    /// Counts one hazard for in-flight op `key` whose bytes changed behind the
+    /// simulator (`what` says how), unless a hazard involving it was counted.
+    /// Nothing but the op is known of such a write, so it carries the op's site
+    /// on both sides.
+    pub fn external(&mut self, key: u64, what: impl FnOnce(&str) -> String) {
+        let Some(op) = self.inflight.get_mut(&key) else { return };
+        if op.raced {
+            return;
+        }
+        op.raced = true;
+        self.count += 1;
+        let ex = Example { text: what(&op.what), site: 0, inflight_site: op.site };
+        let full = self.pairs.len() >= MAX_SITE_PAIRS;
+        let pair = self.pairs.iter_mut().find(|p| p.site == 0 && p.inflight_site == ex.inflight_site);
+        match pair {
+            Some(p) => p.count += 1,
+            None if !full => {
+                let first = ex.text.clone();
+                self.pairs.push(SitePair { site: 0, inflight_site: ex.inflight_site, count: 1, first });
+                self.fresh.push(ex.clone());
+            }
+            None => {}
+        }
+        if self.examples.len() < MAX_EXAMPLES {
+            self.examples.push(ex);
+        }
     }
 
     /// Checks and registers a device op scheduled at `site`; returns its key for `remove`.
@@ -138,7 +176,7 @@ impl Oracle {
             log::debug!("hazard oracle: {n} hazard(s) at {what}");
         }
         self.next_key += 1;
-        self.inflight.insert(self.next_key, InFlight { unit, what, ranges, site });
+        self.inflight.insert(self.next_key, InFlight { unit, what, ranges, site, raced: n > 0 });
         self.next_key
     }
 
@@ -197,5 +235,23 @@ mod tests {
         // Two new pairs, both kept even though the examples are full.
         assert_eq!(o.pairs.len(), 4);
         assert_eq!(o.take_fresh().len(), 2);
+    }
+
+    #[test]
+    fn external_changes_count_once_per_op_and_not_after_a_race() {
+        let mut o = Oracle::default();
+        let a = o.register(1, "exec a".into(), vec![r(1, 0, 8, false)], 0x100);
+        o.external(a, |w| format!("outside write during {w}"));
+        o.external(a, |w| format!("again during {w}"));
+        assert_eq!(o.count, 1);
+        assert!(o.examples[0].text.contains("exec a"));
+        assert_eq!(o.examples[0].inflight_site, 0x100);
+        let b = o.register(2, "exec b".into(), vec![r(2, 0, 8, false)], 0x200);
+        assert_eq!(o.check(None, "write", &[r(2, 0, 1, true)], 7), 1);
+        o.external(b, |_| "explained by the race above".into());
+        assert_eq!(o.count, 2);
+        o.remove(a);
+        o.external(a, |_| "gone".into());
+        assert_eq!(o.count, 2);
     }
 }

@@ -5,6 +5,7 @@
 //! `nrt-sim-v2`) add their generation's `nrta_*` exports. See `sim/README.md`.
 
 pub mod config;
+pub mod devmap;
 pub mod exec;
 pub mod ffi;
 pub mod hazard;

@@ -167,6 +167,25 @@ impl View<'_> {
             unsafe { std::ptr::write_bytes(self.ptr as *mut u8, value, self.len) }
         }
     }
+    /// A 64-bit fingerprint of these bytes (to notice that someone outside the
+    /// simulator changed them: a program writing through a device address).
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64 ^ self.len as u64;
+        let mut i = 0;
+        while i + 8 <= self.len {
+            // SAFETY: live storage memory (see View); [i, i + 8) lies inside it.
+            let w = unsafe { std::ptr::read_unaligned((self.ptr + i) as *const u64) };
+            h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+            i += 8;
+        }
+        while i < self.len {
+            // SAFETY: as above, one byte inside the range.
+            let b = unsafe { *((self.ptr + i) as *const u8) };
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        h
+    }
     /// Copies these bytes into `dst` (same length).
     pub fn read_into(&self, dst: &mut [u8]) {
         assert_eq!(dst.len(), self.len);

@@ -32,6 +32,8 @@ macro_rules! reject {
     }};
 }
 
+mod barrier;
+mod devmem;
 mod events;
 mod execute;
 mod fork;
@@ -39,18 +41,23 @@ mod hazards;
 mod implicit;
 mod models;
 mod nrta;
+mod profile;
 mod queue;
 mod report;
+mod sendrecv;
 mod session;
 mod sets;
 mod tensors;
 mod transfer;
+mod watch;
 mod worker;
 
+pub use devmem::{Bank, DevAlloc};
 pub use fork::{fork_child, fork_parent, fork_prepare};
 pub use models::Model;
 pub use nrta::Tracker;
 pub use queue::{Completion, Queue, SyncSlot};
+pub use sendrecv::MAX_PENDING as SENDRECV_MAX_PENDING;
 pub use session::{close, init, rt, rt_async, write_report_at_exit};
 pub use tensors::{Placement, Region, Storage, Tensor};
 
@@ -114,6 +121,12 @@ fn new_handle() -> usize {
     (0x5eed_0000_0000usize) + (n as usize) * 16
 }
 
+/// A new opaque handle from the same space (objects that outlive sessions:
+/// inspect options).
+pub fn new_opaque_handle() -> usize {
+    new_handle()
+}
+
 // ---------------------------------------------------------------- state
 
 /// Everything the session handed out a handle for, and the per-core model counts.
@@ -161,6 +174,9 @@ pub struct Runtime {
     pub gen: u8,
     /// N of the implicit-async mode, 0 when off.
     pub implicit: u32,
+    /// NEURON_RT_MAP_HBM: device memory is mapped to the CPU (get_va of device
+    /// tensors, nrt_get_hbm_mmap_va).
+    pub map_hbm: bool,
     start: Instant,
     reg: Mutex<Registry>,
     output_cv: Condvar,
@@ -174,6 +190,11 @@ pub struct Runtime {
     callback: Mutex<Option<Callback>>,
     /// Where this session's report goes (NRT_SIM_REPORT, `.<pid>` appended in a forked child).
     report: Option<String>,
+    /// Device memory, one bank per core (made on first use).
+    banks: devmem::Banks,
+    barrier: barrier::Rendezvous,
+    profiles: profile::Profiles,
+    sendrecv: sendrecv::SendRecv,
 }
 
 impl Runtime {

@@ -333,10 +333,10 @@ fn sync_basic(l: &Lib) {
         assert_eq!(l.read(sy, 0, 16), vec![9u8; 16]);
 
         // get_va / device allocation info
-        assert!((l.c.nrt_tensor_get_va)(a).is_null(), "device tensors have no CPU address");
+        assert!((l.c.nrt_tensor_get_va)(a).is_null(), "device memory is not mapped without NEURON_RT_MAP_HBM");
         let mut ai = nrt_tensor_device_allocation_info_t::default();
         assert_eq!((l.c.nrt_tensor_get_device_allocation_info)(a, &mut ai), NRT_SUCCESS);
-        assert!(ai.physical_address != 0 && ai.size == 8);
+        assert!(ai.physical_address != 0 && ai.size == 8 && ai.hbm_index == 0);
         assert_eq!((l.c.nrt_tensor_get_device_allocation_info)(hx, &mut ai), NRT_INVALID);
         // 2.30 removed the VIRTUAL placement (the default runtime is 2.32; tests/fidelity.rs: before 2.30)
         assert_eq!(l.alloc_st(NRT_TENSOR_PLACEMENT_VIRTUAL, -1, 8, "v").unwrap_err(), NRT_INVALID);

@@ -148,10 +148,15 @@ impl Runtime {
             return self.execute_implicit(call, mh, inh, outh);
         }
         let plan = self.prepare_exec(call, mh, inh, outh, false)?;
+        let t0 = self.profile_begin();
         let slot = SyncSlot::new_inline();
         let what = format!("{call}('{}')", plan.model.def.name);
         self.submit_exec(call, what, plan, Completion::Sync(slot.clone()), true)?;
-        slot.wait_ok()
+        let r = slot.wait_ok();
+        if let Some(t0) = t0 {
+            self.profile_record(mh, "nrt_execute", 1, t0, r.err().unwrap_or(NRT_SUCCESS));
+        }
+        r
     }
 
     fn execute_implicit(self: &Arc<Self>, call: &str, mh: usize, inh: usize, outh: usize) -> Res<()> {
@@ -196,6 +201,7 @@ impl Runtime {
         if n < 1 {
             return Err(reject!(NRT_INVALID, "{call}: repeat_count {n} must be >= 1"));
         }
+        let t0 = self.profile_begin();
         let mut slots = Vec::new();
         let mut first_err = None;
         for i in 0..n {
@@ -214,6 +220,9 @@ impl Runtime {
             if st != NRT_SUCCESS && first_err.is_none() {
                 first_err = Some(st);
             }
+        }
+        if let Some(t0) = t0 {
+            self.profile_record(mh, call, n, t0, first_err.unwrap_or(NRT_SUCCESS));
         }
         first_err.map_or(Ok(()), Err)
     }

@@ -1,8 +1,10 @@
 //! Tensors and their storage: allocation, slices, attached buffers, lookups and
 //! the range checks every tensor call makes.
 
+use super::devmem::DevAlloc;
 use super::*;
 use crate::raw::{self, Mem};
+use std::sync::atomic::AtomicBool;
 
 static NEXT_STORAGE: AtomicU64 = AtomicU64::new(0);
 static NEXT_PA: AtomicU64 = AtomicU64::new(0x1000_0000_0000);
@@ -11,7 +13,12 @@ pub struct Storage {
     pub id: u64,
     pub mem: Mem,
     pub pa: u64,
-    accounted: Option<Arc<AtomicU64>>,
+    pub(super) accounted: Option<Arc<AtomicU64>>,
+    /// A device storage's range of its core's bank (dropped after `mem`).
+    pub(super) dev: Option<DevAlloc>,
+    /// The program holds a CPU (or NIC) address of these device bytes: get_va,
+    /// get_hbm_mmap_va, get_dmabuf_fd.
+    pub exposed: AtomicBool,
 }
 
 impl Drop for Storage {
@@ -157,6 +164,19 @@ impl Runtime {
         } else {
             None
         };
+        let id = NEXT_STORAGE.fetch_add(1, Ordering::Relaxed) + 1;
+        if let (Placement::Device(core), Some(acc)) = (p, &accounted) {
+            let st = self.device_storage(call, core, size, name, id, acc.clone()).inspect_err(|_| {
+                acc.fetch_sub(size as u64, Ordering::Relaxed);
+            })?;
+            return Ok(self.reg.lock().add_tensor(Tensor {
+                name: name.to_string(),
+                placement: p,
+                storage: Some(st),
+                offset: 0,
+                size,
+            }));
+        }
         let mem = match Mem::alloc(size) {
             Some(m) => m,
             None => {
@@ -170,7 +190,7 @@ impl Runtime {
             }
         };
         let pa = NEXT_PA.fetch_add((size as u64).div_ceil(4096) * 4096 + 4096, Ordering::Relaxed);
-        let st = Arc::new(Storage { id: NEXT_STORAGE.fetch_add(1, Ordering::Relaxed) + 1, mem, pa, accounted });
+        let st = Arc::new(Storage { id, mem, pa, accounted, dev: None, exposed: AtomicBool::new(false) });
         Ok(self.reg.lock().add_tensor(Tensor {
             name: name.to_string(),
             placement: p,
@@ -204,6 +224,8 @@ impl Runtime {
             mem,
             pa: 0,
             accounted: None,
+            dev: None,
+            exposed: AtomicBool::new(false),
         }));
         t.placement = Placement::Attached;
         t.offset = 0;
@@ -245,7 +267,14 @@ impl Runtime {
     pub fn tensor_va(&self, h: usize) -> Res<Option<usize>> {
         let t = self.tensor("nrt_tensor_get_va", h)?;
         Ok(match (t.placement, &t.storage) {
-            (Placement::Device(_), _) | (_, None) => None,
+            (_, None) => None,
+            // Device memory has a CPU address only when mapped (NEURON_RT_MAP_HBM).
+            (Placement::Device(_), Some(_)) if !self.map_hbm => None,
+            (Placement::Device(_), Some(s)) => {
+                // The bytes are the bank's: the program may now touch them behind the runtime.
+                s.exposed.store(true, Ordering::Relaxed);
+                Some(s.mem.addr() + t.offset)
+            }
             (_, Some(s)) => Some(s.mem.addr() + t.offset),
         })
     }
@@ -255,7 +284,7 @@ impl Runtime {
         let call = "nrt_tensor_get_device_allocation_info";
         let t = self.tensor(call, h)?;
         match (t.placement, &t.storage) {
-            (Placement::Device(_), Some(s)) => Ok((s.pa + t.offset as u64, t.size, 0)),
+            (Placement::Device(core), Some(s)) => Ok((s.pa + t.offset as u64, t.size, core as i32)),
             _ => Err(reject!(NRT_INVALID, "{call}: tensor '{}' is not a device tensor", t.name)),
         }
     }

@@ -9,7 +9,7 @@ use crate::raw::UserBuf;
 
 impl Runtime {
     /// A host-side access outside the units: check it against in-flight ops.
-    fn host_access(&self, what: &str, ranges: &[Range]) {
+    pub(super) fn host_access(&self, what: &str, ranges: &[Range]) {
         let site = self.call_site();
         let n = self.oracle.lock().check(None, what, ranges, site);
         if n > 0 {

@@ -3,6 +3,7 @@
 
 use super::events::{signal_notify_fd, signal_xu_fd};
 use super::queue::{Op, Work};
+use super::watch::Watch;
 use super::*;
 use crate::pace::{self, Kind};
 
@@ -65,8 +66,10 @@ impl Runtime {
             _ => op.enq,
         };
         let end = start + op.dur;
-        let Op { counter, work, dur, done, hazard_key, .. } = op;
-        let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(q, work, start, end))) {
+        let Op { counter, work, dur, done, hazard_key, watch, .. } = op;
+        let mut watch = watch.unwrap_or_else(|| Watch::of(&work));
+        let run = || self.run(q, work, start, end, &mut watch, hazard_key);
+        let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(s) => s,
             Err(_) => {
                 log::error!("internal error (panic) while running a request on {}", q.name);
@@ -78,6 +81,9 @@ impl Runtime {
             let mut st = q.st.lock();
             st.clock = Some(end);
             st.busy += dur;
+        }
+        if !watch.is_empty() {
+            watch.look(self, hazard_key, "while");
         }
         self.oracle.lock().remove(hazard_key);
         let seqno = seq::make(q.uid, counter);
@@ -119,13 +125,22 @@ impl Runtime {
 
     /// The op's effect on the bytes, timed so that it is done when the op ends
     /// (`pace::run_data_phase`); returns at `end`.
-    fn run(&self, q: &Queue, work: Work, start: Instant, end: Instant) -> Status {
+    /// `watch`: the op's exposed ranges, looked at around the data phase.
+    fn run(&self, q: &Queue, work: Work, start: Instant, end: Instant, watch: &mut Watch, key: u64) -> Status {
+        let mut phase = |f: &mut dyn FnMut()| {
+            if watch.is_empty() {
+                return f();
+            }
+            watch.look(self, key, "before the data phase of");
+            f();
+            watch.rebase();
+        };
         match work {
             Work::Exec { model, inputs, outputs, fail } => {
                 if fail.is_none() {
                     let units = crate::exec::units(&model.def, &outputs);
                     pace::run_data_phase(start, end, Kind::Compute, units, || {
-                        crate::exec::execute(&model.def, &inputs, &outputs)
+                        phase(&mut || crate::exec::execute(&model.def, &inputs, &outputs))
                     });
                 } else {
                     pace::sleep_until(end);
@@ -151,7 +166,7 @@ impl Runtime {
                 fail.unwrap_or(NRT_SUCCESS)
             }
             Work::Data(t) => {
-                pace::run_data_phase(start, end, Kind::Copy, t.len() as u64, || t.apply());
+                pace::run_data_phase(start, end, Kind::Copy, t.len() as u64, || phase(&mut || t.apply()));
                 NRT_SUCCESS
             }
         }

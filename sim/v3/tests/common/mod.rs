@@ -186,6 +186,7 @@ pub fn run(scenario: &str, g: Gen, env: &[(&str, &str)], timeout_s: u64) -> Outp
         .env(LIB_VAR, &lib)
         .env("NRT_SIM_TEST_DIR", &dir)
         .env_remove("NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS")
+        .env_remove("NEURON_RT_MAP_HBM")
         .stdout(std::fs::File::create(&out_p).unwrap())
         .stderr(std::fs::File::create(&err_p).unwrap());
     for (k, _) in std::env::vars() {
@@ -406,13 +407,18 @@ pub fn wait_child(pid: libc::pid_t, timeout: Duration, what: &str) -> c_int {
 }
 
 /// The file descriptors open in this process (from /proc/self/fd, without the
-/// directory's own descriptor).
+/// directory's own descriptor, nor the simulator's device memory: one memfd per
+/// core's bank, made at the core's first device allocation).
 pub fn open_fds() -> std::collections::BTreeSet<c_int> {
     let names: Vec<String> = std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
-    names.iter().filter_map(|n| n.parse().ok()).filter(|&fd| fd_is_open(fd)).collect()
+    let is_bank = |fd: &c_int| {
+        std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .is_ok_and(|p| p.to_string_lossy().starts_with("/memfd:nrt-sim-hbm"))
+    };
+    names.iter().filter_map(|n| n.parse().ok()).filter(|&fd| fd_is_open(fd) && !is_bank(&fd)).collect()
 }
 
 pub fn fd_is_open(fd: c_int) -> bool {
