@@ -145,13 +145,16 @@ impl<D: Device> Engine<D> {
     #[inline]
     fn run(&'static self, req: Checked<'_>, repeat: u32, run_sync: impl FnOnce() -> Status) -> Result<Status, Status> {
         let Checked { model: m, in_set, out_set, host, scratch: s } = req;
-        if host {
+        // A profiled model's executions take the synchronous path too: the
+        // runtime profiles no other (escape.rs).
+        if host || self.profiled(m.handle) {
             return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
         }
-        let visible = !self.config.trust_host_memory
-            && s.tensors
-                .iter()
-                .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
+        let visible = self.all_exposed()
+            || !self.config.trust_host_memory
+                && s.tensors
+                    .iter()
+                    .any(|(t, _)| t.storage.lock().as_ref().is_some_and(|st| st.host_visible.load(Ordering::Acquire)));
         let input = self.mirror(in_set, m, false, &s.in_handles)?;
         let output = self.mirror(out_set, m, true, &s.out_handles)?;
         let mut last = 0;

@@ -6,8 +6,10 @@
 //! calls an export forwards (read, write, ...) are passed in as closures, so
 //! this module decides *when* they may run and never calls C itself.
 
+mod addresses;
 mod completion;
 mod doorbell;
+mod escape;
 mod execute;
 mod fork;
 mod gate;
@@ -185,6 +187,8 @@ pub struct Engine<D: Device> {
     orphans: Mutex<Vec<Arc<Mirror>>>,
     has_orphans: AtomicBool,
     thread: completion::ThreadControl,
+    /// Escaped memory, known addresses, profiled models (escape.rs).
+    escapes: escape::Escapes,
 }
 
 impl<D: Device> Engine<D> {
@@ -207,6 +211,7 @@ impl<D: Device> Engine<D> {
             orphans: Mutex::new(Vec::new()),
             has_orphans: AtomicBool::new(false),
             thread: completion::ThreadControl::default(),
+            escapes: escape::Escapes::default(),
         }
     }
 
@@ -278,6 +283,7 @@ impl<D: Device> Engine<D> {
         self.sweep_orphans();
         self.tensors.drain();
         self.models.drain();
+        self.escapes.reset();
         // The runtime forgets the callback at nrt_close; so does the shim.
         self.set_callback(None);
         self.device.closed();

@@ -117,6 +117,7 @@ impl Device for Fake {
 
 mod bad_input;
 mod direct;
+mod escape;
 mod failures;
 mod fork;
 mod pipelining;
