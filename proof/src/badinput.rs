@@ -144,7 +144,8 @@ pub fn exported_functions() -> Vec<String> {
 }
 
 /// Functions that take no pointer argument (no NULL row).
-const NO_POINTER: &[&str] = &["nrt_close", "nrt_async_drain_queued_execs"];
+const NO_POINTER: &[&str] =
+    &["nrt_close", "nrt_async_drain_queued_execs", "nrt_barrier", "nrt_inspect_begin", "nrt_inspect_stop"];
 
 /// The name of an NRT_STATUS value.
 pub fn status_name(code: u32) -> Option<&'static str> {

@@ -27,6 +27,11 @@ export! {
         let st = real();
         if st != NRT_SUCCESS {
             s.engine.profile_start_failed(model as usize);
+        } else if s.engine.is_open() {
+            log::info!(
+                "nrt_profile_start: model {:#x} is profiled; its executions run synchronously until nrt_profile_stop",
+                model as usize
+            );
         }
         Ok(st)
     }

@@ -7,7 +7,7 @@ use nrt_sys::*;
 use super::Shim;
 use crate::ffi::export;
 use crate::registry::TensorView;
-use crate::tracker::{AccessKind, ByteRange};
+use crate::tracker::{AccessKind, ByteRange, Status};
 
 export! {
     /// The core's pending requests complete first: the other ranks see
@@ -43,8 +43,10 @@ export! {
 
 /// Before a transfer of `length` bytes at `offset` of the tensor: waits for
 /// the pending requests that conflict with the device's access of `kind`.
-/// Bad input the runtime judges itself (it is forwarded: NULL arguments, a
-/// range outside the tensor, a handle the shim does not hold).
+/// The runtime judges NULL arguments and ranges itself (they are forwarded),
+/// but a tensor the program freed may still be the runtime's (its free
+/// deferred), so the shim's own record is checked first, as in every call
+/// that takes a tensor.
 fn before_transfer(
     s: &'static Shim,
     tensor: *mut nrt_tensor_t,
@@ -52,15 +54,15 @@ fn before_transfer(
     length: usize,
     comm_and_request_given: bool,
     kind: AccessKind,
-) -> Option<(TensorView, ByteRange)> {
+) -> Result<Option<(TensorView, ByteRange)>, Status> {
     if !s.engine.is_open() || tensor.is_null() || !comm_and_request_given {
-        return None;
+        return Ok(None);
     }
-    let view = s.engine.known_tensor(tensor as usize)?.view();
-    let end = offset.checked_add(length).filter(|&e| e as u64 <= view.size)?;
+    let view = s.engine.tensor(tensor as usize)?.view();
+    let Some(end) = offset.checked_add(length).filter(|&e| e as u64 <= view.size) else { return Ok(None) };
     let range = ByteRange::new(view.offset + offset as u64, (end - offset) as u64);
     s.engine.wait_pending(&view, range, kind, None);
-    Some((view, range))
+    Ok(Some((view, range)))
 }
 
 export! {
@@ -73,7 +75,7 @@ export! {
         request: *mut *mut nrt_async_sendrecv_request_t,
     ) -> NRT_STATUS
     [passthrough] |s, real| {
-        before_transfer(s, tensor, offset, length, !send_comm.is_null() && !request.is_null(), AccessKind::Read);
+        before_transfer(s, tensor, offset, length, !send_comm.is_null() && !request.is_null(), AccessKind::Read)?;
         Ok(real())
     }
 }
@@ -91,7 +93,7 @@ export! {
         request: *mut *mut nrt_async_sendrecv_request_t,
     ) -> NRT_STATUS
     [passthrough] |s, real| {
-        let part = before_transfer(s, tensor, offset, length, !recv_comm.is_null() && !request.is_null(), AccessKind::Write);
+        let part = before_transfer(s, tensor, offset, length, !recv_comm.is_null() && !request.is_null(), AccessKind::Write)?;
         let st = real();
         if st == NRT_SUCCESS {
             if let Some((view, range)) = part {

@@ -83,12 +83,6 @@ impl<D: Device> Engine<D> {
         self.address_taken(rec);
     }
 
-    /// The tensor's record, if the shim holds it (no log line: for calls
-    /// that leave an unknown handle to the runtime).
-    pub fn known_tensor(&'static self, handle: Handle) -> Option<Arc<TensorRecord>> {
-        self.tensors.get(handle)
-    }
-
     /// nrt_tensor_get_va gave `va` for the tensor's first byte: remembered,
     /// so that a later call given an address finds the storage.
     pub fn address_known(&'static self, rec: &TensorRecord, va: usize) {
@@ -250,9 +244,6 @@ impl<D: Device> Engine<D> {
         if let Some(m) = self.models.get(model) {
             self.wait_done(m.core, m.last_request(), None, "profile-start", None);
         }
-        log::info!(
-            "nrt_profile_start: model {model:#x} is profiled; its executions run synchronously until nrt_profile_stop"
-        );
     }
 
     /// The runtime refused nrt_profile_start.
