@@ -78,6 +78,18 @@ impl Mapping {
         unsafe { Mem::attach((self.base + off) as *mut c_void, len) }
     }
 
+    /// Faults in the pages of `off..off + len` (page multiples) now, as writing
+    /// zeroes into fresh heap memory did: a tensor's first use then costs what it
+    /// cost before device memory was a bank. Best effort (before Linux 5.14 the
+    /// pages fault in at first touch instead).
+    pub fn populate(&self, off: usize, len: usize) {
+        assert!(off.is_multiple_of(PAGE) && len.is_multiple_of(PAGE) && off + len <= self.len);
+        // SAFETY: advice on a range inside our own mapping; it changes no byte.
+        unsafe {
+            libc::madvise((self.base + off) as *mut c_void, len, libc::MADV_POPULATE_WRITE);
+        }
+    }
+
     /// Gives back the pages of `off..off + len` (page multiples): they read as
     /// zeroes afterwards.
     pub fn zero(&self, off: usize, len: usize) {

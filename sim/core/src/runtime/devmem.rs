@@ -112,10 +112,25 @@ impl Runtime {
         if let Some(b) = &v[core as usize] {
             return Ok(b.clone());
         }
-        let len = bank_len(self.cfg.device_memory);
-        let map = Mapping::new(&format!("nrt-sim-hbm{core}"), len).map_err(|e| {
-            reject!(NRT_RESOURCE, "{call}: cannot map {len} bytes of device memory for core {core}: {e}")
-        })?;
+        // A smaller bank if the address space is limited (ulimit -v): halve
+        // down to 64 MiB; allocations beyond it then fail with NRT_RESOURCE.
+        let want = bank_len(self.cfg.device_memory);
+        let mut len = want;
+        let map = loop {
+            match Mapping::new(&format!("nrt-sim-hbm{core}"), len) {
+                Ok(m) => break m,
+                Err(e) if len <= 64 << 20 => {
+                    return Err(reject!(
+                        NRT_RESOURCE,
+                        "{call}: cannot map {len} bytes of device memory for core {core}: {e}"
+                    ))
+                }
+                Err(_) => len = (len / 2).div_ceil(PAGE) * PAGE,
+            }
+        };
+        if len < want {
+            log::warn!("core {core}'s device memory is a {len}-byte mapping ({want} could not be mapped)");
+        }
         let b = Arc::new(Bank { core, map, ext: Mutex::new(Extents::new(len)), mapped: AtomicBool::new(false) });
         v[core as usize] = Some(b.clone());
         Ok(b)
@@ -136,6 +151,7 @@ impl Runtime {
         let off = bank.ext.lock().alloc(len).ok_or_else(|| {
             reject!(NRT_RESOURCE, "{call}: no {len} contiguous bytes left in core {core}'s device memory for '{name}'")
         })?;
+        bank.map.populate(off, len);
         let mem = bank.map.mem(off, size);
         let pa = pa_base(core) + off as u64;
         let exposed = AtomicBool::new(bank.mapped.load(Ordering::Relaxed));

@@ -1,6 +1,7 @@
 //! Execution-unit queues, the ops they hold, and how an op's outcome is
 //! delivered; `submit` queues one op (or runs it inline, see there).
 
+use super::watch::Watch;
 use super::*;
 use crate::pace;
 use crate::raw::{StatusPtr, UserBuf};
@@ -135,6 +136,8 @@ pub(super) struct Op {
     pub(super) enq: Instant,
     pub(super) done: Completion,
     pub(super) hazard_key: u64,
+    /// The outside-write watch, when it took its first look at submission.
+    pub(super) watch: Option<Watch>,
 }
 
 #[derive(Default)]
@@ -244,6 +247,9 @@ impl Runtime {
                 }
             }
         }
+        // No earlier op of this queue can still change the bytes: the outside-write
+        // watch may take its first look now rather than at the op's start.
+        let idle = st.completed == st.issued;
         st.accepted += 1;
         st.issued += 1;
         let counter = st.issued;
@@ -270,7 +276,8 @@ impl Runtime {
         }
         let desc = format!("{what} (seq {seqno:#018x} on {})", q.name);
         let hazard_key = self.oracle.lock().register(q.uid, desc, ranges);
-        let op = Op { counter, work, dur, enq: Instant::now(), done, hazard_key };
+        let watch = if idle { Some(Watch::of(&work)) } else { None };
+        let op = Op { counter, work, dur, enq: Instant::now(), done, hazard_key, watch };
         if inline {
             st.inline_active = true;
             let prev = st.clock;

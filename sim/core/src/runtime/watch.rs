@@ -2,10 +2,11 @@
 //! address was handed out by nrt_tensor_get_va, nrt_get_hbm_mmap_va or
 //! nrt_get_dmabuf_fd) that change while an op using them is in flight. The
 //! simulator cannot see a CPU store, but it can see its effect: it
-//! fingerprints the op's exposed ranges when the op starts, just before and
-//! just after its data phase, and when it ends; a change no device op explains
-//! is a hazard. A CPU read, or a write that the op's own write then covers, is
-//! invisible (sim/FIDELITY.md, 10.x).
+//! fingerprints the op's exposed ranges when the op is scheduled on an idle
+//! queue (else when it starts: an earlier op of the queue may still write
+//! them), just before and just after its data phase, and when it ends; a
+//! change no device op explains is a hazard. A CPU read, or a write that the
+//! op's own write then covers, is invisible (sim/FIDELITY.md, 10.6).
 
 use super::queue::{Transfer, Work};
 use super::*;

@@ -66,8 +66,8 @@ impl Runtime {
             _ => op.enq,
         };
         let end = start + op.dur;
-        let Op { counter, work, dur, done, hazard_key, .. } = op;
-        let mut watch = Watch::of(&work);
+        let Op { counter, work, dur, done, hazard_key, watch, .. } = op;
+        let mut watch = watch.unwrap_or_else(|| Watch::of(&work));
         let run = || self.run(q, work, start, end, &mut watch, hazard_key);
         let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(s) => s,
