@@ -172,6 +172,9 @@ pub struct Runtime {
     pub gen: u8,
     /// N of the implicit-async mode, 0 when off.
     pub implicit: u32,
+    /// NEURON_RT_MAP_HBM: device memory is mapped to the CPU (get_va of device
+    /// tensors, nrt_get_hbm_mmap_va).
+    pub map_hbm: bool,
     start: Instant,
     reg: Mutex<Registry>,
     output_cv: Condvar,

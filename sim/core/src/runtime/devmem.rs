@@ -207,6 +207,12 @@ impl Runtime {
                 self.cfg.cores
             ));
         }
+        if !self.map_hbm {
+            return Err(reject!(
+                NRT_INVALID,
+                "{call}: device memory is not mapped to the CPU (set NEURON_RT_MAP_HBM=1)"
+            ));
+        }
         let b = self.bank(call, hbm as u32)?;
         if !b.mapped.swap(true, Ordering::Relaxed) {
             // Collected first: the last reference to a storage must not drop under

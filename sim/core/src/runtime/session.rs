@@ -78,6 +78,24 @@ fn implicit_from_env(cfg: &Config) -> u32 {
     n as u32
 }
 
+/// NEURON_RT_MAP_HBM, the runtime's own variable (read at every nrt_init):
+/// `1`, `true` or a positive integer maps device memory to the CPU.
+fn map_hbm_from_env() -> bool {
+    let Ok(v) = std::env::var("NEURON_RT_MAP_HBM") else { return false };
+    let v = v.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "" | "0" | "false" => false,
+        "true" => true,
+        _ => match v.parse::<u64>() {
+            Ok(n) => n > 0,
+            Err(_) => {
+                log::warn!("NEURON_RT_MAP_HBM={v:?} is neither a number nor true/false; device memory is not mapped");
+                false
+            }
+        },
+    }
+}
+
 pub fn init() -> Status {
     crate::logging::init();
     let cfg = config::get();
@@ -102,6 +120,7 @@ pub fn init() -> Status {
         }
     }
     let implicit = implicit_from_env(cfg);
+    let map_hbm = map_hbm_from_env();
     let mut queues = HashMap::new();
     for core in 0..cfg.cores {
         for (t, (uname, nq)) in unit_table(gen).iter().enumerate() {
@@ -121,6 +140,7 @@ pub fn init() -> Status {
         cfg,
         gen,
         implicit,
+        map_hbm,
         start: Instant::now(),
         reg: Mutex::new(reg),
         output_cv: Condvar::new(),

@@ -268,6 +268,8 @@ impl Runtime {
         let t = self.tensor("nrt_tensor_get_va", h)?;
         Ok(match (t.placement, &t.storage) {
             (_, None) => None,
+            // Device memory has a CPU address only when mapped (NEURON_RT_MAP_HBM).
+            (Placement::Device(_), Some(_)) if !self.map_hbm => None,
             (Placement::Device(_), Some(s)) => {
                 // The bytes are the bank's: the program may now touch them behind the runtime.
                 s.exposed.store(true, Ordering::Relaxed);

@@ -183,6 +183,7 @@ pub fn run(scenario: &str, g: Gen, env: &[(&str, &str)], timeout_s: u64) -> Outp
         .env(LIB_VAR, &lib)
         .env("NRT_SIM_TEST_DIR", &dir)
         .env_remove("NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS")
+        .env_remove("NEURON_RT_MAP_HBM")
         .stdout(std::fs::File::create(&out_p).unwrap())
         .stderr(std::fs::File::create(&err_p).unwrap());
     for (k, _) in std::env::vars() {

@@ -56,6 +56,7 @@ fn child_entry() {
         "memcpy_race" => memory::memcpy_race(&lib, &e),
         "dmabuf" => memory::dmabuf(&lib, &e),
         "limit" => memory::limit(&lib),
+        "unmapped" => memory::unmapped(&lib, &e),
         "va_race" => memory::va_race(&lib),
         "va_clean" => memory::va_clean(&lib),
         "barrier" => sync::barrier(&lib, &e),
@@ -68,17 +69,25 @@ fn child_entry() {
     println!("scenario {name} passed");
 }
 
+/// The scenario in both generations, with device memory mapped to the CPU
+/// (NEURON_RT_MAP_HBM=1) unless the environment given says otherwise.
 macro_rules! both {
     ($v3:ident, $v2:ident, $scenario:literal, $env:expr) => {
         #[test]
         fn $v3() {
-            run($scenario, Gen::V3, $env, 30);
+            run($scenario, Gen::V3, &with_map_hbm($env), 30);
         }
         #[test]
         fn $v2() {
-            run($scenario, Gen::V2, $env, 30);
+            run($scenario, Gen::V2, &with_map_hbm($env), 30);
         }
     };
+}
+
+fn with_map_hbm<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![("NEURON_RT_MAP_HBM", "1")];
+    v.extend_from_slice(env);
+    v
 }
 
 both!(device_va_v3, device_va_v2, "device_va", &[]);
@@ -89,6 +98,12 @@ both!(barrier_v3, barrier_v2, "barrier", &[("NRT_SIM_BARRIER_TIMEOUT_MS", "200")
 both!(profile_v3, profile_v2, "profile", &[]);
 both!(inspect_v3, inspect_v2, "inspect", &[]);
 both!(sendrecv_loopback_v3, sendrecv_loopback_v2, "sendrecv", &[]);
+both!(
+    device_memory_unmapped_by_default_v3,
+    device_memory_unmapped_by_default_v2,
+    "unmapped",
+    &[("NEURON_RT_MAP_HBM", "0")]
+);
 both!(uninitialized_and_closed_v3, uninitialized_and_closed_v2, "states", &[]);
 both!(device_memory_limit_v3, device_memory_limit_v2, "limit", &[("NRT_SIM_DEVICE_MEMORY", "64K")]);
 both!(cpu_write_through_va_racing_v3, cpu_write_through_va_racing_v2, "va_race", &[]);

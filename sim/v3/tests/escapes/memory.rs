@@ -238,3 +238,20 @@ pub(crate) fn va_clean(l: &Lib) {
     let r = read_report();
     assert_eq!(r["hazards"], 0, "{r}");
 }
+
+/// Without NEURON_RT_MAP_HBM (here =0) device memory has no CPU address: get_va
+/// of a device tensor is NULL and the bank cannot be mapped; host tensors keep theirs.
+pub(crate) fn unmapped(l: &Lib, e: &Escapes) {
+    l.init();
+    let (x, h) = (l.dev(0, 64, "x"), l.host(64, "h"));
+    assert!(unsafe { (l.c.nrt_tensor_get_va)(x) }.is_null());
+    assert!(!unsafe { (l.c.nrt_tensor_get_va)(h) }.is_null());
+    let (mut va, mut n) = (std::ptr::null_mut(), 0usize);
+    assert_eq!(unsafe { (e.nrt_get_hbm_mmap_va)(0, 0, &mut va, &mut n) }, NRT_INVALID);
+    assert!(va.is_null() && n == 0);
+    // the allocation info does not need the mapping
+    let mut ai = nrt_tensor_device_allocation_info_t::default();
+    assert_eq!(unsafe { (l.c.nrt_tensor_get_device_allocation_info)(x, &mut ai) }, NRT_SUCCESS);
+    assert_eq!((ai.size, ai.hbm_index), (64, 0));
+    l.close();
+}
