@@ -253,13 +253,14 @@ six_ways!(
 );
 
 // ---- program 10: device memory by address, sync points, profiling (issue 15) -------
+// Device memory has CPU addresses only under the runtime's NEURON_RT_MAP_HBM.
 
 six_ways!(
     p10_escapes_va,
     Spec {
         file: "tests/legacy/p10_escapes.c",
         args: &["va", "6"],
-        env: &[],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
         compare: Compare::Digests,
         same_executions: true,
     }
@@ -270,7 +271,7 @@ six_ways!(
     Spec {
         file: "tests/legacy/p10_escapes.c",
         args: &["memcpy", "6"],
-        env: &[],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
         compare: Compare::Digests,
         same_executions: true,
     }
@@ -281,7 +282,7 @@ six_ways!(
     Spec {
         file: "tests/legacy/p10_escapes.c",
         args: &["hbm", "6"],
-        env: &[],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
         compare: Compare::Digests,
         same_executions: true,
     }
@@ -292,7 +293,7 @@ six_ways!(
     Spec {
         file: "tests/legacy/p10_escapes.c",
         args: &["dmabuf", "6"],
-        env: &[],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
         compare: Compare::Digests,
         same_executions: true,
     }
@@ -303,7 +304,7 @@ six_ways!(
     Spec {
         file: "tests/legacy/p10_escapes.c",
         args: &["allocinfo", "6"],
-        env: &[],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
         compare: Compare::Digests,
         same_executions: true,
     }
@@ -314,7 +315,7 @@ six_ways!(
     Spec {
         file: "tests/legacy/p10_escapes.c",
         args: &["barrier", "6"],
-        env: &[],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
         compare: Compare::Digests,
         same_executions: true,
     }
@@ -325,7 +326,7 @@ six_ways!(
     Spec {
         file: "tests/legacy/p10_escapes.c",
         args: &["profile", "6"],
-        env: &[],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
         compare: Compare::Digests,
         same_executions: true,
     }
@@ -336,7 +337,7 @@ six_ways!(
     Spec {
         file: "tests/legacy/p10_escapes.c",
         args: &["sendrecv", "6"],
-        env: &[],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
         compare: Compare::Digests,
         same_executions: true,
     }
