@@ -90,6 +90,11 @@ impl<T> Registry<T> {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
 
+    /// Every record, at one moment per shard (a cold path: it allocates).
+    pub fn values(&self) -> Vec<Arc<T>> {
+        self.shards.iter().flat_map(|s| s.read().values().cloned().collect::<Vec<_>>()).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -142,6 +147,11 @@ impl Storage {
             last_user: AtomicU64::new(0),
             host_visible: AtomicBool::new(host_visible),
         })
+    }
+
+    /// The id the newest storage got (0: none yet).
+    pub fn newest_id() -> StorageId {
+        NEXT_STORAGE.load(Ordering::Relaxed) - 1
     }
 }
 

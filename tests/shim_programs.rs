@@ -252,6 +252,97 @@ six_ways!(
     }
 );
 
+// ---- program 10: device memory by address, sync points, profiling (issue 15) -------
+// Device memory has CPU addresses only under the runtime's NEURON_RT_MAP_HBM.
+
+six_ways!(
+    p10_escapes_va,
+    Spec {
+        file: "tests/legacy/p10_escapes.c",
+        args: &["va", "6"],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
+        compare: Compare::Digests,
+        same_executions: true,
+    }
+);
+
+six_ways!(
+    p10_escapes_memcpy,
+    Spec {
+        file: "tests/legacy/p10_escapes.c",
+        args: &["memcpy", "6"],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
+        compare: Compare::Digests,
+        same_executions: true,
+    }
+);
+
+six_ways!(
+    p10_escapes_hbm,
+    Spec {
+        file: "tests/legacy/p10_escapes.c",
+        args: &["hbm", "6"],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
+        compare: Compare::Digests,
+        same_executions: true,
+    }
+);
+
+six_ways!(
+    p10_escapes_dmabuf,
+    Spec {
+        file: "tests/legacy/p10_escapes.c",
+        args: &["dmabuf", "6"],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
+        compare: Compare::Digests,
+        same_executions: true,
+    }
+);
+
+six_ways!(
+    p10_escapes_allocinfo,
+    Spec {
+        file: "tests/legacy/p10_escapes.c",
+        args: &["allocinfo", "6"],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
+        compare: Compare::Digests,
+        same_executions: true,
+    }
+);
+
+six_ways!(
+    p10_escapes_barrier,
+    Spec {
+        file: "tests/legacy/p10_escapes.c",
+        args: &["barrier", "6"],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
+        compare: Compare::Digests,
+        same_executions: true,
+    }
+);
+
+six_ways!(
+    p10_escapes_profile,
+    Spec {
+        file: "tests/legacy/p10_escapes.c",
+        args: &["profile", "6"],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
+        compare: Compare::Digests,
+        same_executions: true,
+    }
+);
+
+six_ways!(
+    p10_escapes_sendrecv,
+    Spec {
+        file: "tests/legacy/p10_escapes.c",
+        args: &["sendrecv", "6"],
+        env: &[("NEURON_RT_MAP_HBM", "1")],
+        compare: Compare::Digests,
+        same_executions: true,
+    }
+);
+
 // ---- the debugging switches -------------------------------------------------------
 
 /// `NRT_SHIM_MODE=sync` (everything completes before returning, on the nrta_* path)

@@ -37,6 +37,8 @@
 
 #include <nrt/nrt.h>
 #include <nrt/nrt_experimental.h>
+#include <nrt/nrt_async_sendrecv.h>
+#include <nrt/nrt_profile.h>
 
 #define NRT_ASYNC_SHIM_API __attribute__((weak))
 #include <nrt_async_shim.h>
@@ -522,7 +524,126 @@ static void exec_cases(int repeat) {
 
 #include "badinput_nrta.h"
 
+/* The calls outside the intercepted set (issue 15): device memory by address,
+ * barriers, profiling and inspect brackets, send/recv. */
+static void escape_cases(void) {
+    static const char FILE_A[] = "/tmp/nrt-badinput-profile.json";
+    uint8_t *xva = NULL;
+    void *va = NULL;
+    size_t size = 0;
+    int fd = -1;
+#define XVA() (xva = (uint8_t *)nrt_tensor_get_va(X))
+    CASE(nrt_memcpy_to_device, "null-dest", P_OPEN, F_NONE, "NULL `dest`") ST(nrt_memcpy_to_device(NULL, BUF, 64));
+    CASE(nrt_memcpy_to_device, "null-src", P_OPEN, F_NONE, "NULL `src`, size 64") {
+        XVA();
+        ST(nrt_memcpy_to_device(xva, NULL, 64));
+    }
+    CASE(nrt_memcpy_to_device, "host-address", P_OPEN, F_NONE, "`dest` in host memory (no device tensor there)")
+        ST(nrt_memcpy_to_device(BIG, BUF, 64));
+    CASE(nrt_memcpy_to_device, "past-the-end", P_OPEN, F_NONE, "8 bytes at byte 60 of a 64-byte device tensor") {
+        XVA();
+        ST(nrt_memcpy_to_device(xva + 60, BUF, 8));
+    }
+    CASE(nrt_memcpy_to_device, "size-0", P_OPEN, F_ACCEPTED, "size 0 at a device tensor's address") {
+        XVA();
+        ST(nrt_memcpy_to_device(xva, BUF, 0));
+    }
+    BEFORE(nrt_memcpy_to_device, ST(nrt_memcpy_to_device(BIG, BUF, 64)));
+    AFTER(nrt_memcpy_to_device, ST(nrt_memcpy_to_device(BIG, BUF, 64)));
+
+    CASE(nrt_get_hbm_mmap_va, "null-va", P_OPEN, F_NONE, "NULL `va`") ST(nrt_get_hbm_mmap_va(0, 0, NULL, &size));
+    CASE(nrt_get_hbm_mmap_va, "null-size", P_OPEN, F_NONE, "NULL `size`") ST(nrt_get_hbm_mmap_va(0, 0, &va, NULL));
+    CASE(nrt_get_hbm_mmap_va, "device-out-of-range", P_OPEN, F_NONE, "`device_id` 1 of 1 device")
+        ST(nrt_get_hbm_mmap_va(1, 0, &va, &size));
+    CASE(nrt_get_hbm_mmap_va, "hbm-out-of-range", P_OPEN, F_NONE, "`hbm_idx` 2 of 2 banks")
+        ST(nrt_get_hbm_mmap_va(0, 2, &va, &size));
+    CASE(nrt_get_hbm_mmap_va, "hbm-negative", P_OPEN, F_NONE, "`hbm_idx` -1") ST(nrt_get_hbm_mmap_va(0, -1, &va, &size));
+    BEFORE(nrt_get_hbm_mmap_va, ST(nrt_get_hbm_mmap_va(0, 0, &va, &size)));
+    AFTER(nrt_get_hbm_mmap_va, ST(nrt_get_hbm_mmap_va(0, 0, &va, &size)));
+
+    CASE(nrt_get_dmabuf_fd, "null-fd", P_OPEN, F_NONE, "NULL `fd`") {
+        XVA();
+        ST(nrt_get_dmabuf_fd((uint64_t)(uintptr_t)xva, 64, NULL));
+    }
+    CASE(nrt_get_dmabuf_fd, "host-address", P_OPEN, F_NONE, "`va` in host memory")
+        ST(nrt_get_dmabuf_fd((uint64_t)(uintptr_t)BIG, 64, &fd));
+    CASE(nrt_get_dmabuf_fd, "va-0", P_OPEN, F_NONE, "`va` 0") ST(nrt_get_dmabuf_fd(0, 64, &fd));
+    CASE(nrt_get_dmabuf_fd, "past-the-end", P_OPEN, F_NONE, "8 bytes at byte 60 of a 64-byte device tensor") {
+        XVA();
+        ST(nrt_get_dmabuf_fd((uint64_t)(uintptr_t)(xva + 60), 8, &fd));
+    }
+    CASE(nrt_get_dmabuf_fd, "size-0", P_OPEN, F_NONE, "size 0 at a device tensor's address") {
+        XVA();
+        ST(nrt_get_dmabuf_fd((uint64_t)(uintptr_t)xva, 0, &fd));
+    }
+    BEFORE(nrt_get_dmabuf_fd, ST(nrt_get_dmabuf_fd((uint64_t)(uintptr_t)BIG, 64, &fd)));
+    AFTER(nrt_get_dmabuf_fd, ST(nrt_get_dmabuf_fd((uint64_t)(uintptr_t)BIG, 64, &fd)));
+#undef XVA
+
+    CASE(nrt_barrier, "vnc-out-of-range", P_OPEN, F_NONE, "`vnc` 2 of 2 cores") ST(nrt_barrier(2, 0, 1));
+    CASE(nrt_barrier, "vnc-negative", P_OPEN, F_NONE, "`vnc` -1") ST(nrt_barrier(-1, 0, 1));
+    CASE(nrt_barrier, "count-0", P_OPEN, F_NONE, "`g_device_count` 0") ST(nrt_barrier(0, 0, 0));
+    CASE(nrt_barrier, "id-not-below-count", P_OPEN, F_NONE, "`g_device_id` 1 of 1") ST(nrt_barrier(0, 1, 1));
+    BEFORE(nrt_barrier, ST(nrt_barrier(0, 0, 1)));
+    AFTER(nrt_barrier, ST(nrt_barrier(0, 0, 1)));
+
+    CASE(nrt_profile_start, "null-model", P_OPEN, F_NONE, "NULL `model`") ST(nrt_profile_start(NULL, FILE_A));
+    CASE(nrt_profile_start, "null-filename", P_OPEN, F_NONE, "NULL `filename`") ST(nrt_profile_start(M, NULL));
+    CASE(nrt_profile_start, "never-issued-model", P_OPEN, F_NONE, "`model` never issued")
+        ST(nrt_profile_start(NEVER_M, FILE_A));
+    CASE(nrt_profile_start, "unloaded-model", P_OPEN, F_NONE, "`model` unloaded")
+        ST(nrt_profile_start(UNLOADED, FILE_A));
+    CASE(nrt_profile_start, "empty-filename", P_OPEN, F_NONE, "an empty `filename`") ST(nrt_profile_start(M, ""));
+    BEFORE(nrt_profile_start, ST(nrt_profile_start(NEVER_M, FILE_A)));
+    AFTER(nrt_profile_start, ST(nrt_profile_start(M, FILE_A)));
+
+    CASE(nrt_profile_stop, "null-filename", P_OPEN, F_NONE, "NULL `filename`") ST(nrt_profile_stop(NULL));
+    CASE(nrt_profile_stop, "never-started", P_OPEN, F_NONE, "a file no profile was started into")
+        ST(nrt_profile_stop(FILE_A));
+    BEFORE(nrt_profile_stop, ST(nrt_profile_stop(FILE_A)));
+    AFTER(nrt_profile_stop, ST(nrt_profile_stop(FILE_A)));
+
+    CASE(nrt_inspect_begin, "twice", P_OPEN, F_NONE, "a second session while one runs") {
+        OK(nrt_inspect_begin());
+        ST(nrt_inspect_begin());
+    }
+    BEFORE(nrt_inspect_begin, ST(nrt_inspect_begin()));
+    AFTER(nrt_inspect_begin, ST(nrt_inspect_begin()));
+    CASE(nrt_inspect_begin_with_options, "null-options", P_OPEN, F_ACCEPTED, "NULL `options` (the defaults)")
+        ST(nrt_inspect_begin_with_options(NULL));
+    CASE(nrt_inspect_begin_with_options, "never-issued-options", P_OPEN, F_NONE, "`options` never allocated")
+        ST(nrt_inspect_begin_with_options((nrt_inspect_config_t *)(uintptr_t)0xdead3000u));
+    BEFORE(nrt_inspect_begin_with_options, ST(nrt_inspect_begin_with_options(NULL)));
+    AFTER(nrt_inspect_begin_with_options, ST(nrt_inspect_begin_with_options(NULL)));
+    CASE(nrt_inspect_stop, "none-running", P_OPEN, F_ACCEPTED, "no session running") ST(nrt_inspect_stop());
+    BEFORE(nrt_inspect_stop, ST(nrt_inspect_stop()));
+    AFTER(nrt_inspect_stop, ST(nrt_inspect_stop()));
+
+    {
+        nrt_async_sendrecv_comm_t *const NEVER_C = (nrt_async_sendrecv_comm_t *)(uintptr_t)0xdead4000u;
+        nrt_async_sendrecv_request_t *rq = NULL;
+#define TRANSFER_CASES(fn)                                                                                         \
+    CASE(fn, "null-tensor", P_OPEN, F_NONE, "NULL `tensor`") ST(fn(NULL, 0, 64, NEVER_C, &rq));                    \
+    CASE(fn, "null-comm", P_OPEN, F_NONE, "NULL communicator") ST(fn(X, 0, 64, NULL, &rq));                        \
+    CASE(fn, "null-request", P_OPEN, F_NONE, "NULL `request`") ST(fn(X, 0, 64, NEVER_C, NULL));                    \
+    CASE(fn, "never-issued-comm", P_OPEN, F_NONE, "communicator never issued") ST(fn(X, 0, 64, NEVER_C, &rq));     \
+    CASE(fn, "freed-tensor", P_OPEN, F_NONE, "`tensor` freed") ST(fn(FREED, 0, 64, NEVER_C, &rq));                 \
+    CASE(fn, "freed-in-use-tensor", P_OPEN, F_NONE, "`tensor` freed while an execution writes it") {               \
+        nrt_tensor_t *t_ = freed_in_use();                                                                         \
+        ST(fn(t_, 0, 64, NEVER_C, &rq));                                                                           \
+    }                                                                                                              \
+    CASE(fn, "size-out-of-range", P_OPEN, F_NONE, "65 bytes of a 64-byte tensor") ST(fn(X, 0, 65, NEVER_C, &rq));  \
+    BEFORE(fn, ST(fn(NEVER_T, 0, 64, NEVER_C, &rq)));                                                             \
+    AFTER(fn, ST(fn(X, 0, 64, NEVER_C, &rq)));
+        TRANSFER_CASES(nrt_async_sendrecv_send_tensor)
+        TRANSFER_CASES(nrt_async_sendrecv_recv_tensor)
+#undef TRANSFER_CASES
+    }
+    if (fd >= 0) close(fd);
+}
+
 static void cases(void) {
+    escape_cases();
     /* ---- lifecycle ---- */
     CASE(nrt_init, "twice", P_OPEN, F_NONE, "a second nrt_init without nrt_close")
         ST(nrt_init(NRT_FRAMEWORK_TYPE_NO_FW, "2.0", "1.0"));

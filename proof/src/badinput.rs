@@ -112,9 +112,11 @@ impl BadResult {
     }
 }
 
-/// The environment of every run: two cores (tensors on core 0 and core 1), both logs at `warn`.
+/// The environment of every run: two cores (tensors on core 0 and core 1), both logs at `warn`,
+/// device memory mapped to the CPU (`NEURON_RT_MAP_HBM`: device tensors' addresses for the
+/// `nrt_memcpy_to_device` and `nrt_get_dmabuf_fd` rows).
 pub fn env() -> Vec<(String, String)> {
-    [("NRT_SIM_CORES", "2"), ("NRT_SIM_LOG", "warn"), ("NRT_SHIM_LOG", "warn")]
+    [("NRT_SIM_CORES", "2"), ("NRT_SIM_LOG", "warn"), ("NRT_SHIM_LOG", "warn"), ("NEURON_RT_MAP_HBM", "1")]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
@@ -147,7 +149,8 @@ pub fn exported_functions() -> Vec<String> {
 }
 
 /// Functions that take no pointer argument (no NULL row).
-const NO_POINTER: &[&str] = &["nrt_close", "nrt_async_drain_queued_execs"];
+const NO_POINTER: &[&str] =
+    &["nrt_close", "nrt_async_drain_queued_execs", "nrt_barrier", "nrt_inspect_begin", "nrt_inspect_stop"];
 
 /// The name of an NRT_STATUS value.
 pub fn status_name(code: u32) -> Option<&'static str> {

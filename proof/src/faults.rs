@@ -54,6 +54,9 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Predictio
     let mut tens: HashMap<i64, (i64, i64, i64)> = HashMap::new();
     // roots in host memory: the shim marks no host bytes
     let mut host: HashSet<i64> = HashSet::new();
+    // device roots whose CPU address was handed out (`va` of a device tensor):
+    // their executions complete before nrt_execute returns (README.md)
+    let mut exposed: HashSet<i64> = HashSet::new();
     let mut sets: HashMap<i64, HashMap<String, i64>> = HashMap::new();
     // root -> byte -> (status, index in `failures`): which failure's mark the byte holds
     let mut taint: HashMap<i64, HashMap<i64, (u32, usize)>> = HashMap::new();
@@ -85,6 +88,7 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Predictio
         match op.kind {
             "alloc" if ok => {
                 tens.insert(a[0], (a[0], 0, a[3]));
+                exposed.remove(&a[0]);
                 if a[1] != 0 {
                     host.insert(a[0]);
                 }
@@ -92,6 +96,11 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Predictio
             "slice" if ok => {
                 if let Some(&(root, base, _)) = tens.get(&a[1]) {
                     tens.insert(a[0], (root, base + a[2], a[3]));
+                }
+            }
+            "va" if ok => {
+                if let Some(&(root, ..)) = tens.get(&a[0]) {
+                    exposed.insert(root);
                 }
             }
             "free" => {
@@ -131,8 +140,11 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Predictio
                     callbacks.entry(m.core).or_default().push(r.0);
                 }
                 if INJECTED.contains(&r.0) {
-                    // an execution of host tensors reports its own failure, unless a callback does
-                    let returned = on_host && !callback;
+                    // an execution of host tensors (or of exposed device memory, which
+                    // completes before nrt_execute returns) reports its own failure,
+                    // unless a callback does
+                    let touches_exposed = ins.iter().chain(&outs).flatten().any(|(root, ..)| exposed.contains(root));
+                    let returned = (on_host || touches_exposed) && !callback;
                     pred = if returned { r } else { (0, 0, 0) };
                     // A later failure's marks replace an earlier one's.
                     for &(root, lo, hi) in &dev_outs {

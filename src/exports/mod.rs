@@ -8,12 +8,15 @@
 //! runtime's statuses (in that order, as the simulator and the runtime do),
 //! then the engine decides when the real call may run.
 
+mod escape;
 mod exec;
 mod legacy_async;
 mod lifecycle;
 mod model;
 mod nrta;
+mod profile;
 mod shim_api;
+mod sync_points;
 mod tensor;
 mod tensor_set;
 

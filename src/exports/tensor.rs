@@ -236,6 +236,8 @@ export! {
         let va = real();
         if !va.is_null() {
             s.engine.address_taken(&rec);
+            // Found again by a call given only an address (memcpy_to_device, dmabuf).
+            s.engine.address_known(&rec, va as usize);
         }
         va
     }
@@ -336,11 +338,19 @@ export! {
 }
 
 export! {
+    /// The tensor's physical address escapes (a NIC or another device may
+    /// use it): its pending work completes first, and it is exposed from now
+    /// on, like a tensor whose CPU address the program holds.
     fn nrt_tensor_get_device_allocation_info(tensor: *const nrt_tensor_t, alloc_info: *mut nrt_tensor_device_allocation_info_t) -> NRT_STATUS
-    |s, real| {
-        if s.mode != Mode::Passthrough && s.engine.is_open() && !alloc_info.is_null() {
-            known(s, tensor)?;
+    [passthrough] |s, real| {
+        if !s.engine.is_open() || alloc_info.is_null() || tensor.is_null() {
+            return Ok(real());
         }
-        Ok(real())
+        let rec = s.engine.tensor(tensor as usize)?;
+        let st = real();
+        if st == NRT_SUCCESS {
+            s.engine.escape(&rec);
+        }
+        Ok(st)
     }
 }

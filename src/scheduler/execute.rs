@@ -202,10 +202,12 @@ impl<D: Device> Engine<D> {
         // The application's own conflicting nrta_* requests complete first:
         // they may run on another unit, in no order with this one.
         self.wait_foreign(m.core, &s.accesses, None, None);
-        if host {
+        // A profiled model's executions take the synchronous path too: the
+        // runtime profiles no other (escape.rs).
+        if host || self.profiled(m.handle) {
             return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
         }
-        let visible = visible && !self.config.trust_host_memory;
+        let visible = self.all_exposed() || visible && !self.config.trust_host_memory;
         let input = self.mirror(in_set, m, false, &s.in_handles)?;
         let output = self.mirror(out_set, m, true, &s.out_handles)?;
         let mut last = 0;

@@ -20,8 +20,9 @@ impl<D: Device> Engine<D> {
         let callback = self.callback.lock();
         let deferred = self.deferred.lock();
         let orphans = self.orphans.lock();
+        let escapes = self.escapes.lock();
         self.device.before_fork();
-        ForkHeld { thread, cores, registries, callback, deferred, orphans }
+        ForkHeld { thread, cores, registries, callback, deferred, orphans, escapes }
     }
 
     /// pthread_atfork parent / child, with what [`before_fork`](Self::before_fork)
@@ -33,7 +34,7 @@ impl<D: Device> Engine<D> {
     /// and nothing of it runs any code): the child needs no lock that a thread
     /// of the parent may have held. nrt_init starts afresh.
     pub fn after_fork(&'static self, held: ForkHeld, child: bool) {
-        let ForkHeld { thread, mut cores, registries, mut callback, mut deferred, mut orphans } = held;
+        let ForkHeld { thread, mut cores, registries, mut callback, mut deferred, mut orphans, mut escapes } = held;
         if child {
             self.state.store(UNINITIALIZED, Ordering::Release);
             self.ncores.store(0, Ordering::Release);
@@ -55,10 +56,11 @@ impl<D: Device> Engine<D> {
             self.has_deferred.store(false, Ordering::Release);
             std::mem::forget(std::mem::take(&mut *orphans));
             self.has_orphans.store(false, Ordering::Release);
+            self.escapes.forget_in_child(&mut escapes);
         } else {
             drop(registries);
         }
-        drop((cores, callback, deferred, orphans));
+        drop((cores, callback, deferred, orphans, escapes));
         self.device.after_fork(child);
         self.thread.after_fork(thread, child);
     }
@@ -73,4 +75,5 @@ pub struct ForkHeld {
     callback: MutexGuard<'static, Option<Callback>>,
     deferred: MutexGuard<'static, Vec<Arc<TensorRecord>>>,
     orphans: MutexGuard<'static, Vec<Arc<Mirror>>>,
+    escapes: MutexGuard<'static, escape::EscapeState>,
 }

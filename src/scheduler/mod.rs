@@ -6,8 +6,10 @@
 //! calls an export forwards (read, write, ...) are passed in as closures, so
 //! this module decides *when* they may run and never calls C itself.
 
+mod addresses;
 mod completion;
 mod doorbell;
+mod escape;
 mod execute;
 mod foreign;
 mod fork;
@@ -188,6 +190,8 @@ pub struct Engine<D: Device> {
     thread: completion::ThreadControl,
     /// The application's own `nrta_*` requests (scheduler/foreign.rs).
     foreign: foreign::Foreign,
+    /// Escaped memory, known addresses, profiled models (escape.rs).
+    escapes: escape::Escapes,
 }
 
 impl<D: Device> Engine<D> {
@@ -211,6 +215,7 @@ impl<D: Device> Engine<D> {
             has_orphans: AtomicBool::new(false),
             thread: completion::ThreadControl::default(),
             foreign: foreign::Foreign::default(),
+            escapes: escape::Escapes::default(),
         }
     }
 
@@ -283,6 +288,7 @@ impl<D: Device> Engine<D> {
         self.sweep_orphans();
         self.tensors.drain();
         self.models.drain();
+        self.escapes.reset();
         // The runtime forgets the callback at nrt_close; so does the shim.
         self.set_callback(None);
         self.device.closed();

@@ -36,6 +36,7 @@ impl<D: Device> Engine<D> {
         if let Some(m) = self.models.remove(handle) {
             self.wait_done(m.core, m.last_request(), None, "unload", None);
         }
+        self.profile_forget(handle);
     }
 
     pub fn tensor(&'static self, handle: Handle) -> Result<Arc<TensorRecord>, Status> {

@@ -118,6 +118,7 @@ impl Device for Fake {
 mod bad_input;
 mod cached_lookups;
 mod direct;
+mod escape;
 mod failures;
 mod foreign;
 mod fork;
