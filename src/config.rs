@@ -53,6 +53,32 @@ pub struct Config {
     pub trace: Option<String>,
     /// Capacity of the trace's ring of events.
     pub trace_events: usize,
+    /// A write that would wait only for earlier readers goes to a spare
+    /// version instead (scheduler/rename.rs).
+    pub rename: bool,
+    /// Bytes of spare versions per core, at most.
+    pub rename_max_bytes: u64,
+}
+
+/// The default of NRT_SHIM_RENAME_MAX_BYTES (per core): see README "Configuration".
+pub const RENAME_MAX_BYTES_DEFAULT: u64 = 256 << 20;
+
+/// A byte count: plain, or with a K/M/G suffix (powers of 1024).
+fn parse_bytes(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, shift) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (v, 0),
+        Some((i, _)) => {
+            let shift = match v[i..].trim().to_ascii_uppercase().as_str() {
+                "K" | "KB" | "KIB" => 10,
+                "M" | "MB" | "MIB" => 20,
+                "G" | "GB" | "GIB" => 30,
+                _ => return None,
+            };
+            (&v[..i], shift)
+        }
+    };
+    num.parse::<u64>().ok()?.checked_mul(1u64 << shift)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -116,6 +142,7 @@ impl Config {
         };
         let trust_host_memory = switch("NRT_SHIM_TRUST_HOST_MEMORY", false);
         let direct_wait = switch("NRT_SHIM_DIRECT_WAIT", true);
+        let rename = switch("NRT_SHIM_RENAME", true);
         let async_abi = match get("NRT_SHIM_ASYNC_ABI").as_deref().map(str::trim) {
             None | Some("") | Some("auto") => AsyncAbi::Detect,
             Some("2") => AsyncAbi::V2,
@@ -155,6 +182,13 @@ impl Config {
                 262_144
             }
         };
+        let rename_max_bytes = match get("NRT_SHIM_RENAME_MAX_BYTES") {
+            None => RENAME_MAX_BYTES_DEFAULT,
+            Some(v) => parse_bytes(&v).unwrap_or_else(|| {
+                warnings.push(format!("NRT_SHIM_RENAME_MAX_BYTES={v} is not a byte count; using 256M"));
+                RENAME_MAX_BYTES_DEFAULT
+            }),
+        };
         (
             Config {
                 mode,
@@ -168,6 +202,8 @@ impl Config {
                 stats,
                 trace,
                 trace_events,
+                rename,
+                rename_max_bytes,
             },
             warnings,
         )
@@ -242,5 +278,19 @@ mod tests {
         assert_eq!(cfg(&[], None).0.stats, None);
         assert_eq!(cfg(&[("NRT_SHIM_TRACE", "t.json")], None).0.trace.as_deref(), Some("t.json"));
         assert_eq!(cfg(&[("NRT_SHIM_TRACE_EVENTS", "10")], None).0.trace_events, 10);
+    }
+
+    #[test]
+    fn renaming_switch_and_cap() {
+        let (c, _) = cfg(&[], None);
+        assert!(c.rename);
+        assert_eq!(c.rename_max_bytes, RENAME_MAX_BYTES_DEFAULT);
+        assert!(!cfg(&[("NRT_SHIM_RENAME", "0")], None).0.rename);
+        assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "4096")], None).0.rename_max_bytes, 4096);
+        assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "64M")], None).0.rename_max_bytes, 64 << 20);
+        assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "0")], None).0.rename_max_bytes, 0);
+        let (c, w) = cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "lots")], None);
+        assert_eq!(c.rename_max_bytes, RENAME_MAX_BYTES_DEFAULT);
+        assert_eq!(w.len(), 1);
     }
 }

@@ -62,6 +62,11 @@ impl<T> Registry<T> {
         self.shards.iter().flat_map(|s| s.write().drain().map(|(_, v)| v).collect::<Vec<_>>()).collect()
     }
 
+    /// Every record, at one moment (a slow path: it allocates).
+    pub fn values(&self) -> Vec<Arc<T>> {
+        self.shards.iter().flat_map(|s| s.read().values().cloned().collect::<Vec<_>>()).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
@@ -103,6 +108,12 @@ pub struct Storage {
     pub last_user: AtomicU64,
     /// The application holds a CPU address of these bytes (nrt_tensor_get_va).
     pub host_visible: AtomicBool,
+    /// The runtime tensor holding these bytes: 0 for the tensor's own handle,
+    /// else a spare version the shim allocated (renaming, scheduler/rename.rs).
+    pub phys: Handle,
+    /// A slice views these bytes: a write through one handle must be seen
+    /// through the others, so they are never renamed.
+    pub sliced: AtomicBool,
 }
 
 static NEXT_STORAGE: AtomicU64 = AtomicU64::new(1);
@@ -116,8 +127,45 @@ impl Storage {
             last_writer: AtomicU64::new(0),
             last_user: AtomicU64::new(0),
             host_visible: AtomicBool::new(host_visible),
+            phys: 0,
+            sliced: AtomicBool::new(false),
         })
     }
+
+    /// A spare version: device memory on `core` the shim allocated as runtime tensor `phys`.
+    pub fn spare(core: u32, size: u64, phys: Handle) -> Arc<Storage> {
+        Arc::new(Storage {
+            id: NEXT_STORAGE.fetch_add(1, Ordering::Relaxed),
+            core: Some(core),
+            size,
+            last_writer: AtomicU64::new(0),
+            last_user: AtomicU64::new(0),
+            host_visible: AtomicBool::new(false),
+            phys,
+            sliced: AtomicBool::new(false),
+        })
+    }
+
+    /// The runtime handle holding these bytes, for a tensor whose own handle is `own`.
+    #[inline]
+    pub fn phys_for(&self, own: Handle) -> Handle {
+        if self.phys == 0 {
+            own
+        } else {
+            self.phys
+        }
+    }
+}
+
+/// A tensor's renamed versions (scheduler/rename.rs): the storage it was
+/// allocated with (`home`, once renamed) and the spares it took.
+#[derive(Debug, Default)]
+pub struct Versions {
+    pub home: Option<Arc<Storage>>,
+    pub spares: Vec<Arc<Storage>>,
+    /// The program saw the bytes outside the shim (address, allocation info,
+    /// completion counts): never renamed again.
+    pub pinned: bool,
 }
 
 #[derive(Debug)]
@@ -132,6 +180,11 @@ pub struct TensorRecord {
     pub size: AtomicU64,
     /// Acceptance number (on the storage's core) of the newest request using it.
     pub last_use: AtomicU64,
+    /// Renaming's state; its lock orders the renames of this tensor.
+    pub versions: Mutex<Versions>,
+    /// An execution wrote it: the runtime counts its output completions on
+    /// this handle, so its bytes must stay on it (never renamed).
+    pub exec_output: AtomicBool,
 }
 
 /// A snapshot of a tensor's place, taken once per call.
@@ -162,6 +215,12 @@ impl TensorView {
     pub fn whole(&self) -> ByteRange {
         ByteRange::new(self.offset, self.size)
     }
+
+    /// The runtime tensor holding these bytes, for a tensor whose own handle is `own`.
+    #[inline]
+    pub fn phys(&self, own: Handle) -> Handle {
+        self.storage.as_ref().map_or(own, |s| s.phys_for(own))
+    }
 }
 
 impl TensorRecord {
@@ -179,6 +238,8 @@ impl TensorRecord {
             offset,
             size: AtomicU64::new(size),
             last_use: AtomicU64::new(0),
+            versions: Mutex::new(Versions::default()),
+            exec_output: AtomicBool::new(false),
         })
     }
 

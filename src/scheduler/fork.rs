@@ -16,12 +16,14 @@ impl<D: Device> Engine<D> {
     pub fn before_fork(&'static self) -> ForkHeld {
         let thread = self.thread.before_fork();
         let cores = self.cores().iter().map(|c| c.q.lock()).collect();
+        // Never held together with a core's queue lock.
+        let pools = self.cores().iter().map(|c| c.pool.lock()).collect();
         let registries = (self.tensors.lock_all(), self.sets.lock_all(), self.models.lock_all());
         let callback = self.callback.lock();
         let deferred = self.deferred.lock();
         let orphans = self.orphans.lock();
         self.device.before_fork();
-        ForkHeld { thread, cores, registries, callback, deferred, orphans }
+        ForkHeld { thread, cores, pools, registries, callback, deferred, orphans }
     }
 
     /// pthread_atfork parent / child, with what [`before_fork`](Self::before_fork)
@@ -33,7 +35,7 @@ impl<D: Device> Engine<D> {
     /// and nothing of it runs any code): the child needs no lock that a thread
     /// of the parent may have held. nrt_init starts afresh.
     pub fn after_fork(&'static self, held: ForkHeld, child: bool) {
-        let ForkHeld { thread, mut cores, registries, mut callback, mut deferred, mut orphans } = held;
+        let ForkHeld { thread, mut cores, mut pools, registries, mut callback, mut deferred, mut orphans } = held;
         if child {
             self.state.store(UNINITIALIZED, Ordering::Release);
             self.ncores.store(0, Ordering::Release);
@@ -44,6 +46,10 @@ impl<D: Device> Engine<D> {
                 // A parent's thread that was retiring or waiting does not exist here.
                 core.gate.reset();
                 core.cv.forget_waiters();
+            }
+            // The parent's spare versions are the parent's runtime's.
+            for p in pools.iter_mut() {
+                std::mem::forget(std::mem::take(&mut **p));
             }
             let (mut tensors, mut sets, mut models) = registries;
             tensors.forget_all();
@@ -58,7 +64,7 @@ impl<D: Device> Engine<D> {
         } else {
             drop(registries);
         }
-        drop((cores, callback, deferred, orphans));
+        drop((cores, pools, callback, deferred, orphans));
         self.device.after_fork(child);
         self.thread.after_fork(thread, child);
     }
@@ -69,6 +75,7 @@ impl<D: Device> Engine<D> {
 pub struct ForkHeld {
     thread: completion::ForkHeld,
     cores: Vec<MutexGuard<'static, CoreQueue<OpPayload>>>,
+    pools: Vec<MutexGuard<'static, pool::Pool>>,
     registries: (RegistryHeld<TensorRecord>, RegistryHeld<SetRecord>, RegistryHeld<ModelRecord>),
     callback: MutexGuard<'static, Option<Callback>>,
     deferred: MutexGuard<'static, Vec<Arc<TensorRecord>>>,
