@@ -64,7 +64,7 @@ const NAMES: [&str; 19] = [
     "rename_waited_partial_write",
     "rename_waited_partial_write_through_a_slice",
     "rename_waited_cap_reached",
-    "rename_waited_exposed",
+    "rename_waited_exposed_or_output",
     "rename_brought_home",
 ];
 
