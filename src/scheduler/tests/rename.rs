@@ -233,3 +233,18 @@ fn a_spare_left_by_one_tensor_is_reused_by_another() {
     assert_eq!(e.device.st.lock().spares.len(), 1);
     assert_ne!(phys(e, X2), X2);
 }
+
+#[test]
+fn an_unload_frees_the_spares_its_requests_left_idle() {
+    let e = renaming(4, 4);
+    put(e, X, 1);
+    exec(e, IN, OUT);
+    put(e, X, 2);
+    let spare = phys(e, X);
+    e.free_tensor(X);
+    let u = spawn(move || e.unload(MODEL));
+    settle_soon(e);
+    u.recv_timeout(WATCHDOG).unwrap();
+    assert!(e.device.st.lock().freed.contains(&spare), "freed once the model's requests completed");
+    assert_eq!(e.spare_bytes(), 0);
+}
