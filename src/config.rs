@@ -58,6 +58,9 @@ pub struct Config {
     pub rename: bool,
     /// Bytes of spare versions per core, at most.
     pub rename_max_bytes: u64,
+    /// A partial write is renamed too, the other bytes carried over by a
+    /// device-side copy first.
+    pub rename_partial: bool,
 }
 
 /// The default of NRT_SHIM_RENAME_MAX_BYTES (per core): see README "Configuration".
@@ -143,6 +146,7 @@ impl Config {
         let trust_host_memory = switch("NRT_SHIM_TRUST_HOST_MEMORY", false);
         let direct_wait = switch("NRT_SHIM_DIRECT_WAIT", true);
         let rename = switch("NRT_SHIM_RENAME", true);
+        let rename_partial = switch("NRT_SHIM_RENAME_PARTIAL", true);
         let async_abi = match get("NRT_SHIM_ASYNC_ABI").as_deref().map(str::trim) {
             None | Some("") | Some("auto") => AsyncAbi::Detect,
             Some("2") => AsyncAbi::V2,
@@ -204,6 +208,7 @@ impl Config {
                 trace_events,
                 rename,
                 rename_max_bytes,
+                rename_partial,
             },
             warnings,
         )
@@ -286,6 +291,8 @@ mod tests {
         assert!(c.rename);
         assert_eq!(c.rename_max_bytes, RENAME_MAX_BYTES_DEFAULT);
         assert!(!cfg(&[("NRT_SHIM_RENAME", "0")], None).0.rename);
+        assert!(c.rename_partial);
+        assert!(!cfg(&[("NRT_SHIM_RENAME_PARTIAL", "0")], None).0.rename_partial);
         assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "4096")], None).0.rename_max_bytes, 4096);
         assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "64M")], None).0.rename_max_bytes, 64 << 20);
         assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "0")], None).0.rename_max_bytes, 0);

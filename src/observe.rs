@@ -44,9 +44,10 @@ pub enum Counter {
     RenameWaitCap,
     RenameWaitExposed,
     RenameBroughtHome,
+    RenamedPartialWrites,
 }
 
-const NAMES: [&str; 19] = [
+const NAMES: [&str; 20] = [
     "executions",
     "host_executions",
     "failed_requests",
@@ -66,11 +67,12 @@ const NAMES: [&str; 19] = [
     "rename_waited_cap_reached",
     "rename_waited_exposed_or_output",
     "rename_brought_home",
+    "renamed_partial_writes",
 ];
 
-pub struct Counters([AtomicU64; 19]);
+pub struct Counters([AtomicU64; 20]);
 
-pub static COUNTERS: Counters = Counters([const { AtomicU64::new(0) }; 19]);
+pub static COUNTERS: Counters = Counters([const { AtomicU64::new(0) }; 20]);
 
 impl Counters {
     pub fn add(&self, c: Counter, n: u64) {

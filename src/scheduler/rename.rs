@@ -91,9 +91,7 @@ impl<D: Device> Engine<D> {
         if cur.sliced.load(Ordering::Acquire) || view.offset != 0 || view.size != cur.size {
             return Err(Keep::Wait(Counter::RenameWaitSlice));
         }
-        if range.start != 0 || range.end != cur.size {
-            // Carrying the other bytes over would need a device-side copy
-            // ordered before the write: not done (see README "Renaming").
+        if (range.start != 0 || range.end != cur.size) && !self.config.rename_partial {
             return Err(Keep::Wait(Counter::RenameWaitPartial));
         }
         let home = v.home.get_or_insert_with(|| cur.clone()).clone();
@@ -146,8 +144,25 @@ impl<D: Device> Engine<D> {
         target: Arc<Storage>,
         call: impl FnOnce(Handle) -> Status,
     ) -> Status {
-        let st = call(target.phys_for(rec.handle));
         let old = view.storage.clone();
+        let partial = old.as_ref().is_some_and(|cur| range.start != 0 || range.end != cur.size);
+        if let Some(cur) = old.as_ref().filter(|_| partial) {
+            // The bytes the write leaves are carried over first, on the
+            // device: the old version has only readers pending (outputs are
+            // never renamed), so copying from it waits for nothing.
+            let st = self.device.copy_tensor(cur.phys_for(rec.handle), target.phys_for(rec.handle), cur.size);
+            if st != NRT_SUCCESS {
+                log::debug!("renaming: carrying a partial write's other bytes over failed (status {st}); it waits");
+                if target.phys != 0 {
+                    v.spares.push(target);
+                }
+                COUNTERS.add(Counter::RenameWaitPartial, 1);
+                let phys = cur.phys_for(rec.handle);
+                return self.host_access(view, range, AccessKind::Write, None, || call(phys));
+            }
+            COUNTERS.add(Counter::RenamedPartialWrites, 1);
+        }
+        let st = call(target.phys_for(rec.handle));
         let keep = if st == NRT_SUCCESS {
             let tview = TensorView { storage: Some(target.clone()), ..view.clone() };
             // Stale marks of an earlier use of this version are overwritten.

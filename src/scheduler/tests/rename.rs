@@ -120,15 +120,32 @@ fn switched_off_it_waits() {
     assert_eq!(w.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
 }
 
+fn put_part(e: &'static Engine<Fake>, t: Handle) -> Status {
+    let rec = e.tensor(t).unwrap();
+    let view = rec.view();
+    e.host_write(&rec, view, ByteRange::new(0, 16), |_| NRT_SUCCESS)
+}
+
 #[test]
-fn partial_writes_and_slices_wait() {
+fn a_partial_write_carries_the_other_bytes_over_first() {
     let e = renaming(4, 4);
+    put(e, X, 1);
     exec(e, IN, OUT);
-    let rec = e.tensor(X).unwrap();
-    let w = spawn(move || {
-        let view = rec.view();
-        e.host_write(&rec, view, ByteRange::new(0, 16), |_| NRT_SUCCESS)
-    });
+    let w = spawn(move || put_part(e, X));
+    assert_eq!(w.recv_timeout(BLOCKED).expect("renamed, not waiting"), NRT_SUCCESS);
+    let spare = phys(e, X);
+    assert_ne!(spare, X);
+    let st = e.device.st.lock();
+    assert_eq!(st.copies, vec![(X, spare)], "the old version copied into the new one before the write");
+    assert_eq!(st.bytes.get(&spare), Some(&1));
+}
+
+#[test]
+fn partial_writes_wait_when_carrying_over_is_off_and_slices_always_do() {
+    let e = engine_with(4, |c| c.rename_partial = false);
+    e.device.st.lock().spare_budget = 4;
+    exec(e, IN, OUT);
+    let w = spawn(move || put_part(e, X));
     assert!(w.recv_timeout(BLOCKED).is_err(), "a partial write waits");
     e.device.complete(0, NRT_SUCCESS);
     assert_eq!(w.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
