@@ -56,6 +56,35 @@ pub struct Config {
     pub trace: Option<String>,
     /// Capacity of the trace's ring of events.
     pub trace_events: usize,
+    /// A write that would wait only for earlier readers goes to a spare
+    /// version instead (scheduler/rename.rs).
+    pub rename: bool,
+    /// Bytes of spare versions per core, at most.
+    pub rename_max_bytes: u64,
+    /// A partial write is renamed too, the other bytes carried over by a
+    /// device-side copy first.
+    pub rename_partial: bool,
+}
+
+/// The default of NRT_SHIM_RENAME_MAX_BYTES (per core): see README "Configuration".
+pub const RENAME_MAX_BYTES_DEFAULT: u64 = 256 << 20;
+
+/// A byte count: plain, or with a K/M/G suffix (powers of 1024).
+fn parse_bytes(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, shift) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (v, 0),
+        Some((i, _)) => {
+            let shift = match v[i..].trim().to_ascii_uppercase().as_str() {
+                "K" | "KB" | "KIB" => 10,
+                "M" | "MB" | "MIB" => 20,
+                "G" | "GB" | "GIB" => 30,
+                _ => return None,
+            };
+            (&v[..i], shift)
+        }
+    };
+    num.parse::<u64>().ok()?.checked_mul(1u64 << shift)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -124,6 +153,8 @@ impl Config {
         };
         let trust_host_memory = switch("NRT_SHIM_TRUST_HOST_MEMORY", false);
         let direct_wait = switch("NRT_SHIM_DIRECT_WAIT", true);
+        let rename = switch("NRT_SHIM_RENAME", true);
+        let rename_partial = switch("NRT_SHIM_RENAME_PARTIAL", true);
         let spin_us = match get("NRT_SHIM_SPIN_US").map(|v| v.trim().parse::<u32>()) {
             None => DEFAULT_SPIN_US,
             Some(Ok(n)) if n <= MAX_SPIN_US => n,
@@ -173,6 +204,13 @@ impl Config {
                 262_144
             }
         };
+        let rename_max_bytes = match get("NRT_SHIM_RENAME_MAX_BYTES") {
+            None => RENAME_MAX_BYTES_DEFAULT,
+            Some(v) => parse_bytes(&v).unwrap_or_else(|| {
+                warnings.push(format!("NRT_SHIM_RENAME_MAX_BYTES={v} is not a byte count; using 256M"));
+                RENAME_MAX_BYTES_DEFAULT
+            }),
+        };
         (
             Config {
                 mode,
@@ -187,6 +225,9 @@ impl Config {
                 stats,
                 trace,
                 trace_events,
+                rename,
+                rename_max_bytes,
+                rename_partial,
             },
             warnings,
         )
@@ -283,5 +324,21 @@ mod tests {
         assert_eq!(cfg(&[], None).0.stats, None);
         assert_eq!(cfg(&[("NRT_SHIM_TRACE", "t.json")], None).0.trace.as_deref(), Some("t.json"));
         assert_eq!(cfg(&[("NRT_SHIM_TRACE_EVENTS", "10")], None).0.trace_events, 10);
+    }
+
+    #[test]
+    fn renaming_switch_and_cap() {
+        let (c, _) = cfg(&[], None);
+        assert!(c.rename);
+        assert_eq!(c.rename_max_bytes, RENAME_MAX_BYTES_DEFAULT);
+        assert!(!cfg(&[("NRT_SHIM_RENAME", "0")], None).0.rename);
+        assert!(c.rename_partial);
+        assert!(!cfg(&[("NRT_SHIM_RENAME_PARTIAL", "0")], None).0.rename_partial);
+        assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "4096")], None).0.rename_max_bytes, 4096);
+        assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "64M")], None).0.rename_max_bytes, 64 << 20);
+        assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "0")], None).0.rename_max_bytes, 0);
+        let (c, w) = cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "lots")], None);
+        assert_eq!(c.rename_max_bytes, RENAME_MAX_BYTES_DEFAULT);
+        assert_eq!(w.len(), 1);
     }
 }

@@ -37,9 +37,17 @@ pub enum Counter {
     ReadAfterWrite,
     WriteAfterRead,
     WriteAfterWrite,
+    RenamedWrites,
+    RenameSparePeakBytes,
+    RenameWaitPartial,
+    RenameWaitSlice,
+    RenameWaitCap,
+    RenameWaitExposed,
+    RenameBroughtHome,
+    RenamedPartialWrites,
 }
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 20] = [
     "executions",
     "host_executions",
     "failed_requests",
@@ -52,15 +60,28 @@ const NAMES: [&str; 12] = [
     "hazards_read_after_write",
     "hazards_write_after_read",
     "hazards_write_after_write",
+    "renamed_writes",
+    "rename_spare_bytes_peak",
+    "rename_waited_partial_write",
+    "rename_waited_partial_write_through_a_slice",
+    "rename_waited_cap_reached",
+    "rename_waited_exposed_or_output",
+    "rename_brought_home",
+    "renamed_partial_writes",
 ];
 
-pub struct Counters([AtomicU64; 12]);
+pub struct Counters([AtomicU64; 20]);
 
-pub static COUNTERS: Counters = Counters([const { AtomicU64::new(0) }; 12]);
+pub static COUNTERS: Counters = Counters([const { AtomicU64::new(0) }; 20]);
 
 impl Counters {
     pub fn add(&self, c: Counter, n: u64) {
         self.0[c as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// For a gauge's peak.
+    pub fn max(&self, c: Counter, n: u64) {
+        self.0[c as usize].fetch_max(n, Ordering::Relaxed);
     }
 
     pub fn get(&self, c: Counter) -> u64 {

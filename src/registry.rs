@@ -86,13 +86,13 @@ impl<T> Registry<T> {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
-    }
-
-    /// Every record, at one moment per shard (a cold path: it allocates).
+    /// Every record, at one moment (a slow path: it allocates).
     pub fn values(&self) -> Vec<Arc<T>> {
         self.shards.iter().flat_map(|s| s.read().values().cloned().collect::<Vec<_>>()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -133,6 +133,12 @@ pub struct Storage {
     pub last_user: AtomicU64,
     /// The application holds a CPU address of these bytes (nrt_tensor_get_va).
     pub host_visible: AtomicBool,
+    /// The runtime tensor holding these bytes: 0 for the tensor's own handle,
+    /// else a spare version the shim allocated (renaming, scheduler/rename.rs).
+    pub phys: Handle,
+    /// A slice views these bytes: a write through one handle must be seen
+    /// through the others, so they are never renamed.
+    pub sliced: AtomicBool,
 }
 
 static NEXT_STORAGE: AtomicU64 = AtomicU64::new(1);
@@ -146,6 +152,8 @@ impl Storage {
             last_writer: AtomicU64::new(0),
             last_user: AtomicU64::new(0),
             host_visible: AtomicBool::new(host_visible),
+            phys: 0,
+            sliced: AtomicBool::new(false),
         })
     }
 
@@ -153,6 +161,40 @@ impl Storage {
     pub fn newest_id() -> StorageId {
         NEXT_STORAGE.load(Ordering::Relaxed) - 1
     }
+    /// A spare version: device memory on `core` the shim allocated as runtime tensor `phys`.
+    pub fn spare(core: u32, size: u64, phys: Handle) -> Arc<Storage> {
+        Arc::new(Storage {
+            id: NEXT_STORAGE.fetch_add(1, Ordering::Relaxed),
+            core: Some(core),
+            size,
+            last_writer: AtomicU64::new(0),
+            last_user: AtomicU64::new(0),
+            host_visible: AtomicBool::new(false),
+            phys,
+            sliced: AtomicBool::new(false),
+        })
+    }
+
+    /// The runtime handle holding these bytes, for a tensor whose own handle is `own`.
+    #[inline]
+    pub fn phys_for(&self, own: Handle) -> Handle {
+        if self.phys == 0 {
+            own
+        } else {
+            self.phys
+        }
+    }
+}
+
+/// A tensor's renamed versions (scheduler/rename.rs): the storage it was
+/// allocated with (`home`, once renamed) and the spares it took.
+#[derive(Debug, Default)]
+pub struct Versions {
+    pub home: Option<Arc<Storage>>,
+    pub spares: Vec<Arc<Storage>>,
+    /// The program saw the bytes outside the shim (address, allocation info,
+    /// completion counts): never renamed again.
+    pub pinned: bool,
 }
 
 #[derive(Debug)]
@@ -167,6 +209,11 @@ pub struct TensorRecord {
     pub size: AtomicU64,
     /// Acceptance number (on the storage's core) of the newest request using it.
     pub last_use: AtomicU64,
+    /// Renaming's state; its lock orders the renames of this tensor.
+    pub versions: Mutex<Versions>,
+    /// An execution wrote it: the runtime counts its output completions on
+    /// this handle, so its bytes must stay on it (never renamed).
+    pub exec_output: AtomicBool,
 }
 
 /// A snapshot of a tensor's place, taken once per call.
@@ -187,6 +234,8 @@ pub struct TensorPlace {
     pub core: Option<u32>,
     /// The application holds a CPU address of the storage.
     pub host_visible: bool,
+    /// The runtime handle of a renamed version's bytes (0: the tensor's own).
+    pub phys: Handle,
     pub offset: u64,
     pub size: u64,
 }
@@ -210,6 +259,12 @@ impl TensorView {
     pub fn whole(&self) -> ByteRange {
         ByteRange::new(self.offset, self.size)
     }
+
+    /// The runtime tensor holding these bytes, for a tensor whose own handle is `own`.
+    #[inline]
+    pub fn phys(&self, own: Handle) -> Handle {
+        self.storage.as_ref().map_or(own, |s| s.phys_for(own))
+    }
 }
 
 impl TensorRecord {
@@ -227,6 +282,8 @@ impl TensorRecord {
             offset,
             size: AtomicU64::new(size),
             last_use: AtomicU64::new(0),
+            versions: Mutex::new(Versions::default()),
+            exec_output: AtomicBool::new(false),
         })
     }
 
@@ -249,6 +306,7 @@ impl TensorRecord {
             storage: st.map(|s| s.id),
             core: st.and_then(|s| s.core),
             host_visible: st.is_some_and(|s| s.host_visible.load(Ordering::Acquire)),
+            phys: st.map_or(0, |s| s.phys),
             offset: self.offset,
             size: self.size.load(Ordering::Relaxed),
         }

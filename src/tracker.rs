@@ -8,10 +8,10 @@
 //! to "wait for the newest one", which is what [`Tracker::latest_conflict`]
 //! returns.
 //!
-//! Each storage also carries a version counter, bumped by every accepted write.
-//! Nothing reads it for decisions yet; it is where renaming (giving a handle a
-//! fresh physical version so a write need not wait for earlier readers) will
-//! attach, without changing the callers.
+//! Each storage also carries a version counter, bumped by every accepted write
+//! (nothing decides on it). Renaming (scheduler/rename.rs) does not need it:
+//! every physical version of a tensor is a storage of its own, with its own
+//! id, so the hazards of one version never involve another.
 //!
 //! Safe Rust, no C: tested on its own below.
 

@@ -736,7 +736,46 @@ impl Gen<'_> {
                 self.t[t].count_known = false;
             }
         }
+        if valid && !self.cfg.fault && self.rng.pct(30) {
+            self.rewrite_input(thr, sin);
+        }
         true
+    }
+
+    /// Renaming on purpose (issue 16): rewrites an input of the request just
+    /// issued, which may still be reading it: whole (renamed), by a memset or
+    /// in part (waits); sometimes takes its address right after (exposure
+    /// after renaming).
+    fn rewrite_input(&mut self, thr: i32, sin: usize) {
+        let ins: Vec<usize> = self.s[sin]
+            .contents
+            .iter()
+            .map(|(_, t)| *t)
+            .filter(|&t| {
+                self.t[t].alive && matches!(self.t[t].place, Place::Dev(_)) && self.visible(self.t[t].owner, thr)
+            })
+            .collect();
+        let Some(t) = self.rng.pick(&ins).copied() else { return };
+        let sz = self.t[t].size.max(1) as i64;
+        let sh = self.t_shared(t);
+        match self.rng.below(4) {
+            0 | 1 => {
+                let seed = self.rng.below(1 << 30) as i64;
+                self.emit(thr, sh, "write", &[t as i64, 0, sz, seed]);
+            }
+            2 => {
+                let v = self.rng.below(256) as i64;
+                self.emit(thr, sh, "memset", &[t as i64, 0, v, sz]);
+            }
+            _ => {
+                let off = self.rng.range(0, sz - 1);
+                let seed = self.rng.below(1 << 30) as i64;
+                self.emit(thr, sh, "write", &[t as i64, off, sz - off, seed]);
+            }
+        }
+        if self.rng.pct(10) {
+            self.emit(thr, sh, "va", &[t as i64]);
+        }
     }
 
     fn copy(&mut self, thr: i32) -> bool {

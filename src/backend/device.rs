@@ -386,6 +386,14 @@ impl Device for RealDevice {
         }
     }
 
+    fn allocate_tensor(&self, core: u32, size: u64) -> Result<Handle, Status> {
+        self.rt.allocate_spare(core, size)
+    }
+
+    fn copy_tensor(&self, src: Handle, dst: Handle, size: u64) -> Status {
+        self.rt.copy_whole(src, dst, size)
+    }
+
     fn spawn(&self, name: &str, f: Box<dyn FnOnce() + Send>) -> bool {
         // Block every signal while the thread is created, so it inherits a
         // full mask and never takes a signal meant for the program.

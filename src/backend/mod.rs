@@ -6,6 +6,7 @@
 mod device;
 mod fds;
 pub mod resolve;
+mod versions;
 
 pub use device::RealDevice;
 
@@ -80,6 +81,8 @@ runtime_table! {
         nrt_destroy_tensor_set: fn(*mut *mut nrt_tensor_set_t);
         nrt_add_tensor_to_tensor_set: fn(*mut nrt_tensor_set_t, *const std::ffi::c_char, *mut nrt_tensor_t) -> NRT_STATUS;
         nrt_tensor_free: fn(*mut *mut nrt_tensor_t);
+        nrt_tensor_allocate: fn(nrt_tensor_placement_t, std::ffi::c_int, usize, *const std::ffi::c_char, *mut *mut nrt_tensor_t) -> NRT_STATUS;
+        nrt_tensor_copy: fn(*const nrt_tensor_t, usize, *mut nrt_tensor_t, usize, usize) -> NRT_STATUS;
     }
     unchecked {
         /// Typed for both generations (the 5th pointer is an NRT_STATUS* in

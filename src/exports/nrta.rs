@@ -113,6 +113,8 @@ fn tensor_part(
         return Ok(());
     }
     let Some(rec) = s.engine.app_tensor(t as usize)? else { return Ok(()) };
+    // The runtime reaches the bytes by the program's handle: its own storage.
+    s.engine.bring_home(&rec, false);
     let view = rec.view();
     let fits = offset.checked_add(size).is_some_and(|end| end <= view.size);
     if fits && view.storage.as_ref().is_some_and(|st| st.core.is_some()) {

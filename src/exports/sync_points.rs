@@ -58,7 +58,11 @@ fn before_transfer(
     if !s.engine.is_open() || tensor.is_null() || !comm_and_request_given {
         return Ok(None);
     }
-    let view = s.engine.tensor(tensor as usize)?.view();
+    let rec = s.engine.tensor(tensor as usize)?;
+    // The runtime moves the bytes of the program's handle: its own storage.
+    // A received tensor stays there (the peer writes it unseen).
+    s.engine.bring_home(&rec, kind == AccessKind::Write);
+    let view = rec.view();
     let Some(end) = offset.checked_add(length).filter(|&e| e as u64 <= view.size) else { return Ok(None) };
     let range = ByteRange::new(view.offset + offset as u64, (end - offset) as u64);
     s.engine.wait_pending(&view, range, kind, None);

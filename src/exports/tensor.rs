@@ -10,7 +10,7 @@ use crate::config::Mode;
 use crate::ffi::export;
 use crate::observe;
 use crate::registry::{TensorRecord, TensorView};
-use crate::status::{NRT_INVALID, NRT_RESOURCE};
+use crate::status::{NRT_FAILURE, NRT_INVALID, NRT_RESOURCE};
 use crate::tracker::{AccessKind, ByteRange, Status};
 
 /// The tensor's record after the checks every tensor call makes, in the
@@ -28,6 +28,20 @@ fn checked(
         return Err(observe::reject(NRT_INVALID, format_args!("buffer is NULL")));
     }
     s.engine.tensor(h)
+}
+
+/// The runtime's `$name` on runtime tensor `$phys` (a renamed version of the
+/// program's tensor, same size and core) instead of the program's handle,
+/// with the caller's other arguments.
+macro_rules! on_version {
+    ($name:ident, $s:expr, $phys:expr $(, $arg:expr)*) => {
+        match $name::original($s.rt) {
+            // SAFETY: the runtime's function, on a tensor the runtime issued
+            // to the shim, with the arguments the caller gave (checked).
+            Some(f) => unsafe { f($phys as _ $(, $arg)*) },
+            None => NRT_FAILURE,
+        }
+    };
 }
 
 /// A tensor's name, for stats and traces (only when they are on: it allocates).
@@ -53,6 +67,11 @@ export! {
             // try once more.
             log::info!("nrt_tensor_allocate: out of memory with deferred frees pending; completing them and retrying");
             s.engine.run_deferred(true);
+            st = real();
+        }
+        if st == NRT_RESOURCE && s.engine.shed_versions() > 0 {
+            // Spare versions (renaming) give their memory back first.
+            log::info!("nrt_tensor_allocate: out of memory; freed the spare versions and retrying");
             st = real();
         }
         // SAFETY: on success the runtime filled the out-pointer.
@@ -84,28 +103,39 @@ export! {
     /// Waits only for pending requests that write the bytes it reads.
     fn nrt_tensor_read(tensor: *const nrt_tensor_t, buf: *mut c_void, offset: usize, size: usize) -> NRT_STATUS
     [passthrough] |s, real| {
-        let view = checked(s, tensor, buf.is_null() && size > 0)?.view();
+        let rec = checked(s, tensor, buf.is_null() && size > 0)?;
+        let view = rec.view();
         let r = view.range(offset as u64, size as u64)?;
-        Ok(s.engine.host_access(&view, r, AccessKind::Read, None, real))
+        let phys = view.phys(rec.handle);
+        Ok(s.engine.host_access(&view, r, AccessKind::Read, None, || {
+            if phys == rec.handle { real() } else { on_version!(nrt_tensor_read, s, phys, buf, offset, size) }
+        }))
     }
 }
 
 export! {
-    /// Waits only for pending requests that read or write the bytes it overwrites.
+    /// Waits only for pending requests that read or write the bytes it
+    /// overwrites, or goes to a fresh version of the tensor (renaming).
     fn nrt_tensor_write(tensor: *mut nrt_tensor_t, buf: *const c_void, offset: usize, size: usize) -> NRT_STATUS
     [passthrough] |s, real| {
-        let view = checked(s, tensor, buf.is_null() && size > 0)?.view();
+        let rec = checked(s, tensor, buf.is_null() && size > 0)?;
+        let view = rec.view();
         let r = view.range(offset as u64, size as u64)?;
-        Ok(s.engine.host_access(&view, r, AccessKind::Write, None, real))
+        Ok(s.engine.host_write(&rec, view, r, |phys| {
+            if phys == rec.handle { real() } else { on_version!(nrt_tensor_write, s, phys, buf, offset, size) }
+        }))
     }
 }
 
 export! {
     fn nrt_tensor_memset(tensor: *mut nrt_tensor_t, offset: u64, value: c_int, size: usize) -> NRT_STATUS
     [passthrough] |s, real| {
-        let view = checked(s, tensor, false)?.view();
+        let rec = checked(s, tensor, false)?;
+        let view = rec.view();
         let r = view.range(offset, size as u64)?;
-        Ok(s.engine.host_access(&view, r, AccessKind::Write, None, real))
+        Ok(s.engine.host_write(&rec, view, r, |phys| {
+            if phys == rec.handle { real() } else { on_version!(nrt_tensor_memset, s, phys, offset, value, size) }
+        }))
     }
 }
 
@@ -115,12 +145,24 @@ export! {
     [passthrough] |s, real| {
         s.engine.check_open()?;
         let (src_h, dst_h) = (handle(src, "source tensor")?, handle(dst, "destination tensor")?);
-        let sv = s.engine.tensor(src_h)?.view();
-        let dv = s.engine.tensor(dst_h)?.view();
+        let (src_rec, dst_rec) = (s.engine.tensor(src_h)?, s.engine.tensor(dst_h)?);
+        let (sv, dv) = (src_rec.view(), dst_rec.view());
         let sr = sv.range(src_offset as u64, size as u64)?;
         let dr = dv.range(dst_offset as u64, size as u64)?;
-        let parts = [(sv, sr, AccessKind::Read), (dv, dr, AccessKind::Write)];
-        Ok(s.engine.host_accesses(&parts, real))
+        // The source's writers first (and a failure they left in its bytes),
+        // then the destination, which may go to a fresh version (renaming).
+        let st = s.engine.host_access(&sv, sr, AccessKind::Read, None, || NRT_SUCCESS);
+        if st != NRT_SUCCESS {
+            return Ok(st);
+        }
+        let src_phys = sv.phys(src_h);
+        Ok(s.engine.host_write(&dst_rec, dv, dr, |dst_phys| {
+            if src_phys == src_h && dst_phys == dst_h {
+                real()
+            } else {
+                on_version!(nrt_tensor_copy, s, src_phys, src_offset, dst_phys as *mut nrt_tensor_t, dst_offset, size)
+            }
+        }))
     }
 }
 
@@ -141,6 +183,8 @@ type Part = (TensorView, ByteRange, AccessKind);
 struct BatchScratch {
     views: Vec<TensorView>,
     parts: Vec<Part>,
+    /// The batches with renamed tensors' current versions in place of their handles.
+    redirected: Vec<nrt_tensor_batch_t>,
 }
 
 thread_local! {
@@ -185,24 +229,42 @@ fn batch_parts(
     Ok(())
 }
 
-/// A batch read or write: its accesses checked and waited for, then `call`.
+/// A batch read or write: its accesses checked and waited for, then `call`
+/// on the batches (with the current versions of renamed tensors). A batch is
+/// never renamed itself: it waits.
 fn batch_call(
     s: &'static Shim,
     batches: *const nrt_tensor_batch_t,
     n: u64,
     kind: AccessKind,
-    call: impl FnOnce() -> Status,
+    call: impl FnOnce(*const nrt_tensor_batch_t) -> Status,
 ) -> Status {
     crate::scratch::with(&BATCH_SCRATCH, |scratch| {
         scratch.views.clear();
         scratch.parts.clear();
+        scratch.redirected.clear();
         let st = match batch_parts(s, batches, n, kind, scratch) {
-            Ok(()) => s.engine.host_accesses(&scratch.parts, call),
+            Ok(()) => {
+                // SAFETY: n batches, checked by batch_parts.
+                let own = |i: usize| unsafe { (*batches.add(i)).tensor } as usize;
+                let redirect = scratch.views.iter().enumerate().any(|(i, v)| v.phys(own(i)) != own(i));
+                if redirect {
+                    for (i, v) in scratch.views.iter().enumerate() {
+                        // SAFETY: as above.
+                        let mut b = unsafe { *batches.add(i) };
+                        b.tensor = v.phys(own(i)) as *const nrt_tensor_t;
+                        scratch.redirected.push(b);
+                    }
+                }
+                let ptr = if redirect { scratch.redirected.as_ptr() } else { batches };
+                s.engine.host_accesses(&scratch.parts, || call(ptr))
+            }
             Err(st) => st,
         };
         // Drop the views (their storage references) now; keep the capacity.
         scratch.views.clear();
         scratch.parts.clear();
+        scratch.redirected.clear();
         st
     })
 }
@@ -210,14 +272,18 @@ fn batch_call(
 export! {
     fn nrt_tensor_read_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> NRT_STATUS
     [passthrough] |s, real| {
-        Ok(batch_call(s, batches, num_batches, AccessKind::Read, real))
+        Ok(batch_call(s, batches, num_batches, AccessKind::Read, |b| {
+            if b == batches { real() } else { on_version!(nrt_tensor_read_batch, s, b, num_batches, unsafe_mode) }
+        }))
     }
 }
 
 export! {
     fn nrt_tensor_write_batch(batches: *const nrt_tensor_batch_t, num_batches: u64, unsafe_mode: bool) -> NRT_STATUS
     [passthrough] |s, real| {
-        Ok(batch_call(s, batches, num_batches, AccessKind::Write, real))
+        Ok(batch_call(s, batches, num_batches, AccessKind::Write, |b| {
+            if b == batches { real() } else { on_version!(nrt_tensor_write_batch, s, b, num_batches, unsafe_mode) }
+        }))
     }
 }
 
@@ -229,6 +295,9 @@ export! {
         // Bad input was logged once, by `checked`; an unknown handle is not
         // passed on (the runtime could not do better than NULL either).
         let Ok(rec) = checked(s, tensor, false) else { return std::ptr::null_mut() };
+        // The address is the program's own storage's: the newest bytes go
+        // there, and the tensor is never renamed again.
+        s.engine.bring_home(&rec, true);
         let view = rec.view();
         // The program may read or write through the address: wait for
         // every pending user. Touching no bytes, it clears no failure mark.
@@ -286,6 +355,8 @@ export! {
     fn nrt_tensor_attach_buffer(tensor: *mut nrt_tensor_t, buffer: *mut c_void, size: usize) -> NRT_STATUS
     [passthrough] |s, real| {
         let rec = checked(s, tensor, false)?;
+        // Every version's readers are done before the storage changes.
+        s.engine.bring_home(&rec, true);
         let view = rec.view();
         s.engine.wait_pending(&view, view.whole(), AccessKind::Write, None);
         let st = real();
@@ -304,6 +375,12 @@ export! {
         // which must be the shim's (a freed one may still be the runtime's).
         if s.mode != Mode::Passthrough && s.engine.is_open() && !name.is_null() && !tensor_slice.is_null() {
             known(s, tensor_source)?;
+            // The slice views the source's own storage: its newest bytes go
+            // there, and neither is renamed from now on.
+            if !tensor_source.is_null() {
+                let src = s.engine.tensor(tensor_source as usize)?;
+                s.engine.bring_home(&src, true);
+            }
         }
         let st = real();
         if st == NRT_SUCCESS && s.mode != Mode::Passthrough {
@@ -347,6 +424,8 @@ export! {
             return Ok(real());
         }
         let rec = s.engine.tensor(tensor as usize)?;
+        // The program learns where the bytes are: they go home and stay there.
+        s.engine.bring_home(&rec, true);
         let st = real();
         if st == NRT_SUCCESS {
             s.engine.escape(&rec);

@@ -129,6 +129,8 @@ impl Observer {
     pub(super) fn advice(&self, wall_ns: u64) -> Vec<String> {
         self.sorted_waits()
             .into_iter()
+            // A renamed write is marked in the waits (0 ns), not a wait to advise on.
+            .filter(|(k, _)| k.why != "renamed")
             .take(3)
             .map(|(k, v)| {
                 let pct = 100.0 * v.ns as f64 / wall_ns.max(1) as f64;

@@ -207,6 +207,11 @@ impl<D: Device> Engine<D> {
                  completes before nrt_execute returns (synchronous; NRT_SHIM_TRUST_HOST_MEMORY=1 lifts it)"
             );
         }
+        // The bank holds each tensor's own storage: renamed ones go home,
+        // and none is renamed again.
+        for rec in self.tensors.values() {
+            self.bring_home(&rec, true);
+        }
         self.wait_all(None, "hbm-mmap");
     }
 

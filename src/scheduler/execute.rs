@@ -161,10 +161,21 @@ impl<D: Device> Engine<D> {
         in_set: &'a Arc<SetRecord>,
         out_set: &'a Arc<SetRecord>,
     ) -> Result<Checked<'a>, Status> {
-        let (mut host, mut visible) = (false, false);
+        let (mut host, mut visible, mut renamed) = (false, false, false);
         let decls = m.inputs.iter().chain(m.outputs.iter());
-        for (t, (rec, kind)) in decls.zip(s.tensors.iter()) {
-            let place = rec.place();
+        for (i, (t, (rec, kind))) in decls.zip(s.tensors.iter()).enumerate() {
+            let mut place = rec.place();
+            if place.phys != 0 {
+                if *kind == AccessKind::Write {
+                    // The runtime counts output completions on the program's handle.
+                    self.bring_home(rec, false);
+                    place = rec.place();
+                } else {
+                    // The request reads the version the tensor has now.
+                    s.in_handles[i] = place.phys;
+                    renamed = true;
+                }
+            }
             if place.size != t.size {
                 let (name, size) = (t.name.to_string_lossy(), place.size);
                 return Err(observe::reject(
@@ -189,6 +200,10 @@ impl<D: Device> Engine<D> {
                 _ => host = true,
             }
             visible |= place.host_visible;
+        }
+        if renamed && (host || self.profiled(m.handle)) {
+            // The synchronous call runs on the program's own sets.
+            self.bring_inputs_home(s);
         }
         Ok(Checked { model: m, in_set, out_set, host, visible, scratch: s })
     }
@@ -315,6 +330,9 @@ impl<D: Device> Engine<D> {
         m.last_use.store(seq, Ordering::Release);
         for (t, kind) in tensors {
             t.last_use.store(seq, Ordering::Release);
+            if *kind == AccessKind::Write && !t.exec_output.load(Ordering::Relaxed) {
+                t.exec_output.store(true, Ordering::Release);
+            }
             if let Some(st) = t.storage.lock().as_ref() {
                 st.last_user.store(seq, Ordering::Release);
                 if *kind == AccessKind::Write {
@@ -370,6 +388,29 @@ impl<D: Device> Engine<D> {
             // A core that already had work on the device is being watched;
             // only a core going from idle to busy needs the thread's attention.
             self.thread.kick(&self.device, was_idle);
+        }
+    }
+}
+
+impl<D: Device> Engine<D> {
+    /// A host execution reads the program's own handles: its renamed inputs
+    /// come home first, and its accesses are those of the home versions.
+    #[cold]
+    fn bring_inputs_home(&'static self, s: &mut Scratch) {
+        let n_in = s.in_handles.len();
+        for (i, (rec, _)) in s.tensors.iter().enumerate().take(n_in) {
+            if s.in_handles[i] != rec.handle {
+                self.bring_home(rec, false);
+                s.in_handles[i] = rec.handle;
+            }
+        }
+        s.accesses.clear();
+        for (rec, kind) in s.tensors.iter() {
+            let view = rec.view();
+            if let Some(st) = view.storage.as_ref().filter(|st| st.core.is_some()) {
+                let range = ByteRange::new(view.offset, view.size);
+                s.accesses.push(StorageRange { storage: st.id, range, kind: *kind });
+            }
         }
     }
 }

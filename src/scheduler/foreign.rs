@@ -303,6 +303,8 @@ impl<D: Device> Engine<D> {
             for t in decl.iter() {
                 let Some(h) = contents.get(&t.name) else { continue };
                 let Some(rec) = self.app_tensor(h)? else { continue };
+                // The runtime runs on the program's sets: the tensors' own storage.
+                self.bring_home(&rec, false);
                 let view = rec.view();
                 if view.size == t.size && view.storage.as_ref().is_some_and(|st| st.core == Some(m.core)) {
                     let range = view.whole();

@@ -16,13 +16,15 @@ impl<D: Device> Engine<D> {
     pub fn before_fork(&'static self) -> ForkHeld {
         let thread = self.thread.before_fork();
         let cores = self.cores().iter().map(|c| c.q.lock()).collect();
+        // Never held together with a core's queue lock.
+        let pools = self.cores().iter().map(|c| c.pool.lock()).collect();
         let registries = (self.tensors.lock_all(), self.sets.lock_all(), self.models.lock_all());
         let callback = self.callback.lock();
         let deferred = self.deferred.lock();
         let orphans = self.orphans.lock();
         let escapes = self.escapes.lock();
         self.device.before_fork();
-        ForkHeld { thread, cores, registries, callback, deferred, orphans, escapes }
+        ForkHeld { thread, cores, pools, registries, callback, deferred, orphans, escapes }
     }
 
     /// pthread_atfork parent / child, with what [`before_fork`](Self::before_fork)
@@ -34,7 +36,7 @@ impl<D: Device> Engine<D> {
     /// and nothing of it runs any code): the child needs no lock that a thread
     /// of the parent may have held. nrt_init starts afresh.
     pub fn after_fork(&'static self, held: ForkHeld, child: bool) {
-        let ForkHeld { thread, mut cores, registries, mut callback, mut deferred, mut orphans, mut escapes } = held;
+        let ForkHeld { thread, mut cores, mut pools, registries, mut callback, mut deferred, mut orphans, mut escapes } = held;
         if child {
             self.state.store(UNINITIALIZED, Ordering::Release);
             self.ncores.store(0, Ordering::Release);
@@ -45,6 +47,10 @@ impl<D: Device> Engine<D> {
                 // A parent's thread that was retiring or waiting does not exist here.
                 core.gate.reset();
                 core.cv.forget_waiters();
+            }
+            // The parent's spare versions are the parent's runtime's.
+            for p in pools.iter_mut() {
+                std::mem::forget(std::mem::take(&mut **p));
             }
             let (mut tensors, mut sets, mut models) = registries;
             tensors.forget_all();
@@ -60,7 +66,7 @@ impl<D: Device> Engine<D> {
         } else {
             drop(registries);
         }
-        drop((cores, callback, deferred, orphans, escapes));
+        drop((cores, pools, callback, deferred, orphans, escapes));
         self.device.after_fork(child);
         self.thread.after_fork(thread, child);
     }
@@ -71,6 +77,7 @@ impl<D: Device> Engine<D> {
 pub struct ForkHeld {
     thread: completion::ForkHeld,
     cores: Vec<MutexGuard<'static, CoreQueue<OpPayload>>>,
+    pools: Vec<MutexGuard<'static, pool::Pool>>,
     registries: (RegistryHeld<TensorRecord>, RegistryHeld<SetRecord>, RegistryHeld<ModelRecord>),
     callback: MutexGuard<'static, Option<Callback>>,
     deferred: MutexGuard<'static, Vec<Arc<TensorRecord>>>,

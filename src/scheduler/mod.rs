@@ -16,8 +16,10 @@ mod fork;
 mod gate;
 mod host;
 mod mirrors;
+pub mod pool;
 pub mod queue;
 mod records;
+mod rename;
 mod wait;
 
 pub use fork::ForkHeld;
@@ -102,6 +104,16 @@ pub trait Device: Send + Sync + 'static {
     fn add_to_set(&self, set: Handle, name: &CString, tensor: Handle) -> Status;
     fn destroy_set(&self, set: Handle);
     fn free_tensor(&self, tensor: Handle);
+    /// A device tensor of `size` bytes on `core`, for a spare version
+    /// (renaming). None: renaming is not possible (the write waits).
+    fn allocate_tensor(&self, _core: u32, _size: u64) -> Result<Handle, Status> {
+        Err(crate::status::NRT_RESOURCE)
+    }
+    /// The runtime's synchronous copy of `size` bytes from tensor `src` to
+    /// tensor `dst` (both at offset 0): a version brought home.
+    fn copy_tensor(&self, _src: Handle, _dst: Handle, _size: u64) -> Status {
+        crate::status::NRT_FAILURE
+    }
     /// Starts a named thread with every signal blocked.
     fn spawn(&self, name: &str, f: Box<dyn FnOnce() + Send>) -> bool;
 }
@@ -134,6 +146,8 @@ struct Core {
     /// Held by the one thread retiring this core's completions (the
     /// completion thread or a waiting application thread).
     gate: gate::RetireGate,
+    /// Spare versions of this core's tensors (renaming).
+    pool: Mutex<pool::Pool>,
 }
 
 impl Core {
@@ -145,6 +159,7 @@ impl Core {
             poisoned: AtomicBool::new(false),
             slots: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
             gate: gate::RetireGate::default(),
+            pool: Mutex::new(pool::Pool::default()),
         }
     }
 
@@ -286,7 +301,10 @@ impl<D: Device> Engine<D> {
         }
         self.has_orphans.store(true, Ordering::Release);
         self.sweep_orphans();
-        self.tensors.drain();
+        for rec in self.tensors.drain() {
+            self.release_versions(&rec);
+        }
+        self.free_spares(true);
         self.models.drain();
         self.escapes.reset();
         // The runtime forgets the callback at nrt_close; so does the shim.

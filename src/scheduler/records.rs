@@ -31,10 +31,12 @@ impl<D: Device> Engine<D> {
         Ok(rec)
     }
 
-    /// Before the real nrt_unload: wait for the model's requests.
+    /// Before the real nrt_unload: wait for the model's requests (then the
+    /// spare versions they left idle are freed).
     pub fn unload(&'static self, handle: Handle) {
         if let Some(m) = self.models.remove(handle) {
             self.wait_done(m.core, m.last_request(), None, "unload", None);
+            self.free_spares(false);
         }
         self.profile_forget(handle);
     }
@@ -69,6 +71,10 @@ impl<D: Device> Engine<D> {
         offset: u64,
         size: u64,
     ) {
+        if let Some(st) = source.storage.as_ref() {
+            // Bytes seen through two handles are never renamed.
+            st.sliced.store(true, Ordering::Release);
+        }
         let rec = TensorRecord::new(handle, name, source.storage.clone(), source.offset + offset, size);
         self.tensors.insert(handle, rec);
     }
@@ -91,6 +97,7 @@ impl<D: Device> Engine<D> {
     /// nrt_tensor_attach_buffer succeeded: the tensor now views host memory
     /// the application owns.
     pub fn buffer_attached(&'static self, rec: &TensorRecord, size: u64) {
+        self.release_versions(rec);
         *rec.storage.lock() = Some(Storage::new(None, size, true));
         rec.size.store(size, Ordering::Release);
     }
@@ -119,6 +126,7 @@ impl<D: Device> Engine<D> {
             self.device.free_tensor(handle);
             return;
         };
+        self.release_versions(&rec);
         if self.tensor_busy(&rec) {
             COUNTERS.add(Counter::DeferredFrees, 1);
             {

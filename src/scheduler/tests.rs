@@ -28,6 +28,16 @@ struct FakeState {
     sets_destroyed: usize,
     adds: usize,
     schedules: usize,
+    /// Spare tensors allocate_tensor may still hand out (renaming tests).
+    spare_budget: usize,
+    spares: Vec<Handle>,
+    copies: Vec<(Handle, Handle)>,
+    /// A value per runtime tensor: its bytes, for the renaming tests.
+    bytes: HashMap<Handle, u64>,
+    /// The input tensor ("x") each request's input set held when scheduled.
+    input_of: HashMap<u64, Handle>,
+    /// The value each request's input held when it completed (ran).
+    read_values: Vec<u64>,
 }
 
 #[derive(Default)]
@@ -45,6 +55,10 @@ impl Fake {
     fn complete(&self, core: u32, status: Status) -> bool {
         let mut st = self.st.lock();
         let Some(seq) = st.queued.get_mut(&core).and_then(|q| q.pop_front()) else { return false };
+        if let Some(t) = st.input_of.get(&seq).copied() {
+            let v = st.bytes.get(&t).copied().unwrap_or(0);
+            st.read_values.push(v);
+        }
         st.done.insert(seq);
         st.statuses.insert(seq, status);
         true
@@ -56,7 +70,7 @@ impl Fake {
 }
 
 impl Device for Fake {
-    fn schedule(&self, core: u32, _m: Handle, _i: Handle, _o: Handle, _slot: &AtomicU32) -> SubmitOutcome {
+    fn schedule(&self, core: u32, _m: Handle, input: Handle, _o: Handle, _slot: &AtomicU32) -> SubmitOutcome {
         let mut st = self.st.lock();
         st.schedules += 1;
         let cap = if st.capacity == 0 { usize::MAX } else { st.capacity };
@@ -66,6 +80,9 @@ impl Device for Fake {
         st.next_seq += 1;
         let seq = st.next_seq;
         st.queued.entry(core).or_default().push_back(seq);
+        if let Some(&(_, _, t)) = st.added.iter().rev().find(|(set, n, _)| *set == input && n == "x") {
+            st.input_of.insert(seq, t);
+        }
         SubmitOutcome::Queued { device_seq: seq }
     }
     fn is_completed(&self, seq: u64) -> Result<bool, Status> {
@@ -109,6 +126,23 @@ impl Device for Fake {
     fn free_tensor(&self, t: Handle) {
         self.st.lock().freed.push(t);
     }
+    fn allocate_tensor(&self, _core: u32, _size: u64) -> Result<Handle, Status> {
+        let mut st = self.st.lock();
+        if st.spare_budget == 0 {
+            return Err(crate::status::NRT_RESOURCE);
+        }
+        st.spare_budget -= 1;
+        let h = 0x7000_0000 + st.spares.len() * 16;
+        st.spares.push(h);
+        Ok(h)
+    }
+    fn copy_tensor(&self, src: Handle, dst: Handle, _size: u64) -> Status {
+        let mut st = self.st.lock();
+        st.copies.push((src, dst));
+        let v = st.bytes.get(&src).copied().unwrap_or(0);
+        st.bytes.insert(dst, v);
+        NRT_SUCCESS
+    }
     fn spawn(&self, name: &str, f: Box<dyn FnOnce() + Send>) -> bool {
         self.threads.fetch_add(1, Ordering::SeqCst);
         std::thread::Builder::new().name(name.into()).spawn(f).is_ok()
@@ -123,6 +157,7 @@ mod failures;
 mod foreign;
 mod fork;
 mod pipelining;
+mod rename;
 
 const MODEL: Handle = 0x100;
 const MODEL1: Handle = 0x110;
