@@ -53,7 +53,19 @@ pub struct Config {
     pub trace: Option<String>,
     /// Capacity of the trace's ring of events.
     pub trace_events: usize,
+    /// Writes and memsets of device tensors up to `stage_max_bytes` are copied
+    /// into a staging buffer and run on the core's tensor-op unit; copies
+    /// between device tensors of one core run there too.
+    pub stage: bool,
+    pub stage_max_bytes: u64,
+    /// Staging memory per core (buffers pooled up to this many bytes).
+    pub stage_pool_bytes: u64,
 }
+
+/// NRT_SHIM_STAGE_MAX_BYTES's default (see README "Configuration" for the measurement).
+pub const STAGE_MAX_BYTES: u64 = 1 << 20;
+/// NRT_SHIM_STAGE_POOL_BYTES's default.
+pub const STAGE_POOL_BYTES: u64 = 16 << 20;
 
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -116,6 +128,7 @@ impl Config {
         };
         let trust_host_memory = switch("NRT_SHIM_TRUST_HOST_MEMORY", false);
         let direct_wait = switch("NRT_SHIM_DIRECT_WAIT", true);
+        let stage = switch("NRT_SHIM_STAGE", true);
         let async_abi = match get("NRT_SHIM_ASYNC_ABI").as_deref().map(str::trim) {
             None | Some("") | Some("auto") => AsyncAbi::Detect,
             Some("2") => AsyncAbi::V2,
@@ -155,6 +168,16 @@ impl Config {
                 262_144
             }
         };
+        let mut bytes = |name: &str, default: u64| match get(name).map(|v| v.trim().parse::<u64>()) {
+            None => default,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                warnings.push(format!("{name} is not a number of bytes; using {default}"));
+                default
+            }
+        };
+        let stage_max_bytes = bytes("NRT_SHIM_STAGE_MAX_BYTES", STAGE_MAX_BYTES);
+        let stage_pool_bytes = bytes("NRT_SHIM_STAGE_POOL_BYTES", STAGE_POOL_BYTES);
         (
             Config {
                 mode,
@@ -168,6 +191,9 @@ impl Config {
                 stats,
                 trace,
                 trace_events,
+                stage,
+                stage_max_bytes,
+                stage_pool_bytes,
             },
             warnings,
         )
@@ -242,5 +268,17 @@ mod tests {
         assert_eq!(cfg(&[], None).0.stats, None);
         assert_eq!(cfg(&[("NRT_SHIM_TRACE", "t.json")], None).0.trace.as_deref(), Some("t.json"));
         assert_eq!(cfg(&[("NRT_SHIM_TRACE_EVENTS", "10")], None).0.trace_events, 10);
+    }
+
+    #[test]
+    fn staging_variables() {
+        let (c, _) = cfg(&[], None);
+        assert!(c.stage);
+        assert_eq!((c.stage_max_bytes, c.stage_pool_bytes), (STAGE_MAX_BYTES, STAGE_POOL_BYTES));
+        assert!(!cfg(&[("NRT_SHIM_STAGE", "0")], None).0.stage);
+        assert_eq!(cfg(&[("NRT_SHIM_STAGE_MAX_BYTES", "4096")], None).0.stage_max_bytes, 4096);
+        let (c, w) = cfg(&[("NRT_SHIM_STAGE_POOL_BYTES", "lots")], None);
+        assert_eq!(c.stage_pool_bytes, STAGE_POOL_BYTES);
+        assert_eq!(w.len(), 1);
     }
 }

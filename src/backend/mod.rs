@@ -6,6 +6,7 @@
 mod device;
 mod fds;
 pub mod resolve;
+mod transfer;
 
 pub use device::RealDevice;
 

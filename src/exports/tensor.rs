@@ -96,6 +96,15 @@ export! {
     [passthrough] |s, real| {
         let view = checked(s, tensor, buf.is_null() && size > 0)?.view();
         let r = view.range(offset as u64, size as u64)?;
+        let fill = |dst: &mut [u8]| {
+            // SAFETY: the program passes `size` readable bytes at `buf` (not
+            // NULL: checked above, and the shim stages only size > 0); `dst`
+            // has `size` bytes.
+            dst.copy_from_slice(unsafe { std::slice::from_raw_parts(buf as *const u8, size) })
+        };
+        if let Some(st) = s.engine.write_staged(tensor as usize, offset as u64, &view, r, fill) {
+            return Ok(st);
+        }
         Ok(s.engine.host_access(&view, r, AccessKind::Write, None, real))
     }
 }
@@ -105,6 +114,10 @@ export! {
     [passthrough] |s, real| {
         let view = checked(s, tensor, false)?.view();
         let r = view.range(offset, size as u64)?;
+        // The runtime sets each byte to the value's low byte.
+        if let Some(st) = s.engine.write_staged(tensor as usize, offset, &view, r, |dst| dst.fill(value as u8)) {
+            return Ok(st);
+        }
         Ok(s.engine.host_access(&view, r, AccessKind::Write, None, real))
     }
 }
@@ -119,6 +132,10 @@ export! {
         let dv = s.engine.tensor(dst_h)?.view();
         let sr = sv.range(src_offset as u64, size as u64)?;
         let dr = dv.range(dst_offset as u64, size as u64)?;
+        let (so, doff) = (src_offset as u64, dst_offset as u64);
+        if let Some(st) = s.engine.copy_on_device(src_h, so, &sv, sr, dst_h, doff, &dv, dr) {
+            return Ok(st);
+        }
         let parts = [(sv, sr, AccessKind::Read), (dv, dr, AccessKind::Write)];
         Ok(s.engine.host_accesses(&parts, real))
     }
