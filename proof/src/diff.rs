@@ -106,12 +106,22 @@ pub fn profile(name: &str) -> Option<Profile> {
     Some(Profile { name, gen, env })
 }
 
-/// The shim setups every program runs under: both generations, depth 1, 4, 16.
+/// The shim setups every program runs under: both generations, depth 1, 4,
+/// 16. Staging varies with them: at depth 4 only writes up to 256 bytes are
+/// staged (one program mixes staged and synchronous writes of the same
+/// tensors), at depth 16 the staging memory is 8 KiB (the cap is reached and
+/// writes fall back to the synchronous path).
 pub fn shim_setups(env: &[(String, String)]) -> Vec<Setup> {
     let mut v = Vec::new();
     for gen in [Gen::V3, Gen::V2] {
         for depth in [1, 4, 16] {
-            v.push(Setup::shim(gen, depth).with_env(env));
+            let staging: &[(&str, &str)] = match depth {
+                4 => &[("NRT_SHIM_STAGE_MAX_BYTES", "256")],
+                16 => &[("NRT_SHIM_STAGE_POOL_BYTES", "8192")],
+                _ => &[],
+            };
+            let staging: Vec<(String, String)> = staging.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            v.push(Setup::shim(gen, depth).with_env(env).with_env(&staging));
         }
     }
     v
