@@ -62,8 +62,9 @@ pub struct Config {
     pub stage_pool_bytes: u64,
 }
 
-/// NRT_SHIM_STAGE_MAX_BYTES's default (see README "Configuration" for the measurement).
-pub const STAGE_MAX_BYTES: u64 = 1 << 20;
+/// NRT_SHIM_STAGE_MAX_BYTES's default: no write is staged unless asked for
+/// (README "Configuration" gives the measurement).
+pub const STAGE_MAX_BYTES: u64 = 0;
 /// NRT_SHIM_STAGE_POOL_BYTES's default.
 pub const STAGE_POOL_BYTES: u64 = 16 << 20;
 

@@ -107,18 +107,19 @@ pub fn profile(name: &str) -> Option<Profile> {
 }
 
 /// The shim setups every program runs under: both generations, depth 1, 4,
-/// 16. Staging varies with them: at depth 4 only writes up to 256 bytes are
-/// staged (one program mixes staged and synchronous writes of the same
-/// tensors), at depth 16 the staging memory is 8 KiB (the cap is reached and
-/// writes fall back to the synchronous path).
+/// 16. Staging (off by default) varies with them: at depth 1 writes up to
+/// 1 MiB are staged, at depth 4 only writes up to 256 bytes (one program
+/// mixes staged and synchronous writes of the same tensors), at depth 16 up
+/// to 1 MiB with 8 KiB of staging memory (the cap is reached and writes fall
+/// back to the synchronous path).
 pub fn shim_setups(env: &[(String, String)]) -> Vec<Setup> {
     let mut v = Vec::new();
     for gen in [Gen::V3, Gen::V2] {
         for depth in [1, 4, 16] {
             let staging: &[(&str, &str)] = match depth {
                 4 => &[("NRT_SHIM_STAGE_MAX_BYTES", "256")],
-                16 => &[("NRT_SHIM_STAGE_POOL_BYTES", "8192")],
-                _ => &[],
+                16 => &[("NRT_SHIM_STAGE_MAX_BYTES", "1048576"), ("NRT_SHIM_STAGE_POOL_BYTES", "8192")],
+                _ => &[("NRT_SHIM_STAGE_MAX_BYTES", "1048576")],
             };
             let staging: Vec<(String, String)> = staging.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             v.push(Setup::shim(gen, depth).with_env(env).with_env(&staging));

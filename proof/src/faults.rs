@@ -235,6 +235,7 @@ pub fn storm(b: u64) -> Storm {
         3 => {
             let n = *rng.pick(&[2u32, 3, 7, 50]).unwrap();
             env.push(("NRT_SIM_FAIL_TRANSFER_EVERY".into(), n.to_string()));
+            env.push(("NRT_SHIM_STAGE_MAX_BYTES".into(), "1048576".into()));
             // No host tensors: a host execution on a failed transfer's bytes
             // writes host memory, which carries no mark (README "Errors").
             cfg.chains = false;
