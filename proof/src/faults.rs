@@ -557,6 +557,8 @@ pub fn memcheck(ops: u64) -> Check {
     let progs: Vec<Program> = (0..ops.div_ceil(per as u64)).map(|i| long_program(77 + i, per, 1)).collect();
     let mut setup = Setup::shim(Gen::V3, 4).with_env(&base_env(2));
     setup.env.push(("NRT_SIM_LATENCY_SCALE".into(), "0".into()));
+    // Staged writes too: their buffers must not leak.
+    setup.env.push(("NRT_SHIM_STAGE_MAX_BYTES".into(), "1048576".into()));
     setup.wrapper = [
         "valgrind",
         "--tool=memcheck",
@@ -597,6 +599,7 @@ pub fn memcheck(ops: u64) -> Check {
 pub fn rss(executions: u64) -> Check {
     let bin = harness::compile("rss");
     let mut setup = Setup::shim(Gen::V3, 16).with_env(&base_env(2));
+    setup.env.push(("NRT_SHIM_STAGE_MAX_BYTES".into(), "1048576".into()));
     setup.env[1].1 = "0".into();
     let start = Instant::now();
     let out = harness::run(&bin, &[executions.to_string()], &setup, Duration::from_secs(3600));
