@@ -64,6 +64,13 @@ pub struct Config {
     /// A partial write is renamed too, the other bytes carried over by a
     /// device-side copy first.
     pub rename_partial: bool,
+    /// Writes and memsets of device tensors up to `stage_max_bytes` are copied
+    /// into a staging buffer and run on the core's tensor-op unit; copies
+    /// between device tensors of one core run there too.
+    pub stage: bool,
+    pub stage_max_bytes: u64,
+    /// Staging memory per core (buffers pooled up to this many bytes).
+    pub stage_pool_bytes: u64,
 }
 
 /// The default of NRT_SHIM_RENAME_MAX_BYTES (per core): see README "Configuration".
@@ -86,6 +93,12 @@ fn parse_bytes(v: &str) -> Option<u64> {
     };
     num.parse::<u64>().ok()?.checked_mul(1u64 << shift)
 }
+
+/// NRT_SHIM_STAGE_MAX_BYTES's default: no write is staged unless asked for
+/// (README "Configuration" gives the measurement).
+pub const STAGE_MAX_BYTES: u64 = 0;
+/// NRT_SHIM_STAGE_POOL_BYTES's default.
+pub const STAGE_POOL_BYTES: u64 = 16 << 20;
 
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -155,6 +168,7 @@ impl Config {
         let direct_wait = switch("NRT_SHIM_DIRECT_WAIT", true);
         let rename = switch("NRT_SHIM_RENAME", true);
         let rename_partial = switch("NRT_SHIM_RENAME_PARTIAL", true);
+        let stage = switch("NRT_SHIM_STAGE", true);
         let spin_us = match get("NRT_SHIM_SPIN_US").map(|v| v.trim().parse::<u32>()) {
             None => DEFAULT_SPIN_US,
             Some(Ok(n)) if n <= MAX_SPIN_US => n,
@@ -211,6 +225,16 @@ impl Config {
                 RENAME_MAX_BYTES_DEFAULT
             }),
         };
+        let mut bytes = |name: &str, default: u64| match get(name).map(|v| v.trim().parse::<u64>()) {
+            None => default,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                warnings.push(format!("{name} is not a number of bytes; using {default}"));
+                default
+            }
+        };
+        let stage_max_bytes = bytes("NRT_SHIM_STAGE_MAX_BYTES", STAGE_MAX_BYTES);
+        let stage_pool_bytes = bytes("NRT_SHIM_STAGE_POOL_BYTES", STAGE_POOL_BYTES);
         (
             Config {
                 mode,
@@ -228,6 +252,9 @@ impl Config {
                 rename,
                 rename_max_bytes,
                 rename_partial,
+                stage,
+                stage_max_bytes,
+                stage_pool_bytes,
             },
             warnings,
         )
@@ -339,6 +366,18 @@ mod tests {
         assert_eq!(cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "0")], None).0.rename_max_bytes, 0);
         let (c, w) = cfg(&[("NRT_SHIM_RENAME_MAX_BYTES", "lots")], None);
         assert_eq!(c.rename_max_bytes, RENAME_MAX_BYTES_DEFAULT);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn staging_variables() {
+        let (c, _) = cfg(&[], None);
+        assert!(c.stage);
+        assert_eq!((c.stage_max_bytes, c.stage_pool_bytes), (STAGE_MAX_BYTES, STAGE_POOL_BYTES));
+        assert!(!cfg(&[("NRT_SHIM_STAGE", "0")], None).0.stage);
+        assert_eq!(cfg(&[("NRT_SHIM_STAGE_MAX_BYTES", "4096")], None).0.stage_max_bytes, 4096);
+        let (c, w) = cfg(&[("NRT_SHIM_STAGE_POOL_BYTES", "lots")], None);
+        assert_eq!(c.stage_pool_bytes, STAGE_POOL_BYTES);
         assert_eq!(w.len(), 1);
     }
 }

@@ -25,7 +25,7 @@ pub const WORKLOADS: [(&str, u64, &str); 6] = [
 /// implicit mode runs under both fence rules of the simulator
 /// (`NRT_SIM_IMPLICIT_FENCE`): `all` (a read waits for every pending execution,
 /// as documented) and `storage` (per-storage fences, as the 2.31.24 binary does).
-pub const CONFIGS: [&str; 5] = ["sync", "implicit-all", "implicit-storage", "shim", "expert"];
+pub const CONFIGS: [&str; 6] = ["sync", "implicit-all", "implicit-storage", "shim", "shim-stage", "expert"];
 
 /// The implicit-mode configurations among CONFIGS.
 pub const IMPLICIT_CONFIGS: [&str; 2] = ["implicit-all", "implicit-storage"];

@@ -81,6 +81,13 @@ fn config_env(paths: &Paths, config: &str) -> Vec<(String, String)> {
             kv("NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS", "3"),
             kv("LD_PRELOAD", &paths.shim.display().to_string()),
         ],
+        // The shim with writes up to 1 MiB staged (off by default): what staging gives.
+        "shim-stage" => vec![
+            kv("NRT_SIM_RUNTIME", "2.32"),
+            kv("NEURON_RT_ASYNC_EXEC_MAX_INFLIGHT_REQUESTS", "3"),
+            kv("LD_PRELOAD", &paths.shim.display().to_string()),
+            kv("NRT_SHIM_STAGE_MAX_BYTES", "1048576"),
+        ],
         "expert" => vec![kv("NRT_SIM_RUNTIME", "2.32")],
         _ => unreachable!(),
     }

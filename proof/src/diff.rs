@@ -113,8 +113,12 @@ pub fn profile(name: &str) -> Option<Profile> {
 }
 
 /// The shim setups every program runs under: both generations, depth 1, 4,
-/// 16; v2 at depth 4 with a 1 KiB renaming cap (the cap reached, the write
-/// waits), the others with the default.
+/// 16; v2 with the defaults (no staging), except a 1 KiB renaming cap at
+/// depth 4 (the cap reached, the write waits). v3 stages writes (off by
+/// default): at depth 1 writes up to 1 MiB, at depth 4 only writes up to 256
+/// bytes (one program mixes staged and synchronous writes of the same
+/// tensors), at depth 16 up to 1 MiB with 8 KiB of staging memory (the cap is
+/// reached and writes fall back to the synchronous path).
 pub fn shim_setups(env: &[(String, String)]) -> Vec<Setup> {
     let mut v = Vec::new();
     for gen in [Gen::V3, Gen::V2] {
@@ -122,6 +126,14 @@ pub fn shim_setups(env: &[(String, String)]) -> Vec<Setup> {
             let mut s = Setup::shim(gen, depth).with_env(env);
             if gen == Gen::V2 && depth == 4 {
                 s.env.push(("NRT_SHIM_RENAME_MAX_BYTES".into(), "1K".into()));
+            }
+            if gen == Gen::V3 {
+                let staging: &[(&str, &str)] = match depth {
+                    4 => &[("NRT_SHIM_STAGE_MAX_BYTES", "256")],
+                    16 => &[("NRT_SHIM_STAGE_MAX_BYTES", "1048576"), ("NRT_SHIM_STAGE_POOL_BYTES", "8192")],
+                    _ => &[("NRT_SHIM_STAGE_MAX_BYTES", "1048576")],
+                };
+                s.env.extend(staging.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             }
             v.push(s);
         }

@@ -222,6 +222,9 @@ pub struct Storm {
     pub callback: bool,
     pub gen: GenConfig,
     pub unrecoverable: bool,
+    /// Transfers fail (NRT_SIM_FAIL_TRANSFER_EVERY): only the shim's staged
+    /// writes do, so the reference cannot say which (see `check_transfer_storm`).
+    pub transfer_fail: bool,
     pub what: String,
 }
 
@@ -235,11 +238,22 @@ pub fn storm(b: u64) -> Storm {
     let mut env = base_env(4);
     let chains = rng.pct(50);
     let mut cfg = GenConfig { fault: true, chains, invalid_pct: 0, min_ops: 20, max_ops: 70, ..GenConfig::default() };
-    let kind = b % 3;
+    let kind = b % 4;
     let mut depth = *rng.pick(&[1u32, 4, 16]).unwrap();
     let mut unrecoverable = false;
+    let mut transfer_fail = false;
     let what;
     match kind {
+        3 => {
+            let n = *rng.pick(&[2u32, 3, 7, 50]).unwrap();
+            env.push(("NRT_SIM_FAIL_TRANSFER_EVERY".into(), n.to_string()));
+            env.push(("NRT_SHIM_STAGE_MAX_BYTES".into(), "1048576".into()));
+            // No host tensors: a host execution on a failed transfer's bytes
+            // writes host memory, which carries no mark (README "Errors").
+            cfg.chains = false;
+            transfer_fail = true;
+            what = format!("NRT_SIM_FAIL_TRANSFER_EVERY={n}");
+        }
         0 => {
             cfg.model_fail = Some((2, 10));
             what = "model fail_every 2..10".to_string();
@@ -261,6 +275,7 @@ pub fn storm(b: u64) -> Storm {
             what = format!("NRT_SIM_UNRECOVERABLE_AFTER={n}");
         }
     }
+    let chains = cfg.chains;
     if chains && rng.pct(50) {
         // A full runtime queue: host executions wait behind queued requests, and
         // fail_every shows whether they kept their place.
@@ -273,7 +288,7 @@ pub fn storm(b: u64) -> Storm {
         if chains { ", chains and host tensors" } else { "" },
         if callback { ", callback" } else { "" }
     );
-    Storm { setup, callback, gen: cfg, unrecoverable, what }
+    Storm { setup, callback, gen: cfg, unrecoverable, transfer_fail, what }
 }
 
 /// Checks one program's shim run against the prediction; Some(violation).
@@ -283,6 +298,9 @@ pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgRes
     }
     if got.ops.len() != reference.ops.len() {
         return Some("a different number of op results".into());
+    }
+    if s.transfer_fail {
+        return check_transfer_storm(p, s, reference, got);
     }
     if s.unrecoverable {
         // Lenient where the contract allows two points for the requests that
@@ -382,6 +400,34 @@ pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgRes
     None
 }
 
+/// A storm of failing transfers. The reference's synchronous writes never
+/// fail, so which of the shim's writes failed is not known from it; checked is
+/// what must hold whatever failed: no stale byte passes as good data (a read
+/// returns the reference's bytes or an injected failure's status), a drain
+/// returns the reference's status or an injected one, every other call the
+/// reference's result, and each request gets one callback in order.
+fn check_transfer_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgResult) -> Option<String> {
+    for (k, op) in p.ops.iter().enumerate() {
+        let (r, g) = (reference.ops[k], got.ops[k]);
+        let injected = INJECTED.contains(&g.0);
+        let bad = match op.kind {
+            "read" | "readb" if g.0 == 0 => r != g,
+            "read" | "readb" | "drain" => g != r && !injected,
+            _ => g != r,
+        };
+        if bad {
+            return Some(format!("op #{k} `{}`: {:?} vs reference {:?}", op.line(), g, r));
+        }
+    }
+    if s.callback && (got.cb_calls != reference.executions as u64 || got.cb_bad != 0) {
+        return Some(format!(
+            "callback ran {} times ({} out of order) for {} requests: each once, in order",
+            got.cb_calls, got.cb_bad, reference.executions
+        ));
+    }
+    None
+}
+
 /// Violations matching a known open shim bug (proof/README.md, "Bugs found"):
 /// reported, not counted as failures. None is open now; a new one gets a
 /// matcher here (`violation` names the op as "op #K"), with its reproduction
@@ -394,6 +440,8 @@ pub fn known_storm_bug(_p: &Program, _violation: &str) -> Option<&'static str> {
 pub struct StormResult {
     pub programs: u64,
     pub injected: u64,
+    /// Of `injected`: failed transfers, as reads and drains saw them.
+    pub transfer_failures: u64,
     pub executions: u64,
     pub violations: Vec<String>,
     pub known: Vec<String>,
@@ -403,10 +451,12 @@ impl StormResult {
     pub fn summary(&self) -> String {
         format!(
             "fault storms: {} programs, {} executions, {} injected failures (model fail_every, NRT_SIM_FAIL_EVERY, \
-             unrecoverable units), {} contract violations, {} known-bug/ambiguous",
+             unrecoverable units, and {} failed transfers as reads and drains saw them), {} contract violations, \
+             {} known-bug/ambiguous",
             self.programs,
             self.executions,
             self.injected,
+            self.transfer_failures,
             self.violations.len(),
             self.known.len()
         )
@@ -436,7 +486,7 @@ pub fn run_storms(n: u64, seed: u64, jobs: usize, progress: &(dyn Fn(&str) + Syn
                 let (got, gout) = run_batch(&progs, &s.setup, cb, Duration::from_secs(120));
                 let mut v = Vec::new();
                 let mut known = Vec::new();
-                let (mut inj, mut ex) = (0u64, 0u64);
+                let (mut inj, mut ex, mut xf) = (0u64, 0u64, 0u64);
                 for (i, p) in progs.iter().enumerate() {
                     let Some(r) = &refs[i] else {
                         v.push(format!("seed {} ({}): the reference failed: {}", p.seed, s.what, rout.summary()));
@@ -444,6 +494,12 @@ pub fn run_storms(n: u64, seed: u64, jobs: usize, progress: &(dyn Fn(&str) + Syn
                     };
                     inj += r.failed.max(0) as u64 + u64::from(r.ops.iter().any(|o| o.0 == UNRECOVERABLE));
                     ex += r.executions.max(0) as u64;
+                    if let (true, Some(g)) = (s.transfer_fail, &got[i]) {
+                        // Failed transfers as the program saw them: statuses the reference has not.
+                        let n = g.ops.iter().zip(&r.ops).filter(|(g, r)| INJECTED.contains(&g.0) && r.0 == 0).count();
+                        inj += n as u64;
+                        xf += n as u64;
+                    }
                     let why = match &got[i] {
                         None => Some(format!("the shim run crashed or hung: {}", gout.summary())),
                         Some(g) => check_storm(p, &s, r, g),
@@ -468,6 +524,7 @@ pub fn run_storms(n: u64, seed: u64, jobs: usize, progress: &(dyn Fn(&str) + Syn
                 let mut r = res.lock().unwrap();
                 r.programs += progs.len() as u64;
                 r.injected += inj;
+                r.transfer_failures += xf;
                 r.executions += ex;
                 let mut line = format!("[storm {b}: {}] {} programs so far, {} violations", s.what, r.programs, r.violations.len() + v.len());
                 for x in &v {
@@ -512,6 +569,8 @@ pub fn memcheck(ops: u64) -> Check {
     let progs: Vec<Program> = (0..ops.div_ceil(per as u64)).map(|i| long_program(77 + i, per, 1)).collect();
     let mut setup = Setup::shim(Gen::V3, 4).with_env(&base_env(2));
     setup.env.push(("NRT_SIM_LATENCY_SCALE".into(), "0".into()));
+    // Staged writes too: their buffers must not leak.
+    setup.env.push(("NRT_SHIM_STAGE_MAX_BYTES".into(), "1048576".into()));
     setup.wrapper = [
         "valgrind",
         "--tool=memcheck",
@@ -552,6 +611,7 @@ pub fn memcheck(ops: u64) -> Check {
 pub fn rss(executions: u64) -> Check {
     let bin = harness::compile("rss");
     let mut setup = Setup::shim(Gen::V3, 16).with_env(&base_env(2));
+    setup.env.push(("NRT_SHIM_STAGE_MAX_BYTES".into(), "1048576".into()));
     setup.env[1].1 = "0".into();
     let start = Instant::now();
     let out = harness::run(&bin, &[executions.to_string()], &setup, Duration::from_secs(3600));

@@ -11,6 +11,7 @@ use crate::sync::plain::{Mutex, MutexGuard};
 use nrt_sys::*;
 
 use super::fds::*;
+use super::transfer::TensorOps;
 use super::{CompletionSignal, Generation, Runtime};
 use crate::registry::{Handle, ModelTensor};
 use crate::scheduler::{Device, ModelDesc, SubmitOutcome};
@@ -33,6 +34,8 @@ pub struct RealDevice {
     /// v2: errors read from trackers and not yet matched to a request.
     v2_errors: Mutex<Vec<(u64, Status)>>,
     pub schedules: AtomicU64,
+    /// nrta_tensor_write / nrta_tensor_copy, if the runtime has them.
+    ops: TensorOps,
 }
 
 /// The v2 error list and the spare thread fds, locked across fork.
@@ -63,6 +66,7 @@ impl RealDevice {
             trackers: OnceLock::new(),
             v2_errors: Mutex::new(Vec::new()),
             schedules: AtomicU64::new(0),
+            ops: TensorOps::find(rt, generation),
         }
     }
 
@@ -93,21 +97,22 @@ impl RealDevice {
     }
 }
 
-impl Device for RealDevice {
-    fn schedule(&self, core: u32, model: Handle, input: Handle, output: Handle, slot: &AtomicU32) -> SubmitOutcome {
-        let Some(schedule) = self.rt.nrta_execute_schedule else { return SubmitOutcome::Refused(NRT_FAILURE) };
-        let err: *mut c_void = match self.generation {
+impl RealDevice {
+    /// Where the runtime reports a request's status: the slot (v3) or the
+    /// core's error tracker (v2).
+    fn err_target(&self, core: u32, slot: &AtomicU32) -> *mut c_void {
+        match self.generation {
             Generation::V3 => {
                 slot.store(NRT_SUCCESS, Ordering::Relaxed);
                 slot.as_ptr() as *mut c_void
             }
             Generation::V2 => self.tracker(core),
-        };
-        let mut seq: nrta_seq_t = 0;
-        // SAFETY: handles the runtime issued (the model, two sets the shim
-        // owns); the status slot outlives the request.
-        let st = unsafe { schedule(model as *mut _, input as *mut _, output as *mut _, 0, err, &mut seq) };
-        self.schedules.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// What a schedule call's status means; a queued request's completion
+    /// is signalled on our eventfd where the runtime can.
+    fn outcome(&self, st: NRT_STATUS, seq: nrta_seq_t) -> SubmitOutcome {
         match st {
             NRT_SUCCESS => {
                 if self.signal == CompletionSignal::EventFd {
@@ -121,6 +126,43 @@ impl Device for RealDevice {
             NRT_QUEUE_FULL => SubmitOutcome::QueueFull,
             other => SubmitOutcome::Refused(other),
         }
+    }
+}
+
+impl Device for RealDevice {
+    fn schedule(&self, core: u32, model: Handle, input: Handle, output: Handle, slot: &AtomicU32) -> SubmitOutcome {
+        let Some(schedule) = self.rt.nrta_execute_schedule else { return SubmitOutcome::Refused(NRT_FAILURE) };
+        let err = self.err_target(core, slot);
+        let mut seq: nrta_seq_t = 0;
+        // SAFETY: handles the runtime issued (the model, two sets the shim
+        // owns); the status slot outlives the request.
+        let st = unsafe { schedule(model as *mut _, input as *mut _, output as *mut _, 0, err, &mut seq) };
+        self.schedules.fetch_add(1, Ordering::Relaxed);
+        self.outcome(st, seq)
+    }
+
+    fn can_transfer(&self) -> bool {
+        self.ops.available()
+    }
+
+    fn schedule_write(&self, core: u32, tensor: Handle, offset: u64, buf: &[u8], slot: &AtomicU32) -> SubmitOutcome {
+        let (st, seq) = self.ops.write(core, tensor, offset, buf, self.err_target(core, slot));
+        self.outcome(st, seq)
+    }
+
+    fn schedule_copy(
+        &self,
+        core: u32,
+        src: Handle,
+        src_offset: u64,
+        dst: Handle,
+        dst_offset: u64,
+        size: u64,
+        slot: &AtomicU32,
+    ) -> SubmitOutcome {
+        let err = self.err_target(core, slot);
+        let (st, seq) = self.ops.copy(core, src, src_offset, dst, dst_offset, size, err);
+        self.outcome(st, seq)
     }
 
     fn is_completed(&self, device_seq: u64) -> Result<bool, Status> {

@@ -7,6 +7,7 @@ mod device;
 mod fds;
 pub mod resolve;
 mod versions;
+mod transfer;
 
 pub use device::RealDevice;
 

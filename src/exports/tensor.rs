@@ -121,6 +121,17 @@ export! {
         let rec = checked(s, tensor, buf.is_null() && size > 0)?;
         let view = rec.view();
         let r = view.range(offset as u64, size as u64)?;
+        let fill = |dst: &mut [u8]| {
+            // SAFETY: the program passes `size` readable bytes at `buf` (not
+            // NULL: checked above, and the shim stages only size > 0); `dst`
+            // has `size` bytes.
+            dst.copy_from_slice(unsafe { std::slice::from_raw_parts(buf as *const u8, size) })
+        };
+        // Staged (when asked for) into the version the tensor has now; a
+        // staged write waits for the bytes' readers (it is never renamed).
+        if let Some(st) = s.engine.write_staged(view.phys(rec.handle), offset as u64, &view, r, fill) {
+            return Ok(st);
+        }
         Ok(s.engine.host_write(&rec, view, r, |phys| {
             if phys == rec.handle { real() } else { on_version!(nrt_tensor_write, s, phys, buf, offset, size) }
         }))
@@ -133,6 +144,11 @@ export! {
         let rec = checked(s, tensor, false)?;
         let view = rec.view();
         let r = view.range(offset, size as u64)?;
+        // The runtime sets each byte to the value's low byte.
+        let fill = |dst: &mut [u8]| dst.fill(value as u8);
+        if let Some(st) = s.engine.write_staged(view.phys(rec.handle), offset, &view, r, fill) {
+            return Ok(st);
+        }
         Ok(s.engine.host_write(&rec, view, r, |phys| {
             if phys == rec.handle { real() } else { on_version!(nrt_tensor_memset, s, phys, offset, value, size) }
         }))
@@ -149,13 +165,22 @@ export! {
         let (sv, dv) = (src_rec.view(), dst_rec.view());
         let sr = sv.range(src_offset as u64, size as u64)?;
         let dr = dv.range(dst_offset as u64, size as u64)?;
+        // On the tensor-op unit when both are the tensors' own storage and
+        // the destination would not be renamed (a rename saves the wait for
+        // its readers, which the device-side copy must make).
+        let (src_phys, dst_own) = (sv.phys(src_h), dv.phys(dst_h) == dst_h);
+        if src_phys == src_h && dst_own && !s.engine.would_rename(&dv, dr) {
+            let (so, doff) = (src_offset as u64, dst_offset as u64);
+            if let Some(st) = s.engine.copy_on_device(src_h, so, &sv, sr, dst_h, doff, &dv, dr) {
+                return Ok(st);
+            }
+        }
         // The source's writers first (and a failure they left in its bytes),
         // then the destination, which may go to a fresh version (renaming).
         let st = s.engine.host_access(&sv, sr, AccessKind::Read, None, || NRT_SUCCESS);
         if st != NRT_SUCCESS {
             return Ok(st);
         }
-        let src_phys = sv.phys(src_h);
         Ok(s.engine.host_write(&dst_rec, dv, dr, |dst_phys| {
             if src_phys == src_h && dst_phys == dst_h {
                 real()

@@ -129,11 +129,18 @@ fn head_of<P>(q: &queue::CoreQueue<P>) -> Head {
     }
 }
 
-/// Retires what completed on core `c`, oldest first; returns whether
-/// anything did, and the request it is still waiting for on the device.
+/// Retires what completed on core `c`, transfers first (requests may wait
+/// for them), then requests oldest first; returns whether anything did, and
+/// what it is still waiting for on the device.
 /// `by_waiter`: an application thread is doing it (direct waiting), which
 /// stops before a request whose callback must run on the completion thread.
 fn poll_core<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> (bool, Option<u64>) {
+    let moved = engine.poll_transfers(c);
+    let (progressed, head) = poll_requests(engine, c, by_waiter);
+    (progressed || moved, engine.transfer_to_watch(c, head))
+}
+
+fn poll_requests<D: Device>(engine: &'static Engine<D>, c: u32, by_waiter: bool) -> (bool, Option<u64>) {
     let mut progressed = false;
     // Retiring a request also reads the next one's state, under the same lock.
     let mut next = head(engine, c);

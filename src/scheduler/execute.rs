@@ -276,6 +276,9 @@ impl<D: Device> Engine<D> {
             o.submitted(c, seq);
         }
         self.wait_done(c, seq - 1, None, "host-execution", None);
+        // Its device tensors may be a transfer's (the synchronous call is
+        // ordered after nothing on the tensor-op unit).
+        self.wait_no_transfers(c, None, None);
         let st = run_sync();
         core.q.lock().end_host(seq, st);
         self.thread.ensure(self);

@@ -41,7 +41,8 @@ impl<D: Device> Engine<D> {
             self.state.store(UNINITIALIZED, Ordering::Release);
             self.ncores.store(0, Ordering::Release);
             for (core, q) in self.cores().iter().zip(cores.iter_mut()) {
-                std::mem::forget(std::mem::replace(&mut **q, CoreQueue::new(self.config.max_inflight)));
+                std::mem::forget(std::mem::replace(&mut **q, self.fresh_queue()));
+                core.transfers.store(0, Ordering::Release);
                 core.completed.store(0, Ordering::Release);
                 core.poisoned.store(false, Ordering::Release);
                 // A parent's thread that was retiring or waiting does not exist here.

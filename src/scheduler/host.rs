@@ -49,13 +49,14 @@ impl<D: Device> Engine<D> {
             AccessKind::Write => storage.last_user.load(Ordering::Acquire),
         };
         // Fast path: nothing pending touches this storage.
-        last <= self.core(c).completed.load(Ordering::Acquire)
+        (last <= self.core(c).completed.load(Ordering::Acquire)
             || self.wait_conflicts(
                 c,
                 &[StorageRange { storage: storage.id, range, kind }],
                 deadline,
                 view.name.as_ref(),
-            )
+            ))
+            && self.wait_transfers(c, storage.id, range, kind, deadline)
     }
 
     /// Makes a host access to a tensor's bytes safe: waits for what it must,

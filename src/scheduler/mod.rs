@@ -20,6 +20,8 @@ pub mod pool;
 pub mod queue;
 mod records;
 mod rename;
+mod stage;
+pub mod transfer;
 mod wait;
 
 pub use fork::ForkHeld;
@@ -99,6 +101,38 @@ pub trait Device: Send + Sync + 'static {
     /// pthread_atfork parent / child: release them; in the child, forget the
     /// parent's runtime objects (the child's runtime starts afresh).
     fn after_fork(&'static self, _child: bool) {}
+    /// Whether the runtime has the tensor-op calls (nrta_tensor_write and
+    /// nrta_tensor_copy); without them every transfer stays synchronous.
+    fn can_transfer(&self) -> bool {
+        false
+    }
+    /// nrta_tensor_write of `buf` into `tensor` at `offset`, on the
+    /// tensor-op unit of the tensor's core `core`. `buf` and `status_slot`
+    /// stay valid and unchanged until the transfer completes.
+    fn schedule_write(
+        &self,
+        _core: u32,
+        _tensor: Handle,
+        _offset: u64,
+        _buf: &[u8],
+        _status_slot: &AtomicU32,
+    ) -> SubmitOutcome {
+        SubmitOutcome::Refused(crate::status::NRT_FAILURE)
+    }
+    /// nrta_tensor_copy of `size` bytes between two device tensors of `core`.
+    #[allow(clippy::too_many_arguments)]
+    fn schedule_copy(
+        &self,
+        _core: u32,
+        _src: Handle,
+        _src_offset: u64,
+        _dst: Handle,
+        _dst_offset: u64,
+        _size: u64,
+        _status_slot: &AtomicU32,
+    ) -> SubmitOutcome {
+        SubmitOutcome::Refused(crate::status::NRT_FAILURE)
+    }
     fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status>;
     fn allocate_set(&self) -> Result<Handle, Status>;
     fn add_to_set(&self, set: Handle, name: &CString, tensor: Handle) -> Status;
@@ -143,6 +177,10 @@ struct Core {
     /// Mirror of "the tracker holds poison marks".
     poisoned: AtomicBool,
     slots: Box<[AtomicU32]>,
+    /// The transfers' status slots (see `transfer`).
+    xfer_slots: Box<[AtomicU32]>,
+    /// Mirror of the number of pending transfers, for lock-free fast paths.
+    transfers: AtomicU32,
     /// Held by the one thread retiring this core's completions (the
     /// completion thread or a waiting application thread).
     gate: gate::RetireGate,
@@ -151,13 +189,15 @@ struct Core {
 }
 
 impl Core {
-    fn new(depth: usize) -> Core {
+    fn new(q: CoreQueue<OpPayload>) -> Core {
         Core {
-            q: Mutex::new(CoreQueue::new(depth)),
+            q: Mutex::new(q),
             cv: Condvar::new(),
             completed: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             slots: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            xfer_slots: (0..transfer::XFER_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            transfers: AtomicU32::new(0),
             gate: gate::RetireGate::default(),
             pool: Mutex::new(pool::Pool::default()),
         }
@@ -256,8 +296,7 @@ impl<D: Device> Engine<D> {
     /// shim to the cores it has, with one error line: requests for the others
     /// get NRT_INVALID, their tensors bypass the shim's tracking.
     pub fn opened(&'static self, ncores: u32) {
-        let depth = self.config.max_inflight;
-        let table = self.cores.get_or_init(|| (0..ncores.max(1)).map(|_| Core::new(depth)).collect());
+        let table = self.cores.get_or_init(|| (0..ncores.max(1)).map(|_| Core::new(self.fresh_queue())).collect());
         if ncores as usize > table.len() {
             log::error!(
                 "the runtime reports {ncores} cores, the shim tracks the {} it saw at the first nrt_init; \
@@ -312,7 +351,8 @@ impl<D: Device> Engine<D> {
         self.device.closed();
         for core in self.cores().iter() {
             let mut q = core.q.lock();
-            *q = CoreQueue::new(self.config.max_inflight);
+            *q = self.fresh_queue();
+            core.transfers.store(0, Ordering::Release);
             core.completed.store(0, Ordering::Release);
             core.poisoned.store(false, Ordering::Release);
         }
@@ -325,6 +365,13 @@ impl<D: Device> Engine<D> {
             self.wait_all(Some(Instant::now() + timeout), "exit");
         }
         self.thread.stop(&self.device, Duration::from_millis(500));
+    }
+
+    /// An empty queue for a core, with this configuration's staging cap.
+    fn fresh_queue(&self) -> CoreQueue<OpPayload> {
+        let mut q = CoreQueue::new(self.config.max_inflight);
+        q.transfers = transfer::Transfers::new(self.config.stage_pool_bytes);
+        q
     }
 
     fn core(&'static self, c: u32) -> &'static Core {

@@ -12,6 +12,7 @@ use crate::tracker::{
     AccessKind, ByteRange, Conflict, FailureId, OpSeq, PoisonMark, Status, StorageId, StorageRange, Tracker,
 };
 
+use super::transfer::Transfers;
 use crate::status::{NRT_EXEC_UNIT_UNRECOVERABLE, NRT_SUCCESS};
 
 /// Where a request is in its life.
@@ -67,6 +68,9 @@ pub struct Completed<P> {
 struct Failure {
     id: FailureId,
     status: Status,
+    /// Its place in the core's order (twice the acceptance number; +1 for a
+    /// transfer issued after that request), for a drain's "oldest".
+    order: u64,
 }
 
 #[derive(Debug)]
@@ -83,6 +87,8 @@ pub struct CoreQueue<P> {
     /// Host executions not yet handed to the runtime.
     hosts: usize,
     spare: Vec<Vec<StorageRange>>,
+    /// Transfers on the tensor-op unit (see `transfer`).
+    pub transfers: Transfers,
 }
 
 impl<P> CoreQueue<P> {
@@ -101,6 +107,7 @@ impl<P> CoreQueue<P> {
             submitting: false,
             hosts: 0,
             spare: Vec::new(),
+            transfers: Transfers::default(),
         }
     }
 
@@ -232,6 +239,12 @@ impl<P> CoreQueue<P> {
         if op.state == OpState::Host {
             return None;
         }
+        // Nothing orders the tensor-op unit's transfers before the compute
+        // unit's requests: this one waits until the transfers of its bytes
+        // completed (and, to keep acceptance order, so do the ones after it).
+        if self.transfers.blocks(&op.accesses) {
+            return None;
+        }
         op.state = OpState::Submitting;
         self.submitting = true;
         Some(op)
@@ -289,7 +302,7 @@ impl<P> CoreQueue<P> {
     /// come to clear the condition. Returns whether that was so, and lets the
     /// request be submitted again (the completion thread retries it itself).
     pub fn take_queue_full_stall(&mut self) -> bool {
-        let stalled = self.queue_full && !self.has_device_work();
+        let stalled = self.queue_full && self.head_on_device().is_none() && !self.head_is_resolved();
         if stalled {
             self.queue_full = false;
         }
@@ -298,7 +311,23 @@ impl<P> CoreQueue<P> {
 
     /// Whether any request is queued on the device or ready to retire.
     pub fn has_device_work(&self) -> bool {
-        self.head_on_device().is_some() || self.head_is_resolved()
+        self.head_on_device().is_some() || self.head_is_resolved() || !self.transfers.is_empty()
+    }
+
+    /// Whether the next request to hand to the runtime waits for a transfer.
+    pub fn next_blocked_by_transfer(&self) -> bool {
+        self.ops
+            .iter()
+            .find(|op| matches!(op.state, OpState::Waiting | OpState::Host))
+            .is_some_and(|op| op.state == OpState::Waiting && self.transfers.blocks(&op.accesses))
+    }
+
+    /// A transfer failed on the device: its destination bytes are marked with
+    /// it, as a failed request's outputs are, and it is reported once (by the
+    /// first read of them, or a drain; no callback: it is no request).
+    pub fn transfer_failed(&mut self, id: FailureId, after: OpSeq, dst: (StorageId, ByteRange), status: Status) {
+        self.tracker.poison(dst.0, dst.1, status, id);
+        self.unreported.push(Failure { id, status, order: after * 2 + 1 });
     }
 
     /// Retires the oldest request. `device_status` is what the runtime reported
@@ -332,7 +361,7 @@ impl<P> CoreQueue<P> {
         self.queue_full = false;
         let unreported = status != NRT_SUCCESS && !callback_takes_failures && !reported;
         if unreported {
-            self.unreported.push(Failure { id: op.seq, status });
+            self.unreported.push(Failure { id: op.seq, status, order: op.seq * 2 });
         }
         Some(Completed {
             seq: op.seq,
@@ -386,7 +415,7 @@ impl<P> CoreQueue<P> {
     /// Every failure not reported yet, as one status (the oldest), for
     /// nrt_async_drain_queued_execs.
     pub fn take_all_failures(&mut self) -> Option<Status> {
-        let first = self.unreported.iter().min_by_key(|f| f.id).map(|f| f.status);
+        let first = self.unreported.iter().min_by_key(|f| f.order).map(|f| f.status);
         self.unreported.clear();
         first
     }
@@ -406,6 +435,7 @@ impl<P> CoreQueue<P> {
         self.submitting = false;
         self.hosts = 0;
         self.queue_full = false;
+        self.transfers.abandon_all();
         ops
     }
 }

@@ -127,6 +127,10 @@ impl<D: Device> Engine<D> {
             return;
         };
         self.release_versions(&rec);
+        // A transfer names the tensor itself: the runtime's free waits for it.
+        if let (Some(c), Some(st)) = (rec.core(), rec.storage.lock().clone()) {
+            self.wait_no_transfers(c, None, Some(st.id));
+        }
         if self.tensor_busy(&rec) {
             COUNTERS.add(Counter::DeferredFrees, 1);
             {

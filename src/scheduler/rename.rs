@@ -63,6 +63,12 @@ impl<D: Device> Engine<D> {
         self.host_access(&view, range, AccessKind::Write, None, || call(phys))
     }
 
+    /// Whether a write of `range` would be renamed if renaming allows it
+    /// (renaming on, and a pending request conflicts with it).
+    pub fn would_rename(&'static self, view: &TensorView, range: ByteRange) -> bool {
+        self.config.rename && self.write_conflicts(view, range)
+    }
+
     /// Whether a write of `range` would wait for a pending request.
     fn write_conflicts(&'static self, view: &TensorView, range: ByteRange) -> bool {
         let Some(storage) = view.storage.as_ref() else { return false };
@@ -102,6 +108,11 @@ impl<D: Device> Engine<D> {
         let core = self.core(c);
         {
             let q = core.q.lock();
+            // A transfer still writing the bytes (staged, device-side copy):
+            // a carry-over copy would miss it, so the write waits in place.
+            if q.transfers.touches(cur.id) {
+                return Err(Keep::InPlace);
+            }
             if q.tracker().latest_conflict(&StorageRange { storage: cur.id, range, kind: AccessKind::Write }).is_none()
             {
                 return Err(Keep::InPlace);

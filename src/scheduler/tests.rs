@@ -38,6 +38,14 @@ struct FakeState {
     input_of: HashMap<u64, Handle>,
     /// The value each request's input held when it completed (ran).
     read_values: Vec<u64>,
+    /// Input sets of the scheduled requests, in the order they reached the fake.
+    scheduled_inputs: Vec<Handle>,
+    /// Transfers on the tensor-op units, oldest first (device seqs).
+    xfers: VecDeque<u64>,
+    /// (tensor, offset, bytes) of every nrta_tensor_write.
+    written: Vec<(Handle, u64, Vec<u8>)>,
+    /// (src, dst, size) of every nrta_tensor_copy.
+    copied: Vec<(Handle, Handle, u64)>,
 }
 
 #[derive(Default)]
@@ -48,6 +56,8 @@ struct Fake {
     /// Offer direct waiting (Device::wait_for), as the real v3/v2 backends do.
     direct: std::sync::atomic::AtomicBool,
     direct_waits: AtomicUsize,
+    /// Offer the tensor-op calls (Device::schedule_write / schedule_copy).
+    transfers: std::sync::atomic::AtomicBool,
 }
 
 impl Fake {
@@ -64,6 +74,23 @@ impl Fake {
         true
     }
 
+    /// Completes the oldest transfer with `status`.
+    fn complete_transfer(&self, status: Status) -> bool {
+        let mut st = self.st.lock();
+        let Some(seq) = st.xfers.pop_front() else { return false };
+        st.done.insert(seq);
+        st.statuses.insert(seq, status);
+        true
+    }
+
+    fn queue_transfer(&self) -> SubmitOutcome {
+        let mut st = self.st.lock();
+        st.next_seq += 1;
+        let seq = st.next_seq;
+        st.xfers.push_back(seq);
+        SubmitOutcome::Queued { device_seq: seq }
+    }
+
     fn queued(&self, core: u32) -> usize {
         self.st.lock().queued.get(&core).map_or(0, |q| q.len())
     }
@@ -73,6 +100,7 @@ impl Device for Fake {
     fn schedule(&self, core: u32, _m: Handle, input: Handle, _o: Handle, _slot: &AtomicU32) -> SubmitOutcome {
         let mut st = self.st.lock();
         st.schedules += 1;
+        st.scheduled_inputs.push(input);
         let cap = if st.capacity == 0 { usize::MAX } else { st.capacity };
         if st.queued.get(&core).map_or(0, |q| q.len()) >= cap {
             return SubmitOutcome::QueueFull;
@@ -105,6 +133,26 @@ impl Device for Fake {
     }
     fn closed(&self) {
         self.st.lock().closed += 1;
+    }
+    fn can_transfer(&self) -> bool {
+        self.transfers.load(Ordering::SeqCst)
+    }
+    fn schedule_write(&self, _core: u32, t: Handle, offset: u64, buf: &[u8], _slot: &AtomicU32) -> SubmitOutcome {
+        self.st.lock().written.push((t, offset, buf.to_vec()));
+        self.queue_transfer()
+    }
+    fn schedule_copy(
+        &self,
+        _c: u32,
+        s: Handle,
+        _so: u64,
+        d: Handle,
+        _do: u64,
+        n: u64,
+        _slot: &AtomicU32,
+    ) -> SubmitOutcome {
+        self.st.lock().copied.push((s, d, n));
+        self.queue_transfer()
     }
     fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status> {
         self.models.get(&model).cloned().ok_or(NRT_INVALID_HANDLE)
@@ -158,6 +206,7 @@ mod foreign;
 mod fork;
 mod pipelining;
 mod rename;
+mod stage;
 
 const MODEL: Handle = 0x100;
 const MODEL1: Handle = 0x110;

@@ -15,7 +15,8 @@ impl<D: Device> Engine<D> {
         let n = self.ncores() as usize;
         for (c, core) in self.cores().iter().enumerate().take(n) {
             let last = core.q.lock().last_accepted();
-            if !self.wait_done(c as u32, last, deadline, why, None) {
+            if !self.wait_done(c as u32, last, deadline, why, None) || !self.wait_no_transfers(c as u32, deadline, None)
+            {
                 return false;
             }
         }
@@ -160,6 +161,7 @@ impl<D: Device> Engine<D> {
         let c = vnc as u32;
         let last = self.core(c).q.lock().last_accepted();
         self.wait_done(c, last, None, "drain", None);
+        self.wait_no_transfers(c, None, None);
         match self.core(c).q.lock().take_all_failures() {
             Some(st) => {
                 COUNTERS.add(Counter::FailuresReported, 1);

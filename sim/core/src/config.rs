@@ -37,6 +37,8 @@ pub struct Config {
     pub runtime: String,
     pub runtime_version: (u64, u64, u64, u64),
     pub fail_every: u64,
+    /// Every n-th asynchronous transfer (nrta_tensor_write/read/copy) fails.
+    pub fail_transfer_every: u64,
     pub fail_status: u32,
     pub unrecoverable_after: Option<u64>,
     pub report: Option<String>,
@@ -149,6 +151,7 @@ impl Config {
             }
         };
         let fail_every: u64 = parse_num("NRT_SIM_FAIL_EVERY", 0);
+        let fail_transfer_every: u64 = parse_num("NRT_SIM_FAIL_TRANSFER_EVERY", 0);
         let fail_status: u32 = parse_num("NRT_SIM_FAIL_STATUS", DEFAULT_FAIL_STATUS);
         let unrecoverable_after = var("NRT_SIM_UNRECOVERABLE_AFTER").and_then(|s| match s.parse::<u64>() {
             Ok(n) => Some(n),
@@ -199,6 +202,7 @@ impl Config {
             runtime,
             runtime_version,
             fail_every,
+            fail_transfer_every,
             fail_status,
             unrecoverable_after,
             report: var("NRT_SIM_REPORT"),

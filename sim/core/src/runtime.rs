@@ -161,6 +161,8 @@ struct Stats {
     failed: AtomicU64,
     queue_full: AtomicU64,
     fail_counter: AtomicU64,
+    /// NRT_SIM_FAIL_TRANSFER_EVERY's count of asynchronous transfers.
+    transfer_counter: AtomicU64,
 }
 
 /// Implicit mode, per core: executions in flight (at most N) and jobs issued.

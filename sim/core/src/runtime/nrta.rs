@@ -180,7 +180,10 @@ impl Runtime {
         done: Completion,
     ) -> Res<u64> {
         let dur = self.cfg.dma_time(op.len() as u64);
-        self.submit(q, call, desc, Work::Data(op), dur, done, false)
+        let every = self.cfg.fail_transfer_every;
+        let n = if every > 0 { self.stats.transfer_counter.fetch_add(1, Ordering::Relaxed) + 1 } else { 0 };
+        let fail = (every > 0 && n.is_multiple_of(every)).then_some(self.cfg.fail_status);
+        self.submit(q, call, desc, Work::Data(op, fail), dur, done, false)
     }
 
     pub(super) fn decode_seq(&self, call: &str, seqno: u64) -> Res<(Arc<Queue>, u64)> {

@@ -89,8 +89,14 @@ pub enum Completion {
 
 /// What an op does: an execution, or a data op of a tensor unit.
 pub(super) enum Work {
-    Exec { model: Arc<Model>, inputs: Vec<Region>, outputs: Vec<(Region, usize)>, fail: Option<Status> },
-    Data(Transfer),
+    Exec {
+        model: Arc<Model>,
+        inputs: Vec<Region>,
+        outputs: Vec<(Region, usize)>,
+        fail: Option<Status>,
+    },
+    /// A data op; `Some(status)`: it fails so, moving nothing (fault injection).
+    Data(Transfer, Option<Status>),
 }
 
 /// The bytes a data op moves: the same on a unit (`worker`) as on the caller's
@@ -273,7 +279,7 @@ impl Runtime {
                 ranges.extend(inputs.iter().map(|r| r.range(false)));
                 ranges.extend(outputs.iter().map(|(r, _)| r.range(true)));
             }
-            Work::Data(t) => ranges = t.ranges(),
+            Work::Data(t, _) => ranges = t.ranges(),
         }
         let desc = format!("{what} (seq {seqno:#018x} on {})", q.name);
         let (hazard_key, found) = {

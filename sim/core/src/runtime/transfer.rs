@@ -86,7 +86,7 @@ impl Runtime {
         let q = self.role_queue(core, role).clone();
         let slot = SyncSlot::new_inline();
         let dur = self.cfg.dma_time(op.len() as u64);
-        self.submit(&q, call, desc, Work::Data(op), dur, Completion::Sync(slot.clone()), true)?;
+        self.submit(&q, call, desc, Work::Data(op, None), dur, Completion::Sync(slot.clone()), true)?;
         slot.wait_ok()
     }
 

@@ -32,7 +32,7 @@ impl Watch {
                 inputs.iter().for_each(|r| add(r, false));
                 outputs.iter().for_each(|(r, _)| add(r, true));
             }
-            Work::Data(t) => match t {
+            Work::Data(t, _) => match t {
                 Transfer::Write { dst, .. } | Transfer::Memset { dst, .. } => add(dst, true),
                 Transfer::Read { src, .. } => add(src, false),
                 Transfer::Copy { src, dst } => {

@@ -165,9 +165,14 @@ impl Runtime {
                 self.output_cv.notify_all();
                 fail.unwrap_or(NRT_SUCCESS)
             }
-            Work::Data(t) => {
+            Work::Data(t, None) => {
                 pace::run_data_phase(start, end, Kind::Copy, t.len() as u64, || phase(&mut || t.apply()));
                 NRT_SUCCESS
+            }
+            Work::Data(_, Some(s)) => {
+                pace::sleep_until(end);
+                log::debug!("a transfer on {} fails with status {s} (fault injection)", q.name);
+                s
             }
         }
     }
