@@ -6,8 +6,8 @@
 mod device;
 mod fds;
 pub mod resolve;
-mod versions;
 mod transfer;
+mod versions;
 
 pub use device::RealDevice;
 

@@ -36,7 +36,8 @@ impl<D: Device> Engine<D> {
     /// and nothing of it runs any code): the child needs no lock that a thread
     /// of the parent may have held. nrt_init starts afresh.
     pub fn after_fork(&'static self, held: ForkHeld, child: bool) {
-        let ForkHeld { thread, mut cores, mut pools, registries, mut callback, mut deferred, mut orphans, mut escapes } = held;
+        let ForkHeld { thread, mut cores, mut pools, registries, mut callback, mut deferred, mut orphans, mut escapes } =
+            held;
         if child {
             self.state.store(UNINITIALIZED, Ordering::Release);
             self.ncores.store(0, Ordering::Release);
