@@ -161,7 +161,7 @@ impl<D: Device> Engine<D> {
         in_set: &'a Arc<SetRecord>,
         out_set: &'a Arc<SetRecord>,
     ) -> Result<Checked<'a>, Status> {
-        let (mut host, mut visible, mut renamed) = (false, false, false);
+        let (mut host, mut visible, mut renamed, mut homed) = (false, false, false, false);
         let decls = m.inputs.iter().chain(m.outputs.iter());
         for (i, (t, (rec, kind))) in decls.zip(s.tensors.iter()).enumerate() {
             let mut place = rec.place();
@@ -170,6 +170,7 @@ impl<D: Device> Engine<D> {
                     // The runtime counts output completions on the program's handle.
                     self.bring_home(rec, false);
                     place = rec.place();
+                    homed = true;
                 } else {
                     // The request reads the version the tensor has now.
                     s.in_handles[i] = place.phys;
@@ -204,6 +205,10 @@ impl<D: Device> Engine<D> {
         if renamed && (host || self.profiled(m.handle)) {
             // The synchronous call runs on the program's own sets.
             self.bring_inputs_home(s);
+        } else if renamed && homed {
+            // An output brought home that the request also reads (in place,
+            // looked at first as an input): it reads the bytes at home too.
+            self.reread_homed_inputs(s);
         }
         Ok(Checked { model: m, in_set, out_set, host, visible, scratch: s })
     }
@@ -407,6 +412,25 @@ impl<D: Device> Engine<D> {
                 s.in_handles[i] = rec.handle;
             }
         }
+        self.reaccess(s);
+    }
+
+    /// After outputs were brought home: every input read at another version
+    /// reads the one its tensor has now (home, for a tensor that is also an
+    /// output), and the accesses follow.
+    #[cold]
+    fn reread_homed_inputs(&'static self, s: &mut Scratch) {
+        let n_in = s.in_handles.len();
+        for (i, (rec, _)) in s.tensors.iter().enumerate().take(n_in) {
+            if s.in_handles[i] != rec.handle {
+                s.in_handles[i] = rec.view().phys(rec.handle);
+            }
+        }
+        self.reaccess(s);
+    }
+
+    /// The request's accesses, from its tensors' current versions.
+    fn reaccess(&'static self, s: &mut Scratch) {
         s.accesses.clear();
         for (rec, kind) in s.tensors.iter() {
             let view = rec.view();
