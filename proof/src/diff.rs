@@ -87,7 +87,13 @@ pub fn profile(name: &str) -> Option<Profile> {
     let mut gen = GenConfig::default();
     let mut env = base_env(4);
     match name {
-        "mix" => gen.max_threads = 4,
+        "mix" => {
+            gen.max_threads = 4;
+            // a small share of the escape calls (gen/escape.rs)
+            gen.escape = 1;
+            gen.hbm_pct = 1;
+            env.push(("NEURON_RT_MAP_HBM".into(), "1".into()));
+        }
         "half" => {
             gen.max_threads = 4;
             gen.nrta = true;

@@ -490,7 +490,9 @@ impl Gen<'_> {
             "copy" => self.copy(thr),
             "aread" | "awrite" => self.nrta_data_op(thr, kind == "awrite"),
             "aexec" => self.nrta_exec(thr),
-            "vaget" | "varead" | "vastore" | "mcpy" | "barrier" | "ainfo" | "hbmrw" => self.escape_op(thr, kind),
+            "vaget" | "varead" | "vastore" | "mcpy" | "barrier" | "ainfo" | "hbmrw" | "perf" => {
+                self.escape_op(thr, kind)
+            }
             "slice" => {
                 let c = self.vis_tensors(thr, true);
                 match self.rng.pick(&c).copied() {
@@ -739,6 +741,9 @@ impl Gen<'_> {
                 self.emit(thr, sh, kind, &a);
             }
         }
+        if kind != "read" && kind != "readb" {
+            self.read_back(thr, t);
+        }
         true
     }
 
@@ -829,6 +834,7 @@ impl Gen<'_> {
                 self.emit(thr, sh, "write", &[t as i64, off, sz - off, seed]);
             }
         }
+        self.read_back(thr, t);
         if self.rng.pct(10) {
             self.emit(thr, sh, "va", &[t as i64]);
         }
@@ -850,6 +856,7 @@ impl Gen<'_> {
         let doff = if ds as i64 > len { self.rng.range(0, ds as i64 - len) } else { 0 };
         let sh = self.t_shared(s) || self.t_shared(d);
         self.emit(thr, sh, "copy", &[s as i64, soff, d as i64, doff, len]);
+        self.read_back(thr, d);
         true
     }
 

@@ -25,7 +25,7 @@ pub(super) struct Escapes {
 
 impl Gen<'_> {
     /// The step weights of the escape ops (none when the profile has none).
-    pub(super) fn escape_weights(&self) -> [(&'static str, u64); 7] {
+    pub(super) fn escape_weights(&self) -> [(&'static str, u64); 8] {
         let e = if self.cfg.fault { 0 } else { self.cfg.escape };
         let hbm = if self.esc.banks.is_empty() { 0 } else { 4 * e };
         [
@@ -36,6 +36,7 @@ impl Gen<'_> {
             ("barrier", e),
             ("ainfo", e),
             ("hbmrw", hbm),
+            ("perf", e),
         ]
     }
 
@@ -96,6 +97,7 @@ impl Gen<'_> {
                 true
             }
             "hbmrw" => self.hbm_use(thr),
+            "perf" => self.perf_loop(thr),
             _ => false,
         }
     }
@@ -147,12 +149,85 @@ impl Gen<'_> {
                 } else if self.rng.pct(50) {
                     (0, sz)
                 } else {
-                    self.range_in(sz as usize)
+                    // never range_in's invalid ranges: one starting past the
+                    // end may land in the next tensor of the reference's layout
+                    let off = self.rng.range(0, sz - 1);
+                    (off, self.rng.range(0, sz - off))
                 };
                 self.emit(thr, sh, "mcpy", &[t as i64, off, len, seed]);
             }
         }
         true
+    }
+
+    /// perftest's loop: the addresses of a set pair's device tensors kept, then
+    /// a few rounds of `memcpy` into the inputs, `nrt_execute`, reads of the
+    /// outputs through their addresses (no runtime call between).
+    fn perf_loop(&mut self, thr: i32) -> bool {
+        let Some(m) = self.pick_model(thr) else { return false };
+        let pairs: Vec<(usize, usize)> = self.m[m]
+            .io
+            .iter()
+            .copied()
+            .filter(|&(a, b)| {
+                self.s[a].alive
+                    && self.s[b].alive
+                    && self.visible(self.s[a].owner, thr)
+                    && self.visible(self.s[b].owner, thr)
+            })
+            .collect();
+        let Some(&(sin, sout)) = self.rng.pick(&pairs) else { return false };
+        let dev = |g: &Self, s: usize| -> Vec<usize> {
+            let mut v: Vec<usize> = g.s[s]
+                .contents
+                .iter()
+                .map(|(_, t)| *t)
+                .filter(|&t| g.t[t].alive && matches!(g.t[t].place, Place::Dev(_)) && g.visible(g.t[t].owner, thr))
+                .collect();
+            v.dedup();
+            v
+        };
+        let (ins, outs) = (dev(self, sin), dev(self, sout));
+        if ins.is_empty() && outs.is_empty() {
+            return false;
+        }
+        for &t in ins.iter().chain(&outs) {
+            if !self.t[t].va {
+                let sh = self.t_shared(t);
+                self.emit(thr, sh, "vaget", &[t as i64]);
+                self.t[t].va = true;
+            }
+        }
+        let ordered = self.s_shared(sin) || self.s_shared(sout) || self.m[m].def.fail.is_some() && self.multi();
+        for _ in 0..self.rng.range(1, 4) {
+            for &t in &ins {
+                let (sz, sh) = (self.t[t].size as i64, self.t_shared(t));
+                let seed = self.rng.below(1 << 30) as i64;
+                let kind = if self.rng.pct(70) { "vastore" } else { "mcpy" };
+                self.emit(thr, sh, kind, &[t as i64, 0, sz, seed]);
+            }
+            self.emit(thr, ordered, "exec", &[m as i64, sin as i64, sout as i64]);
+            for &t in &outs {
+                let (sz, sh) = (self.t[t].size as i64, self.t_shared(t));
+                self.emit(thr, sh, "varead", &[t as i64, 0, sz]);
+            }
+        }
+        // completion counts: not tracked through this loop
+        let named: Vec<usize> = self.s[sout].contents.iter().map(|(_, t)| *t).collect();
+        for t in named {
+            self.t[t].count_known = false;
+        }
+        true
+    }
+
+    /// After a write, memset or copy into `t` (staged, renamed or device-side
+    /// under the shim): often its bytes read at once through its kept address.
+    pub(super) fn read_back(&mut self, thr: i32, t: usize) {
+        if self.cfg.escape == 0 || !self.t[t].alive || !self.t[t].va || !self.rng.pct(60) {
+            return;
+        }
+        let (sz, sh) = (self.t[t].size as i64, self.t_shared(t));
+        self.emit(thr, sh, "varead", &[t as i64, 0, sz]);
     }
 
     /// A write or a read at a device tensor's bytes inside a mapped bank.
