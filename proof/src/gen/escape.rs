@@ -3,9 +3,12 @@
 //! used between executions (perftest style: `memcpy` into it, reads through
 //! it), `nrt_memcpy_to_device` to it (whole and partial),
 //! `nrt_barrier(core, 0, 1)`, `nrt_tensor_get_device_allocation_info`, and in a
-//! few programs, late, `nrt_get_hbm_mmap_va` (the shim is synchronous from then
-//! on) with writes and reads at tensors' bytes inside the mapped bank. The runs
-//! set `NEURON_RT_MAP_HBM=1`, the reference too.
+//! few programs, in their last third, `nrt_get_hbm_mmap_va` (the shim is
+//! synchronous from then on) with writes and reads at tensors' bytes inside
+//! the mapped bank; perftest's loop (memcpy into the inputs, execute, read the
+//! outputs through their addresses); read-backs through a kept address right
+//! after a write, memset or copy. The runs set `NEURON_RT_MAP_HBM=1`, the
+//! reference too.
 //!
 //! Each program is correct under the synchronous runtime as written: an address
 //! is used only while its tensor (and everything sharing its storage) lives, so
@@ -27,7 +30,8 @@ impl Gen<'_> {
     /// The step weights of the escape ops (none when the profile has none).
     pub(super) fn escape_weights(&self) -> [(&'static str, u64); 8] {
         let e = if self.cfg.fault { 0 } else { self.cfg.escape };
-        let hbm = if self.esc.banks.is_empty() { 0 } else { 4 * e };
+        // after the mapping, few steps remain: make them count
+        let hbm = if self.esc.banks.is_empty() { 0 } else { 12 * e };
         [
             ("vaget", 3 * e),
             ("varead", 3 * e),
@@ -43,7 +47,7 @@ impl Gen<'_> {
     /// Decides whether (and where among `n` steps) this program maps a bank.
     pub(super) fn escape_plan(&mut self, n: usize) {
         if self.cfg.escape > 0 && self.cfg.hbm_pct > 0 && n > 0 && self.rng.pct(self.cfg.hbm_pct) {
-            self.esc.hbm_at = Some(self.rng.range((n * 3 / 4) as i64, n as i64 - 1) as usize);
+            self.esc.hbm_at = Some(self.rng.range((n * 2 / 3) as i64, n as i64 - 1) as usize);
         }
     }
 
