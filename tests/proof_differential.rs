@@ -1,9 +1,11 @@
 //! Issue 4, part 1: differential random programs (see proof/README.md).
 //!
-//! 2,300 generated legacy programs (1,700 of the `mix` family: 1..4 threads on 4
+//! 2,450 generated legacy programs (1,700 of the `mix` family: 1..4 threads on 4
 //! cores; 300 of `mem`: NRT_SIM_DEVICE_MEMORY=64K, deferred frees and the
 //! allocation retry; 300 of `half`: `mix` with the program's own `nrta_*`
-//! requests), run in batches by the op-list interpreter
+//! requests; 150 of `escape`: device addresses kept and used between
+//! executions, `nrt_memcpy_to_device`, barriers, a bank mapped late), run in
+//! batches by the op-list interpreter
 //! (proof/c/interp.c) against the simulator alone and with the shim preloaded
 //! (v3 and v2, NRT_SHIM_MAX_INFLIGHT 1, 4 and 16): every status and every byte
 //! read must agree and the hazard oracle must count zero. Mismatches matching a
@@ -72,4 +74,11 @@ fn differential_memory_limit_300_programs() {
 #[test]
 fn differential_half_migrated_300_programs() {
     campaign("half", 7_000_001, 300, 100);
+}
+
+/// Escapes (`escape`: device memory mapped, addresses kept and used between
+/// executions, direct writes, barriers; proof/src/gen/escape.rs).
+#[test]
+fn differential_escape_150_programs() {
+    campaign("escape", 9_000_001, 150, 75);
 }

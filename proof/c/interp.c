@@ -52,13 +52,15 @@
 enum {
     OP_LOAD, OP_UNLOAD, OP_ALLOC, OP_SLICE, OP_EMPTY, OP_ATTACH, OP_FREE, OP_WRITE, OP_READ, OP_READB, OP_WRITEB,
     OP_COPY, OP_MEMSET, OP_VA, OP_VAWRITE, OP_GETSIZE, OP_SALLOC, OP_SDESTROY, OP_SADD, OP_EXEC, OP_REPEAT,
-    OP_DRAIN, OP_CHECKC, OP_RESETC, OP_PROBE, OP_AREAD, OP_AWRITE, OP_AEXEC, OP_COUNT
+    OP_DRAIN, OP_CHECKC, OP_RESETC, OP_PROBE, OP_AREAD, OP_AWRITE, OP_AEXEC,
+    OP_VAGET, OP_VAREAD, OP_VASTORE, OP_MCPY, OP_BARRIER, OP_AINFO, OP_HBM, OP_HBMWRITE, OP_HBMREAD, OP_COUNT
 };
 
 static const char *const OP_NAMES[OP_COUNT] = {
     "load", "unload", "alloc", "slice", "empty", "attach", "free", "write", "read", "readb", "writeb", "copy",
     "memset", "va", "vawrite", "getsize", "salloc", "sdestroy", "sadd", "exec", "repeat", "drain", "checkc",
-    "resetc", "probe", "aread", "awrite", "aexec"};
+    "resetc", "probe", "aread", "awrite", "aexec",
+    "vaget", "varead", "vastore", "mcpy", "barrier", "ainfo", "hbm", "hbmwrite", "hbmread"};
 
 typedef struct {
     int thr; /* -1 prologue, -2 epilogue, else thread index */
@@ -176,6 +178,7 @@ static long slot(long v, long max) {
 #define M(i) g_m[slot((i), MAXM)]
 
 #include "interp_nrta.h"
+#include "interp_escape.h"
 
 static void run_op(long k) {
     op_t *o = &g_ops[k];
@@ -183,6 +186,12 @@ static void run_op(long k) {
     long *a = o->a;
     NRT_STATUS st = NRT_SUCCESS;
     uint64_t h = 0, nb = 0;
+    if (esc_op(o->code, a, &st, &h, &nb)) {
+        r->status = (uint32_t)st;
+        r->hash = h;
+        r->nbytes = nb;
+        return;
+    }
     switch (o->code) {
     case OP_LOAD: {
         model_t *m = &g_models[slot(a[0], MAXM)];
@@ -383,6 +392,7 @@ static void run_program(long id, int use_cb) {
     memset(g_t, 0, sizeof g_t);
     memset(g_s, 0, sizeof g_s);
     memset(g_m, 0, sizeof g_m);
+    esc_reset();
     g_turn = 0;
     pthread_mutex_lock(&g_cb_lock);
     g_cb_calls = g_cb_fail = g_cb_bad = 0;

@@ -75,7 +75,10 @@ pub fn base_env(cores: u32) -> Vec<(String, String)> {
 }
 
 /// The program families: `mix` (1..4 threads, the default), `half` (`mix`
-/// with the program's own `nrta_*` requests: half-migrated), `single` (a
+/// with the program's own `nrta_*` requests: half-migrated), `escape` (`mix`
+/// with device memory mapped: addresses kept and used between executions,
+/// `nrt_memcpy_to_device`, barriers, allocation info, a bank mapped late in a
+/// few programs; gen/escape.rs), `single` (a
 /// 2-deep runtime queue: requests refused for a full queue, executions of host
 /// tensors behind queued ones), `mem` (NRT_SIM_DEVICE_MEMORY=64K, deferred
 /// frees, allocations right after them, the retry), `threads` (8 threads on 4
@@ -84,10 +87,22 @@ pub fn profile(name: &str) -> Option<Profile> {
     let mut gen = GenConfig::default();
     let mut env = base_env(4);
     match name {
-        "mix" => gen.max_threads = 4,
+        "mix" => {
+            gen.max_threads = 4;
+            // a small share of the escape calls (gen/escape.rs)
+            gen.escape = 1;
+            gen.hbm_pct = 1;
+            env.push(("NEURON_RT_MAP_HBM".into(), "1".into()));
+        }
         "half" => {
             gen.max_threads = 4;
             gen.nrta = true;
+        }
+        "escape" => {
+            gen.max_threads = 4;
+            gen.escape = 3;
+            gen.hbm_pct = 5;
+            env.push(("NEURON_RT_MAP_HBM".into(), "1".into()));
         }
         "single" => env.push(("NRT_SIM_QUEUE_DEPTH".into(), "2".into())),
         "mem" => {
@@ -105,6 +120,7 @@ pub fn profile(name: &str) -> Option<Profile> {
     let name: &'static str = match name {
         "mix" => "mix",
         "half" => "half",
+        "escape" => "escape",
         "single" => "single",
         "mem" => "mem",
         _ => "threads",

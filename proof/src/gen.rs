@@ -15,6 +15,7 @@
 
 use super::program::{ModelDef, Op, Program, Rng};
 
+mod escape;
 mod nrta;
 
 /// What kind of programs to make.
@@ -44,6 +45,11 @@ pub struct GenConfig {
     pub invalid_pct: u64,
     /// The program's own `nrta_*` requests (gen/nrta.rs): half-migrated programs.
     pub nrta: bool,
+    /// The escape ops (gen/escape.rs): their weight scale, 0 for none. The
+    /// runs need NEURON_RT_MAP_HBM=1.
+    pub escape: u64,
+    /// With escapes: the share of programs (percent) that map a bank late.
+    pub hbm_pct: u64,
 }
 
 impl Default for GenConfig {
@@ -60,6 +66,8 @@ impl Default for GenConfig {
             memlimit: None,
             invalid_pct: 4,
             nrta: false,
+            escape: 0,
+            hbm_pct: 0,
         }
     }
 }
@@ -88,6 +96,10 @@ struct Tns {
     completions: u64,
     /// The completion count is exact (every execution naming it was valid).
     count_known: bool,
+    /// The interpreter keeps its address (`vaget`), still valid.
+    va: bool,
+    /// A slice: the tensor it was cut from.
+    parent: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -114,13 +126,24 @@ struct Gen<'a> {
     m: Vec<Mdl>,
     ops: Vec<Op>,
     device_bytes: u64,
+    esc: escape::Escapes,
 }
 
 /// Makes the program of `seed` under `cfg`.
 pub fn generate(seed: u64, cfg: &GenConfig) -> Program {
     let mut rng = Rng::new(seed);
     let threads = cfg.exact_threads.unwrap_or_else(|| rng.range(1, cfg.max_threads.clamp(1, 8) as i64) as u32);
-    let mut g = Gen { cfg, rng, threads, t: vec![], s: vec![], m: vec![], ops: vec![], device_bytes: 0 };
+    let mut g = Gen {
+        cfg,
+        rng,
+        threads,
+        t: vec![],
+        s: vec![],
+        m: vec![],
+        ops: vec![],
+        device_bytes: 0,
+        esc: Default::default(),
+    };
     g.run();
     Program { seed, threads, models: g.m.iter().map(|m| m.def.clone()).collect(), ops: g.ops }
 }
@@ -195,8 +218,10 @@ impl Gen<'_> {
             }
         }
         let n = self.rng.range(self.cfg.min_ops as i64, self.cfg.max_ops.max(self.cfg.min_ops) as i64);
-        for _ in 0..n {
+        self.escape_plan(n as usize);
+        for i in 0..n as usize {
             let thr = self.rng.below(self.threads as u64) as i32;
+            self.escape_before_step(i, thr);
             self.step(thr);
         }
         self.epilogue();
@@ -244,7 +269,17 @@ impl Gen<'_> {
             self.device_bytes += size as u64;
         }
         let place = if ok { place } else { Place::Empty };
-        self.t.push(Tns { owner, alive: ok, place, size, out_role: false, completions: 0, count_known: true });
+        self.t.push(Tns {
+            owner,
+            alive: ok,
+            place,
+            size,
+            out_role: false,
+            completions: 0,
+            count_known: true,
+            va: false,
+            parent: None,
+        });
         slot
     }
 
@@ -290,7 +325,17 @@ impl Gen<'_> {
         let ok = self.t[src].alive && self.has_storage(src) && off + size <= self.t[src].size;
         let place = if ok { self.t[src].place } else { Place::Empty };
         let out_role = self.t[src].out_role;
-        self.t.push(Tns { owner, alive: ok, place, size, out_role, completions: 0, count_known: true });
+        self.t.push(Tns {
+            owner,
+            alive: ok,
+            place,
+            size,
+            out_role,
+            completions: 0,
+            count_known: true,
+            va: false,
+            parent: Some(src),
+        });
         slot
     }
 
@@ -401,7 +446,8 @@ impl Gen<'_> {
     fn step(&mut self, thr: i32) {
         let fault = self.cfg.fault;
         let single = !self.multi();
-        let w: &[(&str, u64)] = &[
+        let esc = self.escape_weights();
+        let base: &[(&str, u64)] = &[
             ("write", 18),
             ("read", 18),
             ("exec", 22),
@@ -427,10 +473,11 @@ impl Gen<'_> {
             ("awrite", if self.cfg.nrta && !fault { 12 } else { 0 }),
             ("aexec", if self.cfg.nrta && !fault { 16 } else { 0 }),
         ];
+        let w: Vec<(&str, u64)> = base.iter().chain(esc.iter()).copied().collect();
         let total: u64 = w.iter().map(|x| x.1).sum();
         let mut r = self.rng.below(total);
         let mut kind = "write";
-        for (k, n) in w {
+        for (k, n) in &w {
             if r < *n {
                 kind = k;
                 break;
@@ -443,6 +490,9 @@ impl Gen<'_> {
             "copy" => self.copy(thr),
             "aread" | "awrite" => self.nrta_data_op(thr, kind == "awrite"),
             "aexec" => self.nrta_exec(thr),
+            "vaget" | "varead" | "vastore" | "mcpy" | "barrier" | "ainfo" | "hbmrw" | "perf" => {
+                self.escape_op(thr, kind)
+            }
             "slice" => {
                 let c = self.vis_tensors(thr, true);
                 match self.rng.pick(&c).copied() {
@@ -498,6 +548,8 @@ impl Gen<'_> {
                     out_role: false,
                     completions: 0,
                     count_known: true,
+                    va: false,
+                    parent: None,
                 });
                 if self.rng.pct(90) {
                     self.emit(thr, owner.is_none(), "attach", &[slot as i64, size as i64, seed]);
@@ -519,6 +571,7 @@ impl Gen<'_> {
                         let sh = self.t_shared(t);
                         self.emit(thr, sh, "free", &[t as i64]);
                         self.t[t].alive = false;
+                        self.forget_va(t);
                         // Tight memory: allocate its size at once, while its
                         // free may be deferred (the shim must finish it and retry).
                         if let (Some(_), Place::Dev(c)) = (self.cfg.memlimit, self.t[t].place) {
@@ -563,7 +616,12 @@ impl Gen<'_> {
                 let c: Vec<usize> = self
                     .vis_tensors(thr, true)
                     .into_iter()
-                    .filter(|&t| matches!(self.t[t].place, Place::Host | Place::Attached))
+                    .filter(|&t| match self.t[t].place {
+                        Place::Host | Place::Attached => true,
+                        // device memory is mapped (NEURON_RT_MAP_HBM) in the escape runs
+                        Place::Dev(_) => self.cfg.escape > 0,
+                        Place::Empty => false,
+                    })
                     .collect();
                 match self.rng.pick(&c).copied() {
                     Some(t) => {
@@ -683,6 +741,9 @@ impl Gen<'_> {
                 self.emit(thr, sh, kind, &a);
             }
         }
+        if kind != "read" && kind != "readb" {
+            self.read_back(thr, t);
+        }
         true
     }
 
@@ -773,6 +834,7 @@ impl Gen<'_> {
                 self.emit(thr, sh, "write", &[t as i64, off, sz - off, seed]);
             }
         }
+        self.read_back(thr, t);
         if self.rng.pct(10) {
             self.emit(thr, sh, "va", &[t as i64]);
         }
@@ -794,6 +856,7 @@ impl Gen<'_> {
         let doff = if ds as i64 > len { self.rng.range(0, ds as i64 - len) } else { 0 };
         let sh = self.t_shared(s) || self.t_shared(d);
         self.emit(thr, sh, "copy", &[s as i64, soff, d as i64, doff, len]);
+        self.read_back(thr, d);
         true
     }
 
@@ -820,6 +883,7 @@ impl Gen<'_> {
     }
 
     fn epilogue(&mut self) {
+        self.escape_epilogue();
         for t in 0..self.t.len() {
             if self.t[t].alive && self.has_storage(t) {
                 self.emit(-2, false, "read", &[t as i64, 0, self.t[t].size as i64]);

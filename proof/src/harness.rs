@@ -157,6 +157,7 @@ pub fn compile(name: &str) -> PathBuf {
         "include/nrt/nrt_status.h",
         "proof/c/badinput_nrta.h",
         "proof/c/interp_nrta.h",
+        "proof/c/interp_escape.h",
     ] {
         fs::read(root.join(hdr)).unwrap_or_default().hash(&mut h);
     }

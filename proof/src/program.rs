@@ -122,7 +122,8 @@ pub struct Op {
 pub const OP_KINDS: &[&str] = &[
     "load", "unload", "alloc", "slice", "empty", "attach", "free", "write", "read", "readb", "writeb", "copy",
     "memset", "va", "vawrite", "getsize", "salloc", "sdestroy", "sadd", "exec", "repeat", "drain", "checkc", "resetc",
-    "probe", "aread", "awrite", "aexec",
+    "probe", "aread", "awrite", "aexec", "vaget", "varead", "vastore", "mcpy", "barrier", "ainfo", "hbm", "hbmwrite",
+    "hbmread",
 ];
 
 impl Op {
