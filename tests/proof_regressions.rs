@@ -95,14 +95,3 @@ fn reattach_keeps_the_old_storage_for_slices() {
         }
     }
 }
-
-/// Open: an in-place `nrt_execute_repeat` (count 2, input and output the same
-/// tensor) after a write to that tensor while an earlier execution still reads
-/// it; the second iteration's outputs differ from the reference's, under both
-/// generations at every depth (found by the escape round's `mix` campaign; the
-/// program uses no escape call).
-#[test]
-#[ignore = "open shim bug: proof/regressions/inplace-repeat-after-write.prog"]
-fn bug_inplace_repeat_after_write() {
-    open_bug("inplace-repeat-after-write.prog");
-}

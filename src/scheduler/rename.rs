@@ -48,19 +48,27 @@ impl<D: Device> Engine<D> {
         range: ByteRange,
         call: impl FnOnce(Handle) -> Status,
     ) -> Status {
-        let mut view = view;
-        if self.config.rename && self.write_conflicts(&view, range) {
-            let mut v = rec.versions.lock();
-            // Under the tensor's lock, the version it has now.
-            view = rec.view();
+        if !self.config.rename {
+            let phys = view.phys(rec.handle);
+            return self.host_access(&view, range, AccessKind::Write, None, || call(phys));
+        }
+        // The tensor's lock is held to the end of the write: another thread
+        // bringing it home meanwhile (nrt_get_hbm_mmap_va, a shed) would
+        // otherwise move its bytes away from the version this write goes to.
+        let mut v = rec.versions.lock();
+        // Under the tensor's lock, the version it has now.
+        let view = if v.home.is_some() { rec.view() } else { view };
+        if self.write_conflicts(&view, range) {
             match self.rename_target(rec, &view, range, &mut v) {
                 Ok(target) => return self.write_renamed(rec, &view, range, &mut v, target, call),
                 Err(Keep::Wait(why)) => COUNTERS.add(why, 1),
                 Err(Keep::InPlace) => {}
             }
         }
-        let phys = view.storage.as_ref().map_or(rec.handle, |s| s.phys_for(rec.handle));
-        self.host_access(&view, range, AccessKind::Write, None, || call(phys))
+        let phys = view.phys(rec.handle);
+        let st = self.host_access(&view, range, AccessKind::Write, None, || call(phys));
+        drop(v);
+        st
     }
 
     /// Whether a write of `range` would be renamed if renaming allows it
