@@ -6,7 +6,7 @@
 mod device;
 mod fds;
 pub mod resolve;
-mod transfer;
+pub(crate) mod transfer;
 mod versions;
 
 pub use device::RealDevice;

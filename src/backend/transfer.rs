@@ -10,39 +10,53 @@ use nrt_sys::*;
 use super::{Generation, Runtime};
 use crate::status::NRT_FAILURE;
 
-type WriteV3 = unsafe extern "C" fn(
+/// The two calls' types in each generation, as bindgen declares them
+/// (checked below); the program's own calls of them (exports/nrta.rs) use
+/// the same.
+pub type WriteV3 = unsafe extern "C" fn(
     *mut nrt_tensor_t,
     *mut c_void,
     u64,
     u64,
     u32,
     u32,
-    *mut c_void,
+    *mut NRT_STATUS,
     *mut nrta_seq_t,
 ) -> NRT_STATUS;
-type WriteV2 =
-    unsafe extern "C" fn(*mut nrt_tensor_t, *const c_void, u64, u64, c_int, *mut c_void, *mut nrta_seq_t) -> NRT_STATUS;
-type CopyV3 = unsafe extern "C" fn(
+pub type WriteV2 = unsafe extern "C" fn(
     *mut nrt_tensor_t,
+    *const c_void,
     u64,
-    *mut nrt_tensor_t,
     u64,
-    u64,
-    u32,
-    u32,
-    *mut c_void,
+    c_int,
+    *mut v2::nrta_error_tracker_t,
     *mut nrta_seq_t,
 ) -> NRT_STATUS;
-type CopyV2 = unsafe extern "C" fn(
+pub type CopyV3 = unsafe extern "C" fn(
+    *mut nrt_tensor_t,
+    u64,
+    *mut nrt_tensor_t,
+    u64,
+    u64,
+    u32,
+    u32,
+    *mut NRT_STATUS,
+    *mut nrta_seq_t,
+) -> NRT_STATUS;
+pub type CopyV2 = unsafe extern "C" fn(
     *mut nrt_tensor_t,
     u64,
     *mut nrt_tensor_t,
     u64,
     u64,
     c_int,
-    *mut c_void,
+    *mut v2::nrta_error_tracker_t,
     *mut nrta_seq_t,
 ) -> NRT_STATUS;
+const _: WriteV3 = nrt_sys::nrta_tensor_write;
+const _: WriteV2 = nrt_sys::v2::nrta_tensor_write;
+const _: CopyV3 = nrt_sys::nrta_tensor_copy;
+const _: CopyV2 = nrt_sys::v2::nrta_tensor_copy;
 
 /// The tensor-op unit's queue the shim uses (v3 allows 0 and 1; v2's write
 /// and tensor-op units have queue 0).
@@ -59,19 +73,20 @@ impl TensorOps {
         let (Some(w), Some(c)) = (rt.resolve("nrta_tensor_write\0"), rt.resolve("nrta_tensor_copy\0")) else {
             return TensorOps::None;
         };
-        // SAFETY: the runtime's functions of these names, whose types in
-        // this generation are the ones above (include/nrt/nrt_async*.h).
-        unsafe {
-            match generation {
-                Generation::V3 => TensorOps::V3 {
-                    write: std::mem::transmute::<*mut c_void, WriteV3>(w),
-                    copy: std::mem::transmute::<*mut c_void, CopyV3>(c),
-                },
-                Generation::V2 => TensorOps::V2 {
-                    write: std::mem::transmute::<*mut c_void, WriteV2>(w),
-                    copy: std::mem::transmute::<*mut c_void, CopyV2>(c),
-                },
-            }
+        match generation {
+            Generation::V3 => TensorOps::V3 {
+                // SAFETY: the runtime's function of this name, whose v3 type
+                // is WriteV3 (checked against bindgen above).
+                write: unsafe { std::mem::transmute::<*mut c_void, WriteV3>(w) },
+                // SAFETY: as above, CopyV3.
+                copy: unsafe { std::mem::transmute::<*mut c_void, CopyV3>(c) },
+            },
+            Generation::V2 => TensorOps::V2 {
+                // SAFETY: as above, the v2 type WriteV2.
+                write: unsafe { std::mem::transmute::<*mut c_void, WriteV2>(w) },
+                // SAFETY: as above, CopyV2.
+                copy: unsafe { std::mem::transmute::<*mut c_void, CopyV2>(c) },
+            },
         }
     }
 
@@ -87,9 +102,9 @@ impl TensorOps {
         let st = match self {
             // SAFETY: a tensor the runtime issued; `buf` and `err` stay valid
             // until the transfer completes (the caller's contract).
-            TensorOps::V3 { write, .. } => unsafe { write(t, p, offset, n, core, QUEUE, err, &mut seq) },
+            TensorOps::V3 { write, .. } => unsafe { write(t, p, offset, n, core, QUEUE, err.cast(), &mut seq) },
             // SAFETY: as above.
-            TensorOps::V2 { write, .. } => unsafe { write(t, p, offset, n, QUEUE as c_int, err, &mut seq) },
+            TensorOps::V2 { write, .. } => unsafe { write(t, p, offset, n, QUEUE as c_int, err.cast(), &mut seq) },
             TensorOps::None => return (NRT_FAILURE, 0),
         };
         (st, seq)
@@ -113,11 +128,11 @@ impl TensorOps {
             // SAFETY: tensors the runtime issued; `err` stays valid until
             // the transfer completes.
             TensorOps::V3 { copy, .. } => unsafe {
-                copy(s, src_offset, d, dst_offset, size, core, QUEUE, err, &mut seq)
+                copy(s, src_offset, d, dst_offset, size, core, QUEUE, err.cast(), &mut seq)
             },
             // SAFETY: as above.
             TensorOps::V2 { copy, .. } => unsafe {
-                copy(s, src_offset, d, dst_offset, size, QUEUE as c_int, err, &mut seq)
+                copy(s, src_offset, d, dst_offset, size, QUEUE as c_int, err.cast(), &mut seq)
             },
             TensorOps::None => return (NRT_FAILURE, 0),
         };

@@ -26,6 +26,7 @@ use std::ffi::c_void;
 use nrt_sys::*;
 
 use super::Shim;
+use crate::backend::transfer::{CopyV2, CopyV3, WriteV2, WriteV3};
 use crate::backend::Generation;
 use crate::ffi::export;
 use crate::registry::TensorView;
@@ -185,25 +186,6 @@ type ReadV2 = unsafe extern "C" fn(
     *mut v2::nrta_error_tracker_t,
     *mut nrta_seq_t,
 ) -> NRT_STATUS;
-type WriteV3 = unsafe extern "C" fn(
-    *mut nrt_tensor_t,
-    *mut c_void,
-    u64,
-    u64,
-    u32,
-    u32,
-    *mut NRT_STATUS,
-    *mut nrta_seq_t,
-) -> NRT_STATUS;
-type WriteV2 = unsafe extern "C" fn(
-    *mut nrt_tensor_t,
-    *const c_void,
-    u64,
-    u64,
-    std::ffi::c_int,
-    *mut v2::nrta_error_tracker_t,
-    *mut nrta_seq_t,
-) -> NRT_STATUS;
 
 export! {
     /// Waits for the shim's pending writes of the bytes it reads.
@@ -225,28 +207,6 @@ export! {
         Ok(around(s, seq_slot(s, a7, a6), a6, collect, real))
     }
 }
-
-type CopyV3 = unsafe extern "C" fn(
-    *mut nrt_tensor_t,
-    u64,
-    *mut nrt_tensor_t,
-    u64,
-    u64,
-    u32,
-    u32,
-    *mut NRT_STATUS,
-    *mut nrta_seq_t,
-) -> NRT_STATUS;
-type CopyV2 = unsafe extern "C" fn(
-    *mut nrt_tensor_t,
-    u64,
-    *mut nrt_tensor_t,
-    u64,
-    u64,
-    std::ffi::c_int,
-    *mut v2::nrta_error_tracker_t,
-    *mut nrta_seq_t,
-) -> NRT_STATUS;
 
 export! {
     /// Waits for the shim's writers of the source bytes and users of the destination bytes.
