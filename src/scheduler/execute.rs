@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use super::*;
 
+mod versions;
+
 impl<D: Device> Engine<D> {
     /// nrt_execute / nrt_execute_repeat: the request checked ([`Checked`]),
     /// then run. `run_sync` is the runtime's own synchronous execution, for
@@ -396,48 +398,6 @@ impl<D: Device> Engine<D> {
             // A core that already had work on the device is being watched;
             // only a core going from idle to busy needs the thread's attention.
             self.thread.kick(&self.device, was_idle);
-        }
-    }
-}
-
-impl<D: Device> Engine<D> {
-    /// A host execution reads the program's own handles: its renamed inputs
-    /// come home first, and its accesses are those of the home versions.
-    #[cold]
-    fn bring_inputs_home(&'static self, s: &mut Scratch) {
-        let n_in = s.in_handles.len();
-        for (i, (rec, _)) in s.tensors.iter().enumerate().take(n_in) {
-            if s.in_handles[i] != rec.handle {
-                self.bring_home(rec, false);
-                s.in_handles[i] = rec.handle;
-            }
-        }
-        self.reaccess(s);
-    }
-
-    /// After outputs were brought home: every input read at another version
-    /// reads the one its tensor has now (home, for a tensor that is also an
-    /// output), and the accesses follow.
-    #[cold]
-    fn reread_homed_inputs(&'static self, s: &mut Scratch) {
-        let n_in = s.in_handles.len();
-        for (i, (rec, _)) in s.tensors.iter().enumerate().take(n_in) {
-            if s.in_handles[i] != rec.handle {
-                s.in_handles[i] = rec.view().phys(rec.handle);
-            }
-        }
-        self.reaccess(s);
-    }
-
-    /// The request's accesses, from its tensors' current versions.
-    fn reaccess(&'static self, s: &mut Scratch) {
-        s.accesses.clear();
-        for (rec, kind) in s.tensors.iter() {
-            let view = rec.view();
-            if let Some(st) = view.storage.as_ref().filter(|st| st.core.is_some()) {
-                let range = ByteRange::new(view.offset, view.size);
-                s.accesses.push(StorageRange { storage: st.id, range, kind: *kind });
-            }
         }
     }
 }
