@@ -10,28 +10,7 @@ mod svg_check;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Gen, Value};
-
-/// `target/<profile>/nrt-shim` (see tests/cli_install.rs), built here if missing or stale.
-fn nrt_shim_binary() -> std::path::PathBuf {
-    let p = support::profile_dir().join("nrt-shim");
-    let newest_source = std::fs::read_dir(support::repo_root().join("cli/src"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.metadata().ok()?.modified().ok())
-        .max()
-        .unwrap();
-    if !std::fs::metadata(&p).and_then(|m| m.modified()).is_ok_and(|t| t >= newest_source) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(support::repo_root()).args(["build", "-p", "nrt-shim"]);
-        if support::profile_dir().file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "building nrt-shim failed");
-    }
-    p
-}
+use support::{nrt_shim_binary, Gen, Value};
 
 #[test]
 fn demo_runs_four_ways_and_draws_them_on_one_axis() {

@@ -9,28 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Finished, Gen};
-
-/// `target/<profile>/nrt-shim`, built here if missing or stale (as tests/cli_demo.rs does).
-fn nrt_shim_binary() -> PathBuf {
-    let p = support::profile_dir().join("nrt-shim");
-    let newest_source = ["cli/src", "cli/src/verify"]
-        .iter()
-        .flat_map(|d| std::fs::read_dir(support::repo_root().join(d)).unwrap().flatten())
-        .filter_map(|e| e.metadata().ok()?.modified().ok())
-        .max()
-        .unwrap();
-    if !std::fs::metadata(&p).and_then(|m| m.modified()).is_ok_and(|t| t >= newest_source) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(support::repo_root()).args(["build", "-p", "nrt-shim"]);
-        if support::profile_dir().file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "building nrt-shim failed");
-    }
-    p
-}
+use support::{nrt_shim_binary, Finished, Gen};
 
 /// A directory holding `lib/libnrt.so.1` (the simulator), for NRT_SHIM_SIM_DIR.
 fn sim_root() -> PathBuf {

@@ -747,9 +747,9 @@ impl Gen<'_> {
         true
     }
 
-    fn exec(&mut self, thr: i32, repeat: bool) -> bool {
-        let Some(m) = self.pick_model(thr) else { return false };
-        let mut pairs: Vec<(usize, usize)> = self.m[m]
+    /// Model `m`'s set pairs that are alive and visible to thread `thr`.
+    fn live_pairs(&self, m: usize, thr: i32) -> Vec<(usize, usize)> {
+        self.m[m]
             .io
             .iter()
             .copied()
@@ -759,7 +759,12 @@ impl Gen<'_> {
                     && self.visible(self.s[a].owner, thr)
                     && self.visible(self.s[b].owner, thr)
             })
-            .collect();
+            .collect()
+    }
+
+    fn exec(&mut self, thr: i32, repeat: bool) -> bool {
+        let Some(m) = self.pick_model(thr) else { return false };
+        let mut pairs: Vec<(usize, usize)> = self.live_pairs(m, thr);
         if self.invalid() {
             // sets of another model, or destroyed ones
             pairs = self.m.iter().flat_map(|x| x.io.iter().copied()).collect();

@@ -637,3 +637,35 @@ pub fn require_tool(name: &str, package: &str, what: &str) -> bool {
     let _ = writeln!(std::io::stderr(), "SKIPPED {what}: {name} is not installed (apt-get install {package})");
     false
 }
+
+/// `target/<profile>/nrt-shim` (the command; see tests/cli_install.rs), built
+/// here if missing or older than any file under `cli/src`.
+#[allow(dead_code)]
+pub fn nrt_shim_binary() -> PathBuf {
+    fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+        std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                if m.is_dir() {
+                    newest(&e.path())
+                } else {
+                    m.modified().ok()
+                }
+            })
+            .max()
+    }
+    let p = profile_dir().join("nrt-shim");
+    let newest_source = newest(&repo_root().join("cli/src")).expect("cli/src has sources");
+    if !std::fs::metadata(&p).and_then(|m| m.modified()).is_ok_and(|t| t >= newest_source) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(repo_root()).args(["build", "-p", "nrt-shim"]);
+        if profile_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building nrt-shim failed");
+    }
+    p
+}

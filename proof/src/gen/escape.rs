@@ -169,17 +169,7 @@ impl Gen<'_> {
     /// outputs through their addresses (no runtime call between).
     fn perf_loop(&mut self, thr: i32) -> bool {
         let Some(m) = self.pick_model(thr) else { return false };
-        let pairs: Vec<(usize, usize)> = self.m[m]
-            .io
-            .iter()
-            .copied()
-            .filter(|&(a, b)| {
-                self.s[a].alive
-                    && self.s[b].alive
-                    && self.visible(self.s[a].owner, thr)
-                    && self.visible(self.s[b].owner, thr)
-            })
-            .collect();
+        let pairs: Vec<(usize, usize)> = self.live_pairs(m, thr);
         let Some(&(sin, sout)) = self.rng.pick(&pairs) else { return false };
         let dev = |g: &Self, s: usize| -> Vec<usize> {
             let mut v: Vec<usize> = g.s[s]

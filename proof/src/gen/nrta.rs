@@ -40,17 +40,7 @@ impl Gen<'_> {
     /// An `aexec` on a pair of the model's sets (as `exec` picks them).
     pub(super) fn nrta_exec(&mut self, thr: i32) -> bool {
         let Some(m) = self.pick_model(thr) else { return false };
-        let pairs: Vec<(usize, usize)> = self.m[m]
-            .io
-            .iter()
-            .copied()
-            .filter(|&(a, b)| {
-                self.s[a].alive
-                    && self.s[b].alive
-                    && self.visible(self.s[a].owner, thr)
-                    && self.visible(self.s[b].owner, thr)
-            })
-            .collect();
+        let pairs: Vec<(usize, usize)> = self.live_pairs(m, thr);
         let Some(&(sin, sout)) = self.rng.pick(&pairs) else { return false };
         let ordered = self.s_shared(sin) || self.s_shared(sout) || self.m[m].def.fail.is_some() && self.multi();
         self.emit(thr, ordered, "aexec", &[m as i64, sin as i64, sout as i64]);
