@@ -15,7 +15,7 @@
 //!
 //! Safe Rust, no C: tested on its own below.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 
 use crate::idhash::IdHasher;
@@ -125,7 +125,8 @@ pub struct PoisonMark {
 
 #[derive(Default, Debug)]
 struct StorageTrack {
-    pending: Vec<PendingAccess>,
+    /// In acceptance order (operations retire oldest first: see `retire`).
+    pending: VecDeque<PendingAccess>,
     poison: Vec<PoisonMark>,
     version: u64,
 }
@@ -208,15 +209,25 @@ impl Tracker {
             if a.kind == AccessKind::Write {
                 track.version += 1;
             }
-            track.pending.push(PendingAccess { op, range: a.range, kind: a.kind });
+            track.pending.push_back(PendingAccess { op, range: a.range, kind: a.kind });
         }
     }
 
     /// Forgets the accesses of an operation that completed.
+    /// A queue retires its operations oldest first, so their accesses are at
+    /// the front: constant time however many are pending (a full window of
+    /// requests on one storage would otherwise cost a scan per retire).
     pub fn retire(&mut self, op: OpSeq, accesses: &[StorageRange]) {
         for a in accesses {
             if let Some(track) = self.storages.get_mut(&a.storage) {
-                track.pending.retain(|p| p.op != op);
+                while track.pending.front().is_some_and(|p| p.op == op) {
+                    track.pending.pop_front();
+                }
+                // Accesses are recorded in increasing `op` order, so an older
+                // one still in front means this one retired out of order.
+                if track.pending.front().is_some_and(|p| p.op < op) {
+                    track.pending.retain(|p| p.op != op);
+                }
             }
         }
     }
@@ -238,7 +249,16 @@ impl Tracker {
     }
 
     /// Bytes were written by something that succeeded: they are good again.
+    #[inline]
     pub fn clear_poison(&mut self, storage: StorageId, range: ByteRange) {
+        // Every successful request's outputs come here: without a mark
+        // anywhere, skip the lookup.
+        if self.poison_marks != 0 {
+            self.clear_poison_marks(storage, range);
+        }
+    }
+
+    fn clear_poison_marks(&mut self, storage: StorageId, range: ByteRange) {
         let Some(track) = self.storages.get_mut(&storage) else { return };
         if track.poison.is_empty() || range.is_empty() {
             return;
@@ -290,6 +310,30 @@ mod tests {
         StorageRange { storage, range: ByteRange::new(start, len), kind }
     }
     use AccessKind::{Read, Write};
+
+    #[test]
+    fn retiring_in_order_and_out_of_order_forgets_exactly_that_operation() {
+        let mut t = Tracker::new();
+        // Op 1 reads and writes storage 4 in place (two accesses), op 2 reads
+        // it, op 3 writes another part of it.
+        t.record(1, &[acc(4, 0, 16, Read), acc(4, 0, 16, Write)]);
+        t.record(2, &[acc(4, 0, 8, Read)]);
+        t.record(3, &[acc(4, 32, 8, Write)]);
+        // Out of order: op 2 first; ops 1 and 3 stay.
+        t.retire(2, &[acc(4, 0, 8, Read)]);
+        assert_eq!(t.latest_conflict(&acc(4, 0, 4, Write)).map(|c| c.op), Some(1));
+        assert_eq!(t.latest_conflict(&acc(4, 32, 1, Read)), Some(Conflict { op: 3, hazard: Hazard::ReadAfterWrite }));
+        // In order: op 1 (both its accesses), then op 3.
+        t.retire(1, &[acc(4, 0, 16, Read), acc(4, 0, 16, Write)]);
+        assert_eq!(t.latest_conflict(&acc(4, 0, 4, Write)), None);
+        assert!(t.has_pending(4));
+        t.retire(3, &[acc(4, 32, 8, Write)]);
+        assert!(!t.has_pending(4));
+        // Retiring an operation that is not pending changes nothing.
+        t.record(5, &[acc(4, 0, 1, Write)]);
+        t.retire(4, &[acc(4, 0, 1, Write)]);
+        assert!(t.has_pending(4));
+    }
 
     #[test]
     fn read_waits_only_for_overlapping_writers() {

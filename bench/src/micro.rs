@@ -48,12 +48,33 @@ pub(crate) fn args(mode: &str, calls: u64, live: u64, threads: u64, window: u64)
     [mode.to_string(), calls.to_string(), live.to_string(), threads.to_string(), window.to_string()].to_vec()
 }
 
-/// Instructions (Ir) of a callgrind run: (total, the shim's own objects).
-fn callgrind(paths: &Paths, tag: &str, a: &[String], env: &[(String, String)]) -> (u64, u64) {
+/// Instructions (Ir) of a callgrind run: (total, the shim's own objects, the
+/// shim's own in the program's calling thread). One profile per thread
+/// (`--separate-threads`): the calling thread's share does not depend on how
+/// valgrind interleaves the threads, the completion thread's does.
+fn callgrind(paths: &Paths, tag: &str, a: &[String], env: &[(String, String)]) -> (u64, u64, u64) {
     let file = paths.out.join(format!("callgrind.{tag}.out"));
-    let _ = std::fs::remove_file(&file);
+    let prefix = format!("callgrind.{tag}.out-");
+    let profiles = || {
+        let mut v: Vec<_> = std::fs::read_dir(&paths.out)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    for old in profiles() {
+        let _ = std::fs::remove_file(old);
+    }
     let mut cmd = Command::new("valgrind");
-    cmd.arg("--tool=callgrind").arg(format!("--callgrind-out-file={}", file.display())).arg(paths.bin.join("overhead"));
+    cmd.arg("--tool=callgrind")
+        .arg("--separate-threads=yes")
+        .arg(format!("--callgrind-out-file={}", file.display()))
+        .arg(paths.bin.join("overhead"));
     cmd.args(a).env("LD_LIBRARY_PATH", &paths.sim_lib);
     for (k, v) in env {
         cmd.env(k, v);
@@ -62,15 +83,25 @@ fn callgrind(paths: &Paths, tag: &str, a: &[String], env: &[(String, String)]) -
     if !out.status.success() {
         fail(format!("valgrind {a:?} failed:\n{}", String::from_utf8_lossy(&out.stderr)));
     }
-    let text = std::fs::read_to_string(&file).unwrap_or_default();
-    let total = text
-        .lines()
-        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let by = callgrind_self_by_object(&text);
-    let shim = by.iter().filter(|(k, _)| k.contains("libnrt_async_shim")).map(|(_, v)| *v).sum();
-    (total, shim)
+    let (mut total, mut shim, mut caller, mut program_most) = (0, 0, 0, 0);
+    for f in profiles() {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let by = callgrind_self_by_object(&text);
+        let own: u64 = by.iter().filter(|(k, _)| k.contains("libnrt_async_shim")).map(|(_, v)| *v).sum();
+        shim += own;
+        // The calling thread: the one that runs most of the program's own
+        // code (its loop; overhead.c calls from a thread of its own).
+        let program: u64 = by.iter().filter(|(k, _)| k.ends_with("/overhead")).map(|(_, v)| *v).sum();
+        if program > program_most {
+            (program_most, caller) = (program, own);
+        }
+    }
+    (total, shim, caller)
 }
 
 fn have_valgrind() -> bool {
@@ -129,23 +160,55 @@ pub fn overhead(opts: &Opts) {
     }
     if have_valgrind() {
         let (n1, n2) = if opts.quick { (200u64, 400u64) } else { (1000, 3000) };
+        // Valgrind runs one thread at a time, so how the completion thread
+        // interleaves with the caller (and how long a thread spins on a lock
+        // the other holds) moves one run's count by a few hundred: repeat
+        // and report the median of the runs with their range.
+        let cg_reps = if opts.quick { 1 } else { opts.reps.unwrap_or(5) };
         let dn = (n2 - n1) as f64;
-        let per = |mode: &str, env: &[(String, String)], tag: &str| -> (f64, f64) {
-            let (t1, s1) = callgrind(&paths, &format!("{tag}.{n1}"), &args(mode, n1, 0, 1, 4), env);
-            let (t2, s2) = callgrind(&paths, &format!("{tag}.{n2}"), &args(mode, n2, 0, 1, 4), env);
-            ((t2 as f64 - t1 as f64) / dn, (s2 as f64 - s1 as f64) / dn)
+        let per = |mode: &str, env: &[(String, String)], tag: &str| -> (f64, f64, f64, f64, f64) {
+            let (mut totals, mut owns, mut callers) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..cg_reps {
+                let (t1, s1, c1) = callgrind(&paths, &format!("{tag}.{n1}"), &args(mode, n1, 0, 1, 4), env);
+                let (t2, s2, c2) = callgrind(&paths, &format!("{tag}.{n2}"), &args(mode, n2, 0, 1, 4), env);
+                totals.push((t2 as f64 - t1 as f64) / dn);
+                owns.push((s2 as f64 - s1 as f64) / dn);
+                callers.push((c2 as f64 - c1 as f64) / dn);
+            }
+            let lo = owns.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = owns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (median(&totals), median(&owns), lo, hi, median(&callers))
         };
-        let (exec_total, exec_own) = per("exec", &s, "exec_shim");
-        let (efd_total, _) = per("nrta_efd", &d, "nrta_efd");
-        let (rs_total, read_own) = per("read", &s, "read_shim");
-        let (rd_total, _) = per("read", &d, "read_direct");
+        let (exec_total, exec_own, exec_lo, exec_hi, exec_caller) = per("exec", &s, "exec_shim");
+        let (efd_total, ..) = per("nrta_efd", &d, "nrta_efd");
+        let (rs_total, read_own, read_lo, read_hi, read_caller) = per("read", &s, "read_shim");
+        let (rd_total, ..) = per("read", &d, "read_direct");
+        let range = |lo: f64, hi: f64| if cg_reps > 1 { format!(" ({lo:.0}-{hi:.0})") } else { String::new() };
         println!();
-        println!("Instructions per call (valgrind --tool=callgrind, whole process, all threads; (Ir at {n2} calls - Ir at {n1}) / {}):", n2 - n1);
-        println!("{:<58} {:>12} {:>14}", "call", "Ir/call", "shim's own Ir");
-        println!("{:<58} {:>12.0} {:>14.0}", "nrt_execute through the shim", exec_total, exec_own);
-        println!("{:<58} {:>12.0} {:>14}", "nrta_execute_schedule + eventfd wait (direct)", efd_total, "-");
-        println!("{:<58} {:>12.0} {:>14.0}", "nrt_tensor_read through the shim", rs_total, read_own);
-        println!("{:<58} {:>12.0} {:>14}", "nrt_tensor_read direct", rd_total, "-");
+        println!(
+            "Instructions per call (valgrind --tool=callgrind, whole process, all threads; (Ir at {n2} calls - Ir at {n1}) / {}; \
+             median of {cg_reps} runs, the range of the shim's own in brackets):",
+            n2 - n1
+        );
+        println!("{:<58} {:>12} {:>22}", "call", "Ir/call", "shim's own Ir");
+        println!(
+            "{:<58} {:>12.0} {:>22}",
+            "nrt_execute through the shim",
+            exec_total,
+            format!("{exec_own:.0}{}", range(exec_lo, exec_hi))
+        );
+        println!("{:<58} {:>12.0} {:>22}", "nrta_execute_schedule + eventfd wait (direct)", efd_total, "-");
+        println!(
+            "{:<58} {:>12.0} {:>22}",
+            "nrt_tensor_read through the shim",
+            rs_total,
+            format!("{read_own:.0}{}", range(read_lo, read_hi))
+        );
+        println!("{:<58} {:>12.0} {:>22}", "nrt_tensor_read direct", rd_total, "-");
+        println!(
+            "of the shim's own, in the calling thread (the rest is the completion thread's): \
+             nrt_execute {exec_caller:.0}, nrt_tensor_read {read_caller:.0}"
+        );
         println!(
             "added by the shim: nrt_execute {:+.0} Ir (difference of the runs), {exec_own:.0} Ir in the shim's own code; \
              nrt_tensor_read {:+.0} Ir, {read_own:.0} Ir own",
@@ -155,10 +218,16 @@ pub fn overhead(opts: &Opts) {
         for (k, v) in [
             ("exec_shim_ir", exec_total),
             ("exec_shim_own_ir", exec_own),
+            ("exec_shim_own_ir_min", exec_lo),
+            ("exec_shim_own_ir_max", exec_hi),
+            ("exec_shim_own_ir_calling_thread", exec_caller),
             ("nrta_efd_ir", efd_total),
             ("exec_added_ir", exec_total - efd_total),
             ("read_shim_ir", rs_total),
             ("read_shim_own_ir", read_own),
+            ("read_shim_own_ir_min", read_lo),
+            ("read_shim_own_ir_max", read_hi),
+            ("read_shim_own_ir_calling_thread", read_caller),
             ("read_direct_ir", rd_total),
             ("read_added_ir", rs_total - rd_total),
         ] {
@@ -220,8 +289,8 @@ pub fn scale(opts: &Opts) {
             let s = shim_env(&paths, &[]);
             let mut own = [0.0; 2];
             for (i, mode) in ["exec", "read"].iter().enumerate() {
-                let (_, a) = callgrind(&paths, &format!("scale.{mode}.{l}.1000"), &args(mode, 1000, l, 1, 4), &s);
-                let (_, b) = callgrind(&paths, &format!("scale.{mode}.{l}.3000"), &args(mode, 3000, l, 1, 4), &s);
+                let (_, a, _) = callgrind(&paths, &format!("scale.{mode}.{l}.1000"), &args(mode, 1000, l, 1, 4), &s);
+                let (_, b, _) = callgrind(&paths, &format!("scale.{mode}.{l}.3000"), &args(mode, 3000, l, 1, 4), &s);
                 own[i] = (b as f64 - a as f64) / 2000.0;
             }
             println!("live tensors {l:<8} nrt_execute {:>8.0} Ir   nrt_tensor_read {:>8.0} Ir", own[0], own[1]);

@@ -49,7 +49,8 @@ impl<D: Device> Engine<D> {
         let gens = [self.models.generation(), self.sets.generation(), self.tensors.generation()];
         // The engine too: tests run several on one thread.
         let key = [self as *const Self as usize, model, input, output];
-        if let Some(hit) = s.cache.iter().find(|c| c.key == key && c.gens == gens) {
+        s.hit = s.cache.iter().position(|c| c.key == key && c.gens == gens);
+        if let Some(hit) = s.hit.map(|i| &s.cache[i]) {
             s.tensors.extend(hit.tensors.iter().cloned());
             s.in_handles.extend_from_slice(&hit.in_handles);
             s.out_handles.extend_from_slice(&hit.out_handles);
@@ -66,6 +67,7 @@ impl<D: Device> Engine<D> {
             tensors: s.tensors.clone(),
             in_handles: s.in_handles.clone(),
             out_handles: s.out_handles.clone(),
+            mirrors: None,
         };
         // Entries of older generations can never hit again: drop them (and
         // the records they hold) now. Else replace the oldest entry (a program
@@ -230,8 +232,7 @@ impl<D: Device> Engine<D> {
             return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
         }
         let visible = self.all_exposed() || visible && !self.config.trust_host_memory;
-        let input = self.mirror(in_set, m, false, &s.in_handles)?;
-        let output = self.mirror(out_set, m, true, &s.out_handles)?;
+        let (input, output) = self.mirrors_of(s, m, in_set, out_set)?;
         let mut last = 0;
         for _ in 0..repeat.max(1) {
             last = self.accept(m, &s.accesses, &s.tensors, Some((&input, &output)))?;
@@ -249,6 +250,30 @@ impl<D: Device> Engine<D> {
             }
         }
         Ok(NRT_SUCCESS)
+    }
+
+    /// The mirror sets of a request: those the thread's last execution of the
+    /// same handles used when they still hold the same tensors (a mirror a
+    /// request or cache entry holds is never rewritten: `mirror` rewrites only
+    /// one nothing else holds), else `mirror`'s, remembered for the next call.
+    fn mirrors_of(
+        &'static self,
+        s: &mut Scratch,
+        m: &ModelRecord,
+        in_set: &SetRecord,
+        out_set: &SetRecord,
+    ) -> Result<(Arc<Mirror>, Arc<Mirror>), Status> {
+        if let Some((i, o)) = s.hit.and_then(|h| s.cache[h].mirrors.as_ref()) {
+            if i.tensors == s.in_handles && o.tensors == s.out_handles {
+                return Ok((i.clone(), o.clone()));
+            }
+        }
+        let input = self.mirror(in_set, m, false, &s.in_handles)?;
+        let output = self.mirror(out_set, m, true, &s.out_handles)?;
+        if let Some(h) = s.hit {
+            s.cache[h].mirrors = Some((input.clone(), output.clone()));
+        }
+        Ok((input, output))
     }
 
     /// A request with host tensors: the runtime's async paths refuse them, so
@@ -416,7 +441,7 @@ struct Checked<'a> {
     host: bool,
     /// The application holds a CPU address of one of its tensors' storage.
     visible: bool,
-    scratch: &'a Scratch,
+    scratch: &'a mut Scratch,
 }
 
 /// Per-thread scratch space, so a call allocates nothing in steady state.
@@ -429,6 +454,8 @@ struct Scratch {
     /// The thread's last few resolved executions (see `Engine::lookup`).
     cache: Vec<Resolved>,
     next_victim: usize,
+    /// The cache entry this call's lookup hit, if any.
+    hit: Option<usize>,
 }
 
 /// Executions a thread keeps resolved: enough for double- and triple-buffered
@@ -447,6 +474,9 @@ struct Resolved {
     tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
     in_handles: Vec<Handle>,
     out_handles: Vec<Handle>,
+    /// The mirror sets the last execution of these handles ran on (see
+    /// `Engine::mirrors_of`).
+    mirrors: Option<(Arc<Mirror>, Arc<Mirror>)>,
 }
 
 impl Scratch {
@@ -455,6 +485,7 @@ impl Scratch {
         self.tensors.clear();
         self.in_handles.clear();
         self.out_handles.clear();
+        self.hit = None;
     }
 }
 

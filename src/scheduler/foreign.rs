@@ -160,6 +160,7 @@ impl<D: Device> Engine<D> {
     /// Waits until no recorded request of the application conflicts with
     /// `accesses` (legacy calls on core `c`, before they run or are
     /// accepted). False if the deadline passed first.
+    #[inline]
     pub(super) fn wait_foreign(
         &'static self,
         c: u32,
@@ -167,9 +168,17 @@ impl<D: Device> Engine<D> {
         deadline: Option<Instant>,
         tensor: Option<&Arc<str>>,
     ) -> bool {
-        if !self.has_foreign() {
-            return true;
-        }
+        !self.has_foreign() || self.wait_foreign_pending(c, accesses, deadline, tensor)
+    }
+
+    #[inline(never)]
+    fn wait_foreign_pending(
+        &'static self,
+        c: u32,
+        accesses: &[StorageRange],
+        deadline: Option<Instant>,
+        tensor: Option<&Arc<str>>,
+    ) -> bool {
         let started = Instant::now();
         let mut waited = false;
         let mut attempt = 0u32;

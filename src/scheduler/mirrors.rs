@@ -22,10 +22,15 @@ impl<D: Device> Engine<D> {
         }
     }
 
+    #[inline]
     pub(super) fn sweep_orphans(&'static self) {
-        if !self.has_orphans.load(Ordering::Acquire) {
-            return;
+        if self.has_orphans.load(Ordering::Acquire) {
+            self.sweep_orphans_now();
         }
+    }
+
+    #[inline(never)]
+    fn sweep_orphans_now(&'static self) {
         let free: Vec<Arc<Mirror>> = {
             let mut o = self.orphans.lock();
             let (free, held): (Vec<_>, Vec<_>) = o.drain(..).partition(|m| Arc::strong_count(m) == 1);

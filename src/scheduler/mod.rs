@@ -203,6 +203,12 @@ impl Core {
         }
     }
 
+    /// Whether a transfer of this core is pending (one load: the fast paths).
+    #[inline(always)]
+    fn has_transfers(&self) -> bool {
+        self.transfers.load(Ordering::Acquire) != 0
+    }
+
     fn slot(&self, seq: OpSeq) -> &AtomicU32 {
         &self.slots[(seq as usize) % SLOTS]
     }
@@ -275,17 +281,27 @@ impl<D: Device> Engine<D> {
     }
 
     /// The runtime's state check every call makes first.
+    #[inline]
     pub fn check_open(&'static self) -> Result<(), Status> {
         match self.state.load(Ordering::Acquire) {
             OPEN => Ok(()),
-            UNINITIALIZED => Err(observe::reject(
-                NRT_UNINITIALIZED,
-                format_args!("the runtime is not initialized (call nrt_init first)"),
-            )),
-            _ => Err(observe::reject(NRT_CLOSED, format_args!("the runtime is closed (nrt_close was called)"))),
+            state => Err(not_open(state)),
         }
     }
+}
 
+/// The status (logged) of a call made while the runtime is not open.
+#[cold]
+fn not_open(state: u8) -> Status {
+    match state {
+        UNINITIALIZED => {
+            observe::reject(NRT_UNINITIALIZED, format_args!("the runtime is not initialized (call nrt_init first)"))
+        }
+        _ => observe::reject(NRT_CLOSED, format_args!("the runtime is closed (nrt_close was called)")),
+    }
+}
+
+impl<D: Device> Engine<D> {
     pub fn is_open(&'static self) -> bool {
         self.state.load(Ordering::Acquire) == OPEN
     }
@@ -310,6 +326,7 @@ impl<D: Device> Engine<D> {
     }
 
     /// Every core's state (none before the first nrt_init).
+    #[inline]
     fn cores(&'static self) -> &'static [Core] {
         self.cores.get().map_or(&[], |t| t)
     }
@@ -374,6 +391,7 @@ impl<D: Device> Engine<D> {
         q
     }
 
+    #[inline]
     fn core(&'static self, c: u32) -> &'static Core {
         &self.cores()[c as usize]
     }

@@ -375,6 +375,9 @@ impl<P> CoreQueue<P> {
 
     /// The mark of the first failed byte these accesses read, if any.
     fn poison_read_by(&self, accesses: &[StorageRange]) -> Option<PoisonMark> {
+        if !self.tracker.has_any_poison() {
+            return None;
+        }
         accesses
             .iter()
             .filter(|a| a.kind == AccessKind::Read)

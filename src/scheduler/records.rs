@@ -172,10 +172,15 @@ impl<D: Device> Engine<D> {
     /// Carries out the deferred frees whose users completed (all of them
     /// after waiting, when `wait`). Returns once every free that was in
     /// progress in another thread is done too.
+    #[inline]
     pub fn run_deferred(&'static self, wait: bool) {
-        if !self.has_deferred.load(Ordering::Acquire) {
-            return;
+        if self.has_deferred.load(Ordering::Acquire) {
+            self.run_deferred_now(wait);
         }
+    }
+
+    #[inline(never)]
+    fn run_deferred_now(&'static self, wait: bool) {
         if wait {
             self.wait_all(None, "deferred-free");
         }

@@ -162,11 +162,14 @@ impl<D: Device> Engine<D> {
     /// Retires the transfers of core `c` that completed; true if any did.
     /// Called by the holder of the core's retiring gate only (the v2 error
     /// list is read there).
+    #[inline]
     pub(super) fn poll_transfers(&'static self, c: u32) -> bool {
+        self.core(c).has_transfers() && self.poll_transfers_now(c)
+    }
+
+    #[inline(never)]
+    fn poll_transfers_now(&'static self, c: u32) -> bool {
         let core = self.core(c);
-        if core.transfers.load(Ordering::Acquire) == 0 {
-            return false;
-        }
         // A copy of the list, on the stack: the runtime is asked outside the lock.
         let mut on_device = [(0u64, 0usize, 0u64); XFER_SLOTS];
         let mut len = 0;
@@ -211,12 +214,17 @@ impl<D: Device> Engine<D> {
     /// What core `c` should be woken for: the first transfer on the device
     /// when the next request waits for transfers or nothing else is on the
     /// device, else `head` (the oldest request on the device).
+    #[inline]
     pub(super) fn transfer_to_watch(&'static self, c: u32, head: Option<u64>) -> Option<u64> {
-        let core = self.core(c);
-        if core.transfers.load(Ordering::Acquire) == 0 {
+        if !self.core(c).has_transfers() {
             return head;
         }
-        let q = core.q.lock();
+        self.transfer_to_watch_now(c, head)
+    }
+
+    #[inline(never)]
+    fn transfer_to_watch_now(&'static self, c: u32, head: Option<u64>) -> Option<u64> {
+        let q = self.core(c).q.lock();
         match q.transfers.first_on_device() {
             Some(t) if head.is_none() || q.next_blocked_by_transfer() => Some(t),
             _ => head,
@@ -234,7 +242,7 @@ impl<D: Device> Engine<D> {
         deadline: Option<Instant>,
     ) -> bool {
         let core = self.core(c);
-        if core.transfers.load(Ordering::Acquire) == 0 || !core.q.lock().transfers.conflicts(storage, range, kind) {
+        if !core.has_transfers() || !core.q.lock().transfers.conflicts(storage, range, kind) {
             return true;
         }
         let started = Instant::now();
@@ -260,7 +268,7 @@ impl<D: Device> Engine<D> {
             Some(s) => q.transfers.touches(s),
             None => !q.transfers.is_empty(),
         };
-        if core.transfers.load(Ordering::Acquire) == 0 || !busy(&core.q.lock()) {
+        if !core.has_transfers() || !busy(&core.q.lock()) {
             return true;
         }
         self.block_on_core(c, deadline, |q| !busy(q))
