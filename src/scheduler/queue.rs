@@ -86,6 +86,10 @@ pub struct CoreQueue<P> {
     submitting: bool,
     /// Host executions not yet handed to the runtime.
     hosts: usize,
+    /// No request before this one waits to be handed to the runtime (a lower
+    /// bound of the first waiting one: the submission scan starts there, so
+    /// a deep window is not scanned from its oldest request on every call).
+    submitted_upto: OpSeq,
     spare: Vec<Vec<StorageRange>>,
     /// Transfers on the tensor-op unit (see `transfer`).
     pub transfers: Transfers,
@@ -105,6 +109,7 @@ impl<P> CoreQueue<P> {
             dead: false,
             queue_full: false,
             submitting: false,
+            submitted_upto: 1,
             hosts: 0,
             spare: Vec::new(),
             transfers: Transfers::default(),
@@ -213,9 +218,11 @@ impl<P> CoreQueue<P> {
     /// The synchronous call of host execution `seq` returned `status`.
     pub fn end_host(&mut self, seq: OpSeq, status: Status) {
         self.submitting = false;
-        if let Some(op) = self.ops.iter_mut().find(|op| op.seq == seq && op.state == OpState::Host) {
+        if let Some(op) = op_in(&mut self.ops, seq).filter(|op| op.state == OpState::Host) {
             op.state = OpState::HostDone(status);
             self.hosts -= 1;
+            // It was the first request not handed over (its turn).
+            self.submitted_upto = self.submitted_upto.max(seq + 1);
         }
         if status == NRT_EXEC_UNIT_UNRECOVERABLE {
             self.end_submit_dead();
@@ -235,7 +242,11 @@ impl<P> CoreQueue<P> {
             return None;
         }
         // Not past a host execution: its thread submits it, then the rest go.
-        let op = self.ops.iter_mut().find(|op| matches!(op.state, OpState::Waiting | OpState::Host))?;
+        let skip = self.ops.front().map_or(0, |f| self.submitted_upto.saturating_sub(f.seq) as usize);
+        let op = self
+            .ops
+            .range_mut(skip.min(self.ops.len())..)
+            .find(|op| matches!(op.state, OpState::Waiting | OpState::Host))?;
         if op.state == OpState::Host {
             return None;
         }
@@ -253,7 +264,14 @@ impl<P> CoreQueue<P> {
     /// Records what the runtime said to the schedule call of `seq`.
     pub fn end_submit(&mut self, seq: OpSeq, outcome: SubmitOutcome) {
         self.submitting = false;
-        let Some(op) = self.ops.iter_mut().find(|op| op.seq == seq) else { return };
+        if op_in(&mut self.ops, seq).is_none() {
+            return;
+        }
+        if !matches!(outcome, SubmitOutcome::QueueFull) {
+            // Handed over (or refused for good); it was the first waiting one.
+            self.submitted_upto = self.submitted_upto.max(seq + 1);
+        }
+        let Some(op) = op_in(&mut self.ops, seq) else { return };
         op.state = match outcome {
             SubmitOutcome::Queued { device_seq } => OpState::Submitted { device_seq },
             SubmitOutcome::QueueFull => {
@@ -441,6 +459,14 @@ impl<P> CoreQueue<P> {
         self.transfers.abandon_all();
         ops
     }
+}
+
+/// Pending request `seq` of `ops` (their sequence numbers are consecutive).
+fn op_in<P>(ops: &mut VecDeque<PendingOp<P>>, seq: OpSeq) -> Option<&mut PendingOp<P>> {
+    let first = ops.front()?.seq;
+    let op = ops.get_mut(usize::try_from(seq.checked_sub(first)?).ok()?)?;
+    debug_assert_eq!(op.seq, seq);
+    Some(op)
 }
 
 #[cfg(test)]

@@ -72,11 +72,17 @@ fn the_parent_goes_on_after_the_fork() {
 fn prepare_races_with_calls_in_progress() {
     let e = engine(2);
     let stop = Arc::new(AtomicBool::new(false));
+    // Rounds each worker completed (a round: execute, complete, read; or
+    // allocate and free).
+    let rounds: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    // The forks start once both workers run.
+    let go = Arc::new(std::sync::Barrier::new(3));
     let workers: Vec<_> = (0..2)
         .map(|w| {
-            let stop = stop.clone();
+            let (stop, go, rounds) = (stop.clone(), go.clone(), rounds.clone());
             spawn(move || {
-                let mut rounds = 0u64;
+                go.wait();
+                let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     if w == 0 {
                         assert_eq!(exec(e, IN, OUT), NRT_SUCCESS);
@@ -85,25 +91,36 @@ fn prepare_races_with_calls_in_progress() {
                         }
                         assert_eq!(read(e, Y), NRT_SUCCESS);
                     } else {
-                        let h = 0x10_0000 + (rounds as usize % 64) * 16;
+                        let h = 0x10_0000 + (n as usize % 64) * 16;
                         e.tensor_allocated(h, None, Some(0), 64);
                         e.free_tensor(h);
                     }
-                    rounds += 1;
+                    n += 1;
+                    rounds[w].store(n, Ordering::Release);
                 }
-                rounds
             })
         })
         .collect();
     let forks = spawn(move || {
+        go.wait();
         for _ in 0..500 {
             let held = e.before_fork();
             e.after_fork(held, false);
         }
     });
     forks.recv_timeout(WATCHDOG * 3).expect("the prepare handler deadlocked with calls in progress");
+    // After the forks, every worker still completes rounds (no lock was
+    // left held), however the threads were scheduled meanwhile.
+    let after: Vec<u64> = rounds.iter().map(|r| r.load(Ordering::Acquire)).collect();
+    let deadline = std::time::Instant::now() + WATCHDOG;
+    for (w, r) in rounds.iter().enumerate() {
+        while r.load(Ordering::Acquire) <= after[w] {
+            assert!(std::time::Instant::now() < deadline, "worker {w} makes no progress after the forks");
+            std::thread::yield_now();
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
-        assert!(w.recv_timeout(WATCHDOG).expect("a worker hangs after the forks") > 0);
+        w.recv_timeout(WATCHDOG).expect("a worker hangs after the forks");
     }
 }
