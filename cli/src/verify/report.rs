@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::recfile::Call;
 use super::runner::Config;
+use super::timing::{Reported, Timing};
 use super::{Done, Figures, Verdict, VerifyArgs};
 
 pub struct Report<'a> {
@@ -182,6 +183,9 @@ impl Report<'_> {
             plural(runs, "run", "runs"),
             self.depths_text()
         );
+        if let Some(note) = self.timing_note() {
+            s.push_str(&format!(" ({note})"));
+        }
         if let Some((d, x)) = self.speedup() {
             if x >= 1.0 {
                 s.push_str(&format!("; {x:.2}x faster at depth {d}"));
@@ -191,6 +195,21 @@ impl Report<'_> {
         }
         s.push_str(&self.uncompared(f));
         Some(s)
+    }
+
+    /// What the failure-timing contract explained, over the compared runs.
+    fn timing_note(&self) -> Option<String> {
+        let runs: Vec<&Done> = self.done.iter().filter(|d| d.config != Config::Reference).collect();
+        let first = runs.iter().find(|d| !d.timing.deferrals.is_empty())?;
+        let mut note = first.timing.note()?;
+        let same = runs.iter().filter(|d| d.timing == first.timing).count();
+        if same < runs.len() {
+            note.push_str(&format!(
+                " (so in {same} of {} runs; the others moved other failures or none: each run's list is in --json)",
+                runs.len()
+            ));
+        }
+        Some(note)
     }
 
     pub fn print(&self) {
@@ -255,6 +274,8 @@ impl Report<'_> {
                     "calls": o.record.as_ref().map(|p| p.threads.values().map(Vec::len).sum::<usize>()),
                     "other_processes": o.other_processes,
                     "other_process_calls": o.other_calls,
+                    "failures_reported_later": timing_json(&d.timing),
+                    "reads_of_failed_bytes": d.timing.marked_reads,
                 })
             })
             .collect();
@@ -314,6 +335,7 @@ impl Report<'_> {
             "timeout_s": self.args.timeout,
             "verdict": verdict,
             "summary": self.summary(),
+            "failure_timing": self.timing_note(),
             "figures": figures,
             "first_difference": difference,
             "runs": runs,
@@ -346,6 +368,28 @@ impl Report<'_> {
             "nrta_generation": probe.as_ref().map(|p| p.generation()),
         })
     }
+}
+
+/// One run's deferred failures: where each was returned in the reference and reported under the shim.
+fn timing_json(t: &Timing) -> Value {
+    let moves: Vec<Value> = t
+        .deferrals
+        .iter()
+        .map(|d| {
+            let to = match &d.reported {
+                Reported::Call { thread, index, func } => {
+                    json!({"thread": thread, "call_index": index, "function": func})
+                }
+                Reported::Callback => json!("callback"),
+            };
+            json!({
+                "status": status_name(d.status),
+                "returned_in_reference_by": {"thread": d.thread, "call_index": d.index, "function": d.func},
+                "reported_under_shim_by": to,
+            })
+        })
+        .collect();
+    Value::Array(moves)
 }
 
 fn machine() -> Value {
