@@ -121,7 +121,7 @@ impl<'a> Reference<'a> {
         if diff.is_some() {
             return Compared { diff, timing: Timing::default() };
         }
-        match timing::check(&events, &timing::registrations(&run.threads), self.first.threads.len()) {
+        match timing::check(&events, &timing::registrations(&run.threads), &run.threads) {
             Ok(timing) => Compared { diff: None, timing },
             Err(d) => Compared { diff: Some(*d), timing: Timing::default() },
         }

@@ -20,6 +20,8 @@
 //! (`predict`) knows the whole program and predicts the marks byte by byte;
 //! this checks the same rules from what is observable.
 
+use std::collections::BTreeMap;
+
 use super::compare::{Difference, Side};
 use super::recfile::Call;
 
@@ -104,12 +106,35 @@ pub struct Timing {
 }
 
 /// The successful callback registrations of a run: (run thread, call index).
-pub fn registrations(threads: &std::collections::BTreeMap<u32, Vec<Call>>) -> Vec<(u32, usize)> {
+pub fn registrations(threads: &BTreeMap<u32, Vec<Call>>) -> Vec<(u32, usize)> {
     let mut v = Vec::new();
     for (t, calls) in threads {
         v.extend(calls.iter().enumerate().filter(|(_, c)| c.func == REGISTER && c.status == 0).map(|(i, _)| (*t, i)));
     }
     v
+}
+
+/// The call that rewrote every byte a marked read read since the last execution,
+/// in a process with one thread (another thread's execution could have marked
+/// them again in between: records of threads are not ordered).
+fn rewritten(run: &BTreeMap<u32, Vec<Call>>, e: &Event) -> Option<usize> {
+    let (Some(read), true) = (e.run.call.as_ref(), run.len() == 1) else { return None };
+    let calls = run.get(&e.run.thread)?;
+    let (lo, hi) = (read.offset, read.offset + read.size);
+    for (k, c) in calls[..e.index.min(calls.len())].iter().enumerate().rev() {
+        if c.func.contains("execute") {
+            return None;
+        }
+        let (h, at) = match c.func.as_str() {
+            "nrt_tensor_write" | "nrt_tensor_memset" => (c.handle, c.offset),
+            "nrt_tensor_copy" => (c.handle2, c.last),
+            _ => continue,
+        };
+        if c.status == 0 && h == read.handle && at <= lo && at + c.size >= hi {
+            return Some(k);
+        }
+    }
+    None
 }
 
 fn broken(e: &Event, what: String) -> Box<Difference> {
@@ -120,7 +145,13 @@ const SEE: &str = "README.md \"Errors\"";
 
 /// Checks one run's events (per reference thread, in call order) against the
 /// contract: the accepted moves, or the first that the contract does not allow.
-pub fn check(events: &[Vec<Event>], callbacks: &[(u32, usize)], threads: usize) -> Result<Timing, Box<Difference>> {
+/// `run`: the shim run's calls (for the bytes a read's thread rewrote before it).
+pub fn check(
+    events: &[Vec<Event>],
+    callbacks: &[(u32, usize)],
+    run: &BTreeMap<u32, Vec<Call>>,
+) -> Result<Timing, Box<Difference>> {
+    let threads = run.len();
     // Records of different threads are not ordered against each other: another
     // thread's call may have come before or after.
     let before = |a: &Event, b: &Event| a.run.thread != b.run.thread || a.index < b.index;
@@ -147,6 +178,15 @@ pub fn check(events: &[Vec<Event>], callbacks: &[(u32, usize)], threads: usize) 
             Kind::Deferred => {}
             Kind::Marked => {
                 timing.marked_reads += 1;
+                if let Some(k) = rewritten(run, e) {
+                    return Err(broken(
+                        e,
+                        format!(
+                            "the read returned {} instead of the bytes ({ok} in the reference), but call {k} of its thread rewrote all of them after the last execution: a write ends the marks ({SEE})",
+                            no(e.status)
+                        ),
+                    ));
+                }
                 let earlier: Vec<usize> = (0..failures.len())
                     .filter(|&k| before(failures[k].event, e) && failures[k].event.status == e.status)
                     .collect();
@@ -288,7 +328,7 @@ mod tests {
             status,
             handle: 1,
             offset: 0,
-            size: if func == "nrt_tensor_read" { 8 } else { 0 },
+            size: if func == "nrt_tensor_read" || func == "nrt_tensor_write" { 8 } else { 0 },
             handle2: 0,
             last: digest.unwrap_or(0),
             extra: Vec::new(),
@@ -328,6 +368,7 @@ mod tests {
     const RD: &str = "nrt_tensor_read";
     const DR: &str = "nrt_async_drain_queued_execs";
     const CB: &str = "nrt_register_async_exec_callback";
+    const WR: &str = "nrt_tensor_write";
 
     #[test]
     fn a_read_or_a_drain_reports_a_deferred_failure() {
@@ -350,6 +391,10 @@ mod tests {
         assert!(other.starts_with("call 1: ") && other.contains("no earlier nrt_execute failed"), "{other}");
         let early = verdict(&[(RD, 0, 1004), (EX, 1004, 0), (RD, 0, 1004)]).unwrap_err();
         assert!(early.starts_with("call 0: "), "a read cannot report a later failure: {early}");
+        let rewritten = verdict(&[(EX, 1004, 0), (RD, 0, 1004), (WR, 0, 0), (RD, 0, 1004)]).unwrap_err();
+        assert!(rewritten.starts_with("call 3: ") && rewritten.contains("call 2 of its thread rewrote"), "{rewritten}");
+        // An execution after the write may mark the bytes again (a derived failure).
+        verdict(&[(EX, 1004, 0), (RD, 0, 1004), (WR, 0, 0), (EX, 0, 0), (RD, 0, 1004)]).unwrap();
         let twice = verdict(&[(EX, 1004, 0), (RD, 0, 1004), (DR, 0, 1004)]).unwrap_err();
         assert!(twice.starts_with("call 2: ") && twice.contains("left to report"), "{twice}");
         let with_cb = verdict(&[(CB, 0, 0), (EX, 1004, 0), (DR, 0, 1004)]).unwrap_err();
