@@ -9,6 +9,7 @@
 //! runtime, or a run hangs).
 
 mod compare;
+mod json;
 mod recfile;
 mod report;
 mod runner;
