@@ -12,14 +12,19 @@ use std::time::Duration;
 use support::{nrt_shim_binary, Finished, Gen};
 
 /// A directory holding `lib/libnrt.so.1` (the simulator), for NRT_SHIM_SIM_DIR.
+/// Made once per test process (the tests run in parallel).
 fn sim_root() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nrt-cli-verify-{}", std::process::id()));
-    let root = dir.join("nrt-sim");
-    if !root.join("lib").exists() {
-        std::fs::create_dir_all(&root).unwrap();
-        std::os::unix::fs::symlink(support::sim_dir(Gen::V3), root.join("lib")).unwrap();
-    }
-    root
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("nrt-cli-verify-{}", std::process::id()));
+        let root = dir.join("nrt-sim");
+        if !root.join("lib").exists() {
+            std::fs::create_dir_all(&root).unwrap();
+            std::os::unix::fs::symlink(support::sim_dir(Gen::V3), root.join("lib")).unwrap();
+        }
+        root
+    })
+    .clone()
 }
 
 fn verify(args: &[&str], program: &[&str], env: &[(&str, &str)]) -> Finished {
