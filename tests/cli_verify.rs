@@ -299,3 +299,78 @@ fn a_failure_reported_nowhere_or_with_another_status_or_other_bytes_is_still_dif
     assert!(f.stdout.contains(&format!("thread 0, call {clean}: the bytes read differ")), "{}", f.stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A chain (model a fails every third execution; model b reads a's output, so
+/// its outputs carry a's mark: a derived failure), sticky rereads and drains,
+/// through the proof suite's interpreter (proof/c/interp.c), with and without
+/// a callback. The interpreter prints every status it gets, so stdout differs;
+/// no call does.
+#[test]
+fn derived_failures_sticky_reads_and_drains_differ_only_by_the_documented_timing() {
+    let _machine = support::shared_machine();
+    let dir = std::env::temp_dir().join(format!("nrt-cli-verify-chain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut prog = String::from(
+        "P 0 1\n\
+         M 0 0 nrt-sim-model~1|name~a|latency_us~300|input~i0~64|output~o0~64|compute~affine~3~1|fail_every~3~1004|\n\
+         M 1 0 nrt-sim-model~1|name~b|latency_us~300|input~i0~64|output~o0~64|compute~affine~5~2|\n",
+    );
+    for op in [
+        "load 0",
+        "load 1",
+        "salloc 10",
+        "alloc 1 0 0 64",
+        "sadd 10 i0 1",
+        "salloc 11",
+        "alloc 2 0 0 64",
+        "sadd 11 o0 2",
+        "salloc 12",
+        "sadd 12 i0 2",
+        "salloc 13",
+        "alloc 3 0 0 64",
+        "sadd 13 o0 3",
+    ] {
+        prog.push_str(&format!("O -1 0 {op}\n"));
+    }
+    for op in [
+        "exec 0 10 11",
+        "exec 1 12 13",
+        "read 3 0 64",
+        "exec 0 10 11",
+        "exec 1 12 13",
+        "read 3 0 64",
+        "exec 0 10 11",
+        "exec 1 12 13",
+        "read 3 0 64",
+        "read 3 8 16",
+        "read 2 0 64",
+        "drain 0",
+        "exec 0 10 11",
+        "exec 0 10 11",
+        "exec 0 10 11",
+        "exec 1 12 13",
+        "drain 0",
+        "read 2 0 32",
+        "read 3 0 64",
+        "read 1 0 64",
+    ] {
+        prog.push_str(&format!("O 0 0 {op}\n"));
+    }
+    prog.push_str("E\n");
+    let file = dir.join("chain.prog");
+    std::fs::write(&file, prog).unwrap();
+    let interp = support::compile("proof/c/interp.c", Gen::V3, false).display().to_string();
+    let file = file.to_str().unwrap();
+    for (args, moves) in [
+        (vec![&interp, file], "thread 1 nrt_execute #6 -> thread 1 nrt_tensor_read #8, thread 1 nrt_execute #14 -> thread 1 nrt_async_drain_queued_execs #16"),
+        (vec![&interp, file, "cb"], "thread 1 nrt_execute #6 -> the callback, thread 1 nrt_execute #14 -> the callback"),
+    ] {
+        let f = verify(&["--runs", "1", "--depth", "4"], &args, &[]);
+        assert_eq!(code(&f), Some(1), "{args:?}: {}\n{}", f.stdout, f.stderr);
+        assert!(!f.stdout.contains(", call "), "{args:?}: no call differs:\n{}", f.stdout);
+        assert!(f.stdout.contains("stdout differs"), "{}", f.stdout);
+        let line = format!("the calls differ only by the documented failure timing ({moves};");
+        assert!(f.stdout.contains(&line), "{args:?}:\n{}", f.stdout);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
