@@ -101,7 +101,7 @@ pub struct Timing {
     pub deferrals: Vec<Deferral>,
     /// Reads that returned a failure's status instead of bytes (the reports among them too).
     pub marked_reads: usize,
-    /// Whether this run's threads are more than one (notes then name the thread).
+    /// How many threads the run's record has (notes name the thread when more than one).
     pub threads: usize,
 }
 
