@@ -11,6 +11,15 @@
 //! calls themselves diverge between them is compared up to that call.
 
 use super::recfile::{Call, Process};
+use super::timing::{self, Event, Timing};
+
+/// A run compared with the reference.
+#[derive(Debug)]
+pub struct Compared {
+    pub diff: Option<Difference>,
+    /// The status differences the failure-timing contract explains (none when `diff`).
+    pub timing: Timing,
+}
 
 /// One side of a difference.
 #[derive(Clone, Debug)]
@@ -104,8 +113,21 @@ impl<'a> Reference<'a> {
         Reference { first, checked, baseline: base }
     }
 
-    /// The first difference of `run` from the reference, if any.
-    pub fn compare(&self, run: &Process) -> Option<Difference> {
+    /// The first difference of `run` from the reference, if any, and what the
+    /// failure-timing contract explained (timing.rs).
+    pub fn compare(&self, run: &Process) -> Compared {
+        let mut events = Vec::new();
+        let diff = self.first_difference(run, &mut events);
+        if diff.is_some() {
+            return Compared { diff, timing: Timing::default() };
+        }
+        match timing::check(&events, &timing::registrations(&run.threads), &run.threads) {
+            Ok(timing) => Compared { diff: None, timing },
+            Err(d) => Compared { diff: Some(*d), timing: Timing::default() },
+        }
+    }
+
+    fn first_difference(&self, run: &Process, events: &mut Vec<Vec<Event>>) -> Option<Difference> {
         let pairs = pair(self.first, run);
         let mut first: Option<Difference> = None;
         for ((t, marks), (_, other)) in self.checked.iter().zip(pairs) {
@@ -120,12 +142,22 @@ impl<'a> Reference<'a> {
                 return Some(d);
             };
             let got = &run.threads[&o];
+            let mut moved = Vec::new();
             for (j, (status_checked, digest_checked)) in marks.iter().enumerate() {
                 let r = &calls[j];
                 let what = match got.get(j) {
                     None => Some("the run has no such call (its thread made fewer calls)".to_string()),
                     Some(g) if shape(g) != shape(r) => Some("a different call".to_string()),
-                    Some(g) if *status_checked && g.status != r.status => Some("the status differs".to_string()),
+                    Some(g) if *status_checked && g.status != r.status => match timing::classify(r, g) {
+                        // Perhaps the documented failure timing: checked over the whole run.
+                        Some((kind, status)) => {
+                            let (reference, run) =
+                                (Side { thread: *t, call: Some(r.clone()) }, Side { thread: o, call: Some(g.clone()) });
+                            moved.push(Event { kind, index: j, reference, run, status });
+                            None
+                        }
+                        None => Some("the status differs".to_string()),
+                    },
                     Some(g) if *digest_checked && r.is_read() && (!g.is_read() || g.last != r.last) => {
                         Some("the bytes read differ (digests)".to_string())
                     }
@@ -145,6 +177,7 @@ impl<'a> Reference<'a> {
                     break;
                 }
             }
+            events.push(moved);
             if first.is_none() && got.len() > calls.len() && marks.len() == calls.len() {
                 first = Some(Difference {
                     index: calls.len(),
@@ -206,20 +239,20 @@ mod tests {
         let (a, b) = (process(vec![program(5)]), process(vec![program(5)]));
         let r = Reference::new(&a, &b);
         assert_eq!(r.baseline, Baseline { reads: 1, statuses: 2, threads: 1, ..Baseline::default() });
-        assert!(r.compare(&process(vec![program(5)])).is_none());
+        assert!(r.compare(&process(vec![program(5)])).diff.is_none());
     }
 
     #[test]
     fn a_different_read_is_named() {
         let (a, b) = (process(vec![program(5)]), process(vec![program(5)]));
         let r = Reference::new(&a, &b);
-        let d = r.compare(&process(vec![program(6)])).expect("a difference");
+        let d = r.compare(&process(vec![program(6)])).diff.expect("a difference");
         assert_eq!(d.index, 1);
         assert_eq!(d.run.call.unwrap().tensor, "'z' #1");
         assert!(d.what.contains("bytes"));
         let mut short = program(5);
         short.pop();
-        assert!(r.compare(&process(vec![short])).unwrap().what.contains("fewer"));
+        assert!(r.compare(&process(vec![short])).diff.unwrap().what.contains("fewer"));
     }
 
     #[test]
@@ -228,20 +261,20 @@ mod tests {
         let r = Reference::new(&a, &b);
         assert_eq!(r.baseline.nondeterministic_reads, 1);
         assert_eq!(r.baseline.reads, 0);
-        assert!(r.compare(&process(vec![program(9)])).is_none());
+        assert!(r.compare(&process(vec![program(9)])).diff.is_none());
     }
 
     #[test]
     fn missing_threads_extra_calls_and_extra_threads_are_differences() {
         let (a, b) = (process(vec![program(5), program(6)]), process(vec![program(5), program(6)]));
         let r = Reference::new(&a, &b);
-        assert!(r.compare(&process(vec![program(5)])).unwrap().what.contains("no counterpart"));
+        assert!(r.compare(&process(vec![program(5)])).diff.unwrap().what.contains("no counterpart"));
         let mut longer = program(6);
         longer.push(call("nrt_tensor_read", "'z' #1", 0, Some(6)));
-        let d = r.compare(&process(vec![program(5), longer])).unwrap();
+        let d = r.compare(&process(vec![program(5), longer])).diff.unwrap();
         assert!(d.what.contains("more calls"), "{}", d.what);
         assert_eq!(d.index, 2);
-        let d = r.compare(&process(vec![program(5), program(6), program(7)])).unwrap();
+        let d = r.compare(&process(vec![program(5), program(6), program(7)])).diff.unwrap();
         assert!(d.what.contains("3 threads"), "{}", d.what);
     }
 
@@ -252,11 +285,11 @@ mod tests {
         let (a, b) = (process(vec![program(5)]), process(vec![other.clone()]));
         let r = Reference::new(&a, &b);
         assert_eq!(r.baseline.nondeterministic_statuses, 1);
-        assert!(r.compare(&process(vec![other])).is_none());
+        assert!(r.compare(&process(vec![other])).diff.is_none());
         let (a, b) = (process(vec![program(5)]), process(vec![program(5)]));
         let mut failed = program(5);
         failed[0].status = 1004;
-        assert!(Reference::new(&a, &b).compare(&process(vec![failed])).unwrap().what.contains("status"));
+        assert!(Reference::new(&a, &b).compare(&process(vec![failed])).diff.unwrap().what.contains("status"));
     }
 
     #[test]
@@ -267,6 +300,6 @@ mod tests {
         let r2 = process(vec![t_b.clone(), t_a.clone()]);
         let r = Reference::new(&r1, &r2);
         assert_eq!(r.baseline.nondeterministic_reads, 0);
-        assert!(r.compare(&process(vec![t_b, t_a])).is_none());
+        assert!(r.compare(&process(vec![t_b, t_a])).diff.is_none());
     }
 }

@@ -1,8 +1,6 @@
-//! What verify prints (the verdict on stdout) and the "send us this report" JSON.
+//! What verify prints (the verdict on stdout); the JSON is in json.rs.
 
 use std::time::Duration;
-
-use serde_json::{json, Value};
 
 use super::recfile::Call;
 use super::runner::Config;
@@ -33,7 +31,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
-fn median(mut v: Vec<Duration>) -> Option<Duration> {
+pub(super) fn median(mut v: Vec<Duration>) -> Option<Duration> {
     v.sort();
     let n = v.len();
     match n {
@@ -65,7 +63,7 @@ pub fn status_name(code: u64) -> String {
     format!("{code} {name}")
 }
 
-fn describe(c: Option<&Call>) -> String {
+pub(super) fn describe(c: Option<&Call>) -> String {
     let Some(c) = c else { return "(no call)".into() };
     let mut s = format!("{} {}", c.func, if c.tensor.is_empty() { "-" } else { &c.tensor });
     if c.size > 0 || c.offset > 0 {
@@ -99,12 +97,12 @@ impl Report<'_> {
         }
     }
 
-    fn walls(&self, config: Config) -> Vec<Duration> {
+    pub(super) fn walls(&self, config: Config) -> Vec<Duration> {
         self.done.iter().filter(|d| d.config == config).map(|d| d.outcome.wall).collect()
     }
 
     /// The reference's median wall time over the deepest depth's.
-    fn speedup(&self) -> Option<(u32, f64)> {
+    pub(super) fn speedup(&self) -> Option<(u32, f64)> {
         let deepest = *self.args.depths.iter().max()?;
         let r = median(self.walls(Config::Reference))?;
         let d = median(self.walls(Config::Depth(deepest)))?;
@@ -182,6 +180,9 @@ impl Report<'_> {
             plural(runs, "run", "runs"),
             self.depths_text()
         );
+        if let Some(note) = self.timing_note() {
+            s.push_str(&format!(" ({note})"));
+        }
         if let Some((d, x)) = self.speedup() {
             if x >= 1.0 {
                 s.push_str(&format!("; {x:.2}x faster at depth {d}"));
@@ -191,6 +192,21 @@ impl Report<'_> {
         }
         s.push_str(&self.uncompared(f));
         Some(s)
+    }
+
+    /// What the failure-timing contract explained, over the compared runs.
+    pub(super) fn timing_note(&self) -> Option<String> {
+        let runs: Vec<&Done> = self.done.iter().filter(|d| d.config != Config::Reference).collect();
+        let first = runs.iter().find(|d| !d.timing.deferrals.is_empty())?;
+        let mut note = first.timing.note()?;
+        let same = runs.iter().filter(|d| d.timing == first.timing).count();
+        if same < runs.len() {
+            note.push_str(&format!(
+                " (so in {same} of {} runs; the others moved other failures or none: each run's list is in --json)",
+                runs.len()
+            ));
+        }
+        Some(note)
     }
 
     pub fn print(&self) {
@@ -236,143 +252,6 @@ impl Report<'_> {
             }
         }
     }
-
-    pub fn json(&self) -> String {
-        let runs: Vec<Value> = self
-            .done
-            .iter()
-            .map(|d| {
-                let o = &d.outcome;
-                json!({
-                    "config": match d.config { Config::Reference => "reference".to_string(), Config::Depth(n) => format!("async depth {n}") },
-                    "wall_s": o.wall.as_secs_f64(),
-                    "exit": o.exit,
-                    "signal": o.signal,
-                    "timed_out": o.timed_out,
-                    "stdout_bytes": o.stdout_len,
-                    "stdout_digest": format!("{:016x}", o.stdout_digest),
-                    "threads": o.record.as_ref().map(|p| p.threads.len()),
-                    "calls": o.record.as_ref().map(|p| p.threads.values().map(Vec::len).sum::<usize>()),
-                    "other_processes": o.other_processes,
-                    "other_process_calls": o.other_calls,
-                })
-            })
-            .collect();
-        let shim_version = self
-            .done
-            .iter()
-            .find_map(|d| d.outcome.record.as_ref().map(|p| p.shim_version.clone()))
-            .unwrap_or_default();
-        let runtime = self.runtime();
-        let (verdict, figures, difference) = match self.result {
-            Verdict::Identical(f) => ("identical", Some(f), Value::Null),
-            Verdict::Different(f, found) => {
-                let d = found.diff.as_ref();
-                let side = |c: Option<&Call>| c.map(|c| describe(Some(c)));
-                (
-                    "different",
-                    Some(f),
-                    json!({
-                        "config": found.config.describe(),
-                        "run": found.run,
-                        "thread": d.map(|d| d.reference.thread),
-                        "call_index": d.map(|d| d.index),
-                        "what": d.map(|d| d.what.clone()),
-                        "reference": d.and_then(|d| side(d.reference.call.as_ref())),
-                        "shim": d.and_then(|d| side(d.run.call.as_ref())),
-                        "bytes": found.bytes,
-                        "other": found.other,
-                        "reproduce": match found.config { Config::Depth(n) => self.reproduce(n), Config::Reference => String::new() },
-                    }),
-                )
-            }
-            Verdict::Undecided(msg) => ("undecided", None, json!({ "error": msg })),
-        };
-        let figures = figures.map(|f| {
-            json!({
-                "reads": f.baseline.reads,
-                "statuses": f.baseline.statuses,
-                "threads": f.baseline.threads,
-                "nondeterministic_reads": f.baseline.nondeterministic_reads,
-                "nondeterministic_statuses": f.baseline.nondeterministic_statuses,
-                "uncompared_calls": f.baseline.uncompared_calls,
-                "stdout_nondeterministic": f.stdout_nondeterministic,
-                "other_processes": f.other_processes,
-                "speedup_at_deepest": self.speedup().map(|(d, x)| json!({"depth": d, "x": x})),
-                "median_wall_s": self.medians(),
-            })
-        });
-        let v = json!({
-            "report": "nrt-shim verify",
-            "nrt_shim_version": env!("CARGO_PKG_VERSION"),
-            "shim_version": shim_version,
-            "runtime": runtime,
-            "machine": machine(),
-            "program": self.args.program.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>(),
-            "depths": self.args.depths,
-            "runs_per_depth": self.args.runs,
-            "timeout_s": self.args.timeout,
-            "verdict": verdict,
-            "summary": self.summary(),
-            "figures": figures,
-            "first_difference": difference,
-            "runs": runs,
-        });
-        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
-    }
-
-    fn medians(&self) -> Value {
-        let mut m = serde_json::Map::new();
-        if let Some(r) = median(self.walls(Config::Reference)) {
-            m.insert("reference".into(), json!(r.as_secs_f64()));
-        }
-        for d in &self.args.depths {
-            if let Some(w) = median(self.walls(Config::Depth(*d))) {
-                m.insert(format!("depth {d}"), json!(w.as_secs_f64()));
-            }
-        }
-        Value::Object(m)
-    }
-
-    /// Which runtime the runs used, and what it says of its version.
-    fn runtime(&self) -> Value {
-        let lib = self.runtime_lib.as_deref();
-        let probe = lib.and_then(|l| crate::probe::probe(l).ok());
-        json!({
-            "simulator": self.on_sim,
-            "library": lib.map(|l| l.display().to_string()),
-            "version": probe.as_ref().map(|p| p.version.clone()),
-            "detail": probe.as_ref().map(|p| p.detail.clone()),
-            "nrta_generation": probe.as_ref().map(|p| p.generation()),
-        })
-    }
-}
-
-fn machine() -> Value {
-    // SAFETY: uname fills the zeroed struct; its fields are NUL-terminated.
-    let u = unsafe {
-        let mut u: libc::utsname = std::mem::zeroed();
-        libc::uname(&mut u);
-        u
-    };
-    let field = |f: &[libc::c_char]| -> String {
-        let bytes: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| {
-        t.lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-    });
-    json!({
-        "os": field(&u.sysname),
-        "release": field(&u.release),
-        "arch": field(&u.machine),
-        "cpus": cpus,
-        "cpu": model,
-    })
 }
 
 #[cfg(test)]
