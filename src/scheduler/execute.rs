@@ -234,8 +234,12 @@ impl<D: Device> Engine<D> {
         let visible = self.all_exposed() || visible && !self.config.trust_host_memory;
         let (input, output) = self.mirrors_of(s, m, in_set, out_set)?;
         let mut last = 0;
-        for _ in 0..repeat.max(1) {
-            last = self.accept(m, &s.accesses, &s.tensors, Some((&input, &output)))?;
+        let runs = repeat.max(1);
+        let mut sets = Some((input, output));
+        for i in 1..=runs {
+            // The last run takes the mirrors, the others a reference each.
+            let these = if i == runs { sets.take() } else { sets.clone() };
+            last = self.accept(m, &s.accesses, &s.tensors, these)?;
             // Submit as we go: a repeat count above the window must not
             // wait for room that only submitted requests can make.
             self.pump(m.core);
@@ -328,7 +332,7 @@ impl<D: Device> Engine<D> {
         m: &Arc<ModelRecord>,
         accesses: &[StorageRange],
         tensors: &[(Arc<TensorRecord>, AccessKind)],
-        sets: Option<(&Arc<Mirror>, &Arc<Mirror>)>,
+        sets: Option<(Arc<Mirror>, Arc<Mirror>)>,
     ) -> Result<OpSeq, Status> {
         let core = self.core(m.core);
         let mut q = core.q.lock();
@@ -358,7 +362,7 @@ impl<D: Device> Engine<D> {
         }
         let mut buf = q.access_buffer();
         buf.extend_from_slice(accesses);
-        let payload = OpPayload { model: m.clone(), sets: sets.map(|(i, o)| (i.clone(), o.clone())) };
+        let payload = OpPayload { model: m.clone(), sets };
         let host = payload.sets.is_none();
         let seq = if host { q.admit_host(buf, payload) } else { q.admit(buf, payload) };
         // Publish for the lock-free fast paths of later host calls.
