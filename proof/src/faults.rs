@@ -352,6 +352,18 @@ pub fn storm(b: u64) -> Storm {
 
 /// Checks one program's shim run against the prediction; Some(violation).
 pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgResult) -> Option<String> {
+    let want = (!s.unrecoverable).then(|| predict(p, reference, s.callback, s.xfer));
+    check_storm_with(p, s, reference, got, want.as_ref())
+}
+
+/// [`check_storm`] with the prediction made (None for a dying unit's storm).
+fn check_storm_with(
+    p: &Program,
+    s: &Storm,
+    reference: &ProgResult,
+    got: &ProgResult,
+    want: Option<&Prediction>,
+) -> Option<String> {
     if got.hazards != 0 {
         return Some(format!("{} hazards", got.hazards));
     }
@@ -415,7 +427,7 @@ pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgRes
             got.failed, reference.failed
         ));
     }
-    let want = predict(p, reference, s.callback, s.xfer);
+    let want = want?;
     for (k, (w, g)) in want.ops.iter().zip(&got.ops).enumerate() {
         if w != g {
             let why = if w.0 == 0 && g.0 == 0 {
@@ -491,6 +503,9 @@ pub struct StormResult {
     pub transfer_failures: u64,
     /// Reads and drains whose status was a failed transfer's (the reference returned NRT_SUCCESS).
     pub transfer_reports: u64,
+    /// Storms of failing transfers in which no staged transfer failed (they
+    /// would check no more than the others).
+    pub quiet_transfer_storms: Vec<String>,
     pub executions: u64,
     pub violations: Vec<String>,
     pub known: Vec<String>,
@@ -571,6 +586,7 @@ pub fn run_campaign(
                 r.staged += one.staged;
                 r.transfer_failures += one.transfer_failures;
                 r.transfer_reports += one.transfer_reports;
+                r.quiet_transfer_storms.extend(one.quiet_transfer_storms);
                 r.executions += one.executions;
                 let mut line = format!(
                     "[storm {idx}: {}] {} programs so far, {} violations",
@@ -603,6 +619,8 @@ fn run_batch_of(s: &Storm, idx: u64, progs: &[Program]) -> StormResult {
     let stats = std::env::temp_dir().join(format!("nrt-proof-storm-stats-{}-{idx}.json", std::process::id()));
     if s.xfer.is_some() {
         setup.env.push(("NRT_SHIM_STATS".into(), stats.display().to_string()));
+        // Call sites by object and offset: no addr2line run per batch.
+        setup.env.push(("NRT_SHIM_ADDR2LINE".into(), "none".into()));
     }
     let (refs, rout) = run_batch(progs, &reference, cb, Duration::from_secs(120));
     let (got, gout) = run_batch(progs, &setup, cb, Duration::from_secs(120));
@@ -618,8 +636,8 @@ fn run_batch_of(s: &Storm, idx: u64, progs: &[Program]) -> StormResult {
         };
         r.injected += rf.failed.max(0) as u64 + u64::from(rf.ops.iter().any(|o| o.0 == UNRECOVERABLE));
         r.executions += rf.executions.max(0) as u64;
-        let want = predict(p, rf, s.callback, s.xfer);
-        if s.xfer.is_some() {
+        let want = (!s.unrecoverable).then(|| predict(p, rf, s.callback, s.xfer));
+        if let Some(want) = want.as_ref().filter(|_| s.xfer.is_some()) {
             r.transfer_programs += 1;
             r.staged += want.staged;
             r.transfer_failures += want.failed_transfers;
@@ -635,10 +653,10 @@ fn run_batch_of(s: &Storm, idx: u64, progs: &[Program]) -> StormResult {
                 complete = false;
                 Some(format!("the shim run crashed or hung: {}", gout.summary()))
             }
-            Some(g) => check_storm(p, s, rf, g),
+            Some(g) => check_storm_with(p, s, rf, g, want.as_ref()),
         };
         if let Some(why) = why {
-            if let Some(name) = known_storm_bug(&want, &why).filter(|_| !s.unrecoverable) {
+            if let Some(name) = want.as_ref().and_then(|w| known_storm_bug(w, &why)) {
                 r.known.push(format!("seed {} ({}): known {name}: {why}", p.seed, s.what));
                 continue;
             }
@@ -650,6 +668,9 @@ fn run_batch_of(s: &Storm, idx: u64, progs: &[Program]) -> StormResult {
                 break;
             }
         }
+    }
+    if s.xfer.is_some() && r.transfer_failures == 0 {
+        r.quiet_transfer_storms.push(format!("storm {idx} ({})", s.what));
     }
     if s.xfer.is_some() {
         let text = std::fs::read_to_string(&stats).unwrap_or_default();
