@@ -1,5 +1,5 @@
-//! Fault storms (injected execution failures, a unit that dies), valgrind
-//! memcheck, and resident memory over a long run.
+//! Fault storms (injected execution failures, a unit that dies, failing staged
+//! transfers), valgrind memcheck, and resident memory over a long run.
 //!
 //! Every request reaches the runtime in acceptance order (the shim's contract),
 //! so the failing executions are the same with and without the shim, and the
@@ -23,197 +23,38 @@
 //!   next `nrt_async_drain_queued_execs` of its core (the oldest's status), once;
 //! - with a callback, each request gets exactly one callback, in order on its
 //!   core (job ids 1, 2, ...), with the runtime's status, which is the
-//!   reference's `nrt_execute` status; drains return NRT_SUCCESS.
+//!   reference's `nrt_execute` status; drains return NRT_SUCCESS (but see
+//!   failed transfers);
+//! - in storms of failing transfers (`xfer`: which writes are staged and
+//!   which of them the simulator fails), a failed staged write or memset
+//!   returned NRT_SUCCESS and marks its bytes as a failed request's outputs
+//!   are (reads return its status, requests reading them are derived
+//!   failures); it is reported by the first read touching its marks or the
+//!   next drain of its tensor's core, with or without a callback (no callback
+//!   is called for it: it is no request).
 //!
 //! Everything else must equal the reference.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::diff::{base_env, cb_seq_hash, run_batch, OpResult, ProgResult};
+use super::diff::{base_env, cb_seq_hash, run_batch, ProgResult};
 use super::gen::{generate, GenConfig};
 use super::harness::{self, Gen, Setup};
 use super::program::{Program, Rng};
 
+mod campaign;
+mod predict;
+mod xfer;
+// The tests include this crate by path, each using a part of it.
+#[allow(unused_imports)]
+pub use campaign::{run_campaign, run_storms, storm_index, StormResult, Storms};
+#[allow(unused_imports)]
+pub use predict::{predict, Prediction};
+pub use xfer::XferFaults;
+
 const INJECTED: &[u32] = &[1003, 1004, 1006, 1201];
 const UNRECOVERABLE: u32 = 101;
-
-/// What the contract makes of a fault program: the shim's transcript, and the
-/// statuses its callbacks get per core, in order (if one is registered).
-pub struct Prediction {
-    pub ops: Vec<OpResult>,
-    pub callbacks: BTreeMap<u32, Vec<u32>>,
-}
-
-/// The shim's expected transcript of a fault program, from the reference's.
-pub fn predict(p: &Program, reference: &ProgResult, callback: bool) -> Prediction {
-    // slot -> (root, base, size) of tensors with storage
-    let mut tens: HashMap<i64, (i64, i64, i64)> = HashMap::new();
-    // roots in host memory: the shim marks no host bytes
-    let mut host: HashSet<i64> = HashSet::new();
-    // device roots whose CPU address was handed out (`va` of a device tensor):
-    // their executions complete before nrt_execute returns (README.md)
-    let mut exposed: HashSet<i64> = HashSet::new();
-    let mut sets: HashMap<i64, HashMap<String, i64>> = HashMap::new();
-    // root -> byte -> (status, index in `failures`): which failure's mark the byte holds
-    let mut taint: HashMap<i64, HashMap<i64, (u32, usize)>> = HashMap::new();
-    struct Failure {
-        core: u32,
-        status: u32,
-        reported: bool,
-    }
-    let mut failures: Vec<Failure> = Vec::new();
-    let mut out = Vec::new();
-    let mut callbacks: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    let range_of = |tens: &HashMap<i64, (i64, i64, i64)>, t: i64, off: i64, len: i64| {
-        tens.get(&t).map(|&(root, base, _)| (root, base + off, base + off + len))
-    };
-    for (k, op) in p.ops.iter().enumerate() {
-        let r = reference.ops[k];
-        let a = &op.args;
-        let mut pred = r;
-        let ok = r.0 == 0;
-        let clear = |taint: &mut HashMap<i64, HashMap<i64, (u32, usize)>>, rg: Option<(i64, i64, i64)>| {
-            if let Some((root, lo, hi)) = rg {
-                if let Some(m) = taint.get_mut(&root) {
-                    for b in lo..hi {
-                        m.remove(&b);
-                    }
-                }
-            }
-        };
-        match op.kind {
-            "alloc" if ok => {
-                tens.insert(a[0], (a[0], 0, a[3]));
-                exposed.remove(&a[0]);
-                if a[1] != 0 {
-                    host.insert(a[0]);
-                }
-            }
-            "slice" if ok => {
-                if let Some(&(root, base, _)) = tens.get(&a[1]) {
-                    tens.insert(a[0], (root, base + a[2], a[3]));
-                }
-            }
-            "va" if ok => {
-                if let Some(&(root, ..)) = tens.get(&a[0]) {
-                    exposed.insert(root);
-                }
-            }
-            "free" => {
-                tens.remove(&a[0]);
-            }
-            "sadd" if ok => {
-                sets.entry(a[0]).or_default().insert(op.name.clone().unwrap_or_default(), a[1]);
-            }
-            "sdestroy" => {
-                sets.remove(&a[0]);
-            }
-            "write" | "memset" if ok => {
-                let len = if op.kind == "write" { a[2] } else { a[3] };
-                clear(&mut taint, range_of(&tens, a[0], a[1], len));
-            }
-            "writeb" if ok => {
-                for i in 0..a[1] as usize {
-                    clear(&mut taint, range_of(&tens, a[0], a[2 + 3 * i], a[3 + 3 * i]));
-                }
-            }
-            "exec" => {
-                let m = &p.models[a[0] as usize];
-                let whole = |set: i64, name: String| {
-                    sets.get(&set)
-                        .and_then(|s| s.get(&name))
-                        .and_then(|t| tens.get(t).map(|&(root, base, size)| (root, base, base + size)))
-                };
-                let ins: Vec<Option<(i64, i64, i64)>> =
-                    (0..m.inputs.len()).map(|i| whole(a[1], format!("i{i}"))).collect();
-                let outs: Vec<Option<(i64, i64, i64)>> =
-                    (0..m.outputs.len()).map(|i| whole(a[2], format!("o{i}"))).collect();
-                let on_host = ins.iter().chain(&outs).flatten().any(|(root, ..)| host.contains(root));
-                let dev_outs: Vec<(i64, i64, i64)> =
-                    outs.iter().flatten().copied().filter(|(root, ..)| !host.contains(root)).collect();
-                if ok || INJECTED.contains(&r.0) {
-                    // accepted: one callback with the runtime's status
-                    callbacks.entry(m.core).or_default().push(r.0);
-                }
-                if INJECTED.contains(&r.0) {
-                    // an execution of host tensors (or of exposed device memory, which
-                    // completes before nrt_execute returns) reports its own failure,
-                    // unless a callback does
-                    let touches_exposed = ins.iter().chain(&outs).flatten().any(|(root, ..)| exposed.contains(root));
-                    let returned = (on_host || touches_exposed) && !callback;
-                    pred = if returned { r } else { (0, 0, 0) };
-                    // A later failure's marks replace an earlier one's.
-                    for &(root, lo, hi) in &dev_outs {
-                        let marks = taint.entry(root).or_default();
-                        for b in lo..hi {
-                            marks.insert(b, (r.0, failures.len()));
-                        }
-                    }
-                    failures.push(Failure { core: m.core, status: r.0, reported: callback || returned });
-                } else if ok {
-                    // a derived failure: the first marked input's lowest marked byte
-                    let derived = ins.iter().flatten().find_map(|&(root, lo, hi)| {
-                        let m = taint.get(&root)?;
-                        (lo..hi).find_map(|b| m.get(&b).copied())
-                    });
-                    for &(root, lo, hi) in &dev_outs {
-                        match derived {
-                            Some(mark) => {
-                                let marks = taint.entry(root).or_default();
-                                for b in lo..hi {
-                                    marks.insert(b, mark);
-                                }
-                            }
-                            None => clear(&mut taint, Some((root, lo, hi))),
-                        }
-                    }
-                }
-            }
-            "read" | "readb" => {
-                let ranges: Vec<(i64, i64, i64)> = if op.kind == "read" {
-                    range_of(&tens, a[0], a[1], a[2]).into_iter().collect()
-                } else {
-                    (0..a[1] as usize).filter_map(|i| range_of(&tens, a[0], a[2 + 2 * i], a[3 + 2 * i])).collect()
-                };
-                // The read returns the status of the lowest marked byte of its
-                // first marked range, and reports every failure whose marks it
-                // touches (README.md, "Errors").
-                if ok {
-                    let mut st = None;
-                    for &(root, lo, hi) in &ranges {
-                        if let Some(m) = taint.get(&root) {
-                            for b in lo..hi {
-                                if let Some(&(s, f)) = m.get(&b) {
-                                    st.get_or_insert(s);
-                                    failures[f].reported = true;
-                                }
-                            }
-                        }
-                    }
-                    if let Some(s) = st {
-                        pred = (s, 0, 0);
-                    }
-                }
-            }
-            "drain" if ok => {
-                let core = a[0] as u32;
-                if let Some(f) = failures.iter().find(|f| f.core == core && !f.reported) {
-                    pred = (f.status, 0, 0);
-                }
-                for f in failures.iter_mut().filter(|f| f.core == core) {
-                    f.reported = true;
-                }
-            }
-            _ => {}
-        }
-        out.push(pred);
-    }
-    Prediction { ops: out, callbacks }
-}
 
 /// One storm setup: how the process runs and what is injected.
 #[derive(Clone, Debug)]
@@ -222,37 +63,49 @@ pub struct Storm {
     pub callback: bool,
     pub gen: GenConfig,
     pub unrecoverable: bool,
-    /// Transfers fail (NRT_SIM_FAIL_TRANSFER_EVERY): only the shim's staged
-    /// writes do, so the reference cannot say which (see `check_transfer_storm`).
-    pub transfer_fail: bool,
+    /// Staged transfers fail (NRT_SIM_FAIL_TRANSFER_EVERY): only the shim's
+    /// do, and faults/xfer.rs models which.
+    pub xfer: Option<XferFaults>,
     pub what: String,
 }
 
 /// The storm of batch `b`: model fail_every 2..10 or NRT_SIM_FAIL_EVERY 2..1000
-/// or a dying unit; callback or not; v3 or v2; depth 1, 4 or 16; chains and host
-/// tensors or not, and with them a 2-deep runtime queue or not.
+/// or a dying unit or failing staged transfers; callback or not; v3 or v2;
+/// depth 1, 4 or 16; chains and host tensors or not, and with them a 2-deep
+/// runtime queue or not. The storms of failing transfers (b % 4 == 3) take
+/// the 12 combinations of generation, depth and callback in turn (b / 4).
 pub fn storm(b: u64) -> Storm {
     let mut rng = Rng::new(0x5707 ^ b);
-    let gen = if rng.pct(50) { Gen::V3 } else { Gen::V2 };
-    let callback = rng.pct(40);
+    let mut gen = if rng.pct(50) { Gen::V3 } else { Gen::V2 };
+    let mut callback = rng.pct(40);
     let mut env = base_env(4);
     let chains = rng.pct(50);
     let mut cfg = GenConfig { fault: true, chains, invalid_pct: 0, min_ops: 20, max_ops: 70, ..GenConfig::default() };
     let kind = b % 4;
     let mut depth = *rng.pick(&[1u32, 4, 16]).unwrap();
     let mut unrecoverable = false;
-    let mut transfer_fail = false;
+    let mut xfer = None;
     let what;
     match kind {
         3 => {
-            let n = *rng.pick(&[2u32, 3, 7, 50]).unwrap();
-            env.push(("NRT_SIM_FAIL_TRANSFER_EVERY".into(), n.to_string()));
-            env.push(("NRT_SHIM_STAGE_MAX_BYTES".into(), "1048576".into()));
+            // The simulator's count restarts at each nrt_init and a program
+            // stages a few dozen writes at most: every 1st to 7th fails.
+            let every = *rng.pick(&[1u64, 2, 3, 7]).unwrap();
+            let status = *rng.pick(INJECTED).unwrap();
+            let combo = (b / 4) % 12;
+            gen = if combo % 2 == 0 { Gen::V3 } else { Gen::V2 };
+            depth = [1, 4, 16][(combo / 2 % 3) as usize];
+            callback = combo >= 6;
+            let f = XferFaults { every, status, max_bytes: 1 << 20 };
+            env.push(("NRT_SIM_FAIL_TRANSFER_EVERY".into(), every.to_string()));
+            env.push(("NRT_SIM_FAIL_STATUS".into(), status.to_string()));
+            env.push(("NRT_SHIM_STAGE_MAX_BYTES".into(), f.max_bytes.to_string()));
+            env.push(("NRT_SIM_QUEUE_DEPTH".into(), xfer::QUEUE_DEPTH.to_string()));
             // No host tensors: a host execution on a failed transfer's bytes
             // writes host memory, which carries no mark (README "Errors").
             cfg.chains = false;
-            transfer_fail = true;
-            what = format!("NRT_SIM_FAIL_TRANSFER_EVERY={n}");
+            xfer = Some(f);
+            what = format!("NRT_SIM_FAIL_TRANSFER_EVERY={every} NRT_SIM_FAIL_STATUS={status}");
         }
         0 => {
             cfg.model_fail = Some((2, 10));
@@ -288,19 +141,28 @@ pub fn storm(b: u64) -> Storm {
         if chains { ", chains and host tensors" } else { "" },
         if callback { ", callback" } else { "" }
     );
-    Storm { setup, callback, gen: cfg, unrecoverable, transfer_fail, what }
+    Storm { setup, callback, gen: cfg, unrecoverable, xfer, what }
 }
 
 /// Checks one program's shim run against the prediction; Some(violation).
 pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgResult) -> Option<String> {
+    let want = (!s.unrecoverable).then(|| predict(p, reference, s.callback, s.xfer));
+    check_storm_with(p, s, reference, got, want.as_ref())
+}
+
+/// [`check_storm`] with the prediction made (None for a dying unit's storm).
+fn check_storm_with(
+    p: &Program,
+    s: &Storm,
+    reference: &ProgResult,
+    got: &ProgResult,
+    want: Option<&Prediction>,
+) -> Option<String> {
     if got.hazards != 0 {
         return Some(format!("{} hazards", got.hazards));
     }
     if got.ops.len() != reference.ops.len() {
         return Some("a different number of op results".into());
-    }
-    if s.transfer_fail {
-        return check_transfer_storm(p, s, reference, got);
     }
     if s.unrecoverable {
         // Lenient where the contract allows two points for the requests that
@@ -359,7 +221,7 @@ pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgRes
             got.failed, reference.failed
         ));
     }
-    let want = predict(p, reference, s.callback);
+    let want = want?;
     for (k, (w, g)) in want.ops.iter().zip(&got.ops).enumerate() {
         if w != g {
             let why = if w.0 == 0 && g.0 == 0 {
@@ -400,144 +262,25 @@ pub fn check_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgRes
     None
 }
 
-/// A storm of failing transfers. The reference's synchronous writes never
-/// fail, so which of the shim's writes failed is not known from it; checked is
-/// what must hold whatever failed: no stale byte passes as good data (a read
-/// returns the reference's bytes or an injected failure's status), a drain
-/// returns the reference's status or an injected one, every other call the
-/// reference's result, and each request gets one callback in order.
-fn check_transfer_storm(p: &Program, s: &Storm, reference: &ProgResult, got: &ProgResult) -> Option<String> {
-    for (k, op) in p.ops.iter().enumerate() {
-        let (r, g) = (reference.ops[k], got.ops[k]);
-        let injected = INJECTED.contains(&g.0);
-        let bad = match op.kind {
-            "read" | "readb" if g.0 == 0 => r != g,
-            "read" | "readb" | "drain" => g != r && !injected,
-            _ => g != r,
-        };
-        if bad {
-            return Some(format!("op #{k} `{}`: {:?} vs reference {:?}", op.line(), g, r));
-        }
-    }
-    if s.callback && (got.cb_calls != reference.executions as u64 || got.cb_bad != 0) {
-        return Some(format!(
-            "callback ran {} times ({} out of order) for {} requests: each once, in order",
-            got.cb_calls, got.cb_bad, reference.executions
-        ));
-    }
-    None
-}
-
-/// Violations matching a known open shim bug (proof/README.md, "Bugs found"):
-/// reported, not counted as failures. None is open now; a new one gets a
-/// matcher here (`violation` names the op as "op #K"), with its reproduction
-/// in tests/proof_regressions.rs, until it is fixed.
-pub fn known_storm_bug(_p: &Program, _violation: &str) -> Option<&'static str> {
-    None
-}
-
-#[derive(Debug, Default)]
-pub struct StormResult {
-    pub programs: u64,
-    pub injected: u64,
-    /// Of `injected`: failed transfers, as reads and drains saw them.
-    pub transfer_failures: u64,
-    pub executions: u64,
-    pub violations: Vec<String>,
-    pub known: Vec<String>,
-}
-
-impl StormResult {
-    pub fn summary(&self) -> String {
-        format!(
-            "fault storms: {} programs, {} executions, {} injected failures (model fail_every, NRT_SIM_FAIL_EVERY, \
-             unrecoverable units, and {} failed transfers as reads and drains saw them), {} contract violations, \
-             {} known-bug/ambiguous",
-            self.programs,
-            self.executions,
-            self.injected,
-            self.transfer_failures,
-            self.violations.len(),
-            self.known.len()
-        )
-    }
-}
-
-/// Runs `n` fault programs in batches of 50, each batch under storm(batch).
-pub fn run_storms(n: u64, seed: u64, jobs: usize, progress: &(dyn Fn(&str) + Sync)) -> StormResult {
-    let batch = 50u64;
-    let nb = n.div_ceil(batch) as usize;
-    let next = AtomicUsize::new(0);
-    let res = Mutex::new(StormResult::default());
-    std::thread::scope(|sc| {
-        for _ in 0..jobs.max(1) {
-            sc.spawn(|| loop {
-                let b = next.fetch_add(1, Ordering::Relaxed);
-                if b >= nb {
-                    break;
-                }
-                let s = storm(seed.wrapping_mul(1_000_003).wrapping_add(b as u64));
-                let lo = seed * 100_000_000 + b as u64 * batch;
-                let hi = lo + batch.min(n - b as u64 * batch);
-                let progs: Vec<Program> = (lo..hi).map(|sd| generate(sd, &s.gen)).collect();
-                let cb: &[&str] = if s.callback { &["cb"] } else { &[] };
-                let reference = Setup::reference().with_env(&s.setup.env);
-                let (refs, rout) = run_batch(&progs, &reference, cb, Duration::from_secs(120));
-                let (got, gout) = run_batch(&progs, &s.setup, cb, Duration::from_secs(120));
-                let mut v = Vec::new();
-                let mut known = Vec::new();
-                let (mut inj, mut ex, mut xf) = (0u64, 0u64, 0u64);
-                for (i, p) in progs.iter().enumerate() {
-                    let Some(r) = &refs[i] else {
-                        v.push(format!("seed {} ({}): the reference failed: {}", p.seed, s.what, rout.summary()));
-                        break;
-                    };
-                    inj += r.failed.max(0) as u64 + u64::from(r.ops.iter().any(|o| o.0 == UNRECOVERABLE));
-                    ex += r.executions.max(0) as u64;
-                    if let (true, Some(g)) = (s.transfer_fail, &got[i]) {
-                        // Failed transfers as the program saw them: statuses the reference has not.
-                        let n = g.ops.iter().zip(&r.ops).filter(|(g, r)| INJECTED.contains(&g.0) && r.0 == 0).count();
-                        inj += n as u64;
-                        xf += n as u64;
-                    }
-                    let why = match &got[i] {
-                        None => Some(format!("the shim run crashed or hung: {}", gout.summary())),
-                        Some(g) => check_storm(p, &s, r, g),
-                    };
-                    if let Some(why) = why {
-                        if let Some(name) = known_storm_bug(p, &why) {
-                            known.push(format!("seed {} ({}): known {name}: {why}", p.seed, s.what));
-                            continue;
-                        }
-                        v.push(format!(
-                            "seed {} ({}): {why}\n  replay: cargo run --release -p nrt-proof -- storm --batch-index {} --seed {seed} --program {}",
-                            p.seed,
-                            s.what,
-                            b,
-                            p.seed
-                        ));
-                        if got[i].is_none() {
-                            break;
-                        }
-                    }
-                }
-                let mut r = res.lock().unwrap();
-                r.programs += progs.len() as u64;
-                r.injected += inj;
-                r.transfer_failures += xf;
-                r.executions += ex;
-                let mut line = format!("[storm {b}: {}] {} programs so far, {} violations", s.what, r.programs, r.violations.len() + v.len());
-                for x in &v {
-                    let _ = write!(line, "\n  VIOLATION {x}");
-                }
-                r.violations.extend(v);
-                r.known.extend(known);
-                drop(r);
-                progress(&line);
-            });
-        }
-    });
-    res.into_inner().unwrap()
+/// Violations matching a known open shim bug or an open point of the
+/// contract (proof/README.md, "Bugs found"): reported, not counted as
+/// failures. A new one gets a matcher here (`violation` names the op as
+/// "op #K"), with its reproduction in tests/proof_regressions.rs, until it is
+/// fixed.
+///
+/// Open: a request that succeeds on an input holding the marks of several
+/// failures passes one of them on to its outputs. README.md says "the
+/// original failure's mark" without saying which; the prediction takes the
+/// lowest-addressed (as a read's status does), the shim the first in its
+/// tracker's list (scheduler/queue.rs `poison_read_by`), which is not
+/// ordered by address or age. Each failure is still reported once, but
+/// possibly by a different call. Storms of failing transfers meet it (a
+/// partial write marks part of a tensor); a violation from that request on is
+/// counted as ambiguous.
+pub fn known_storm_bug(want: &Prediction, violation: &str) -> Option<&'static str> {
+    let at = want.ambiguous_at?;
+    let op: usize = violation.strip_prefix("op #")?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    (op >= at).then_some("derived failure from an input marked by several failures (which one is handed on)")
 }
 
 /// The result of a memory check.
@@ -637,9 +380,9 @@ pub fn rss(executions: u64) -> Check {
     }
 }
 
-/// For `nrt-proof storm`: replays one program of a storm batch.
-pub fn replay_storm(seed: u64, batch_index: u64, program_seed: u64) -> Option<String> {
-    let s = storm(seed.wrapping_mul(1_000_003).wrapping_add(batch_index));
+/// For `nrt-proof storm`: replays one program under storm `idx` (see `storm_index`).
+pub fn replay_storm(idx: u64, program_seed: u64) -> Option<String> {
+    let s = storm(idx);
     let p = generate(program_seed, &s.gen);
     let cb: &[&str] = if s.callback { &["cb"] } else { &[] };
     let (r, _) =
@@ -653,8 +396,8 @@ pub fn replay_storm(seed: u64, batch_index: u64, program_seed: u64) -> Option<St
 }
 
 /// Shrinks a storm violation (delta debugging on the op list) and prints the minimal program.
-pub fn shrink_storm(seed: u64, batch_index: u64, program_seed: u64) -> Program {
-    let s = storm(seed.wrapping_mul(1_000_003).wrapping_add(batch_index));
+pub fn shrink_storm(idx: u64, program_seed: u64) -> Program {
+    let s = storm(idx);
     let p = generate(program_seed, &s.gen);
     let cb: &[&str] = if s.callback { &["cb"] } else { &[] };
     let mut fails = |c: &Program| {

@@ -189,6 +189,15 @@ fn cmd_batch(args: &Args) -> ExitCode {
     }
 }
 
+/// The storm of `storm`: `--storm N` (as violations print it), or batch
+/// `--batch-index` of `faults --seed`.
+fn storm_arg(args: &Args) -> u64 {
+    match args.value("--storm") {
+        Some(_) => args.num("--storm", 0),
+        None => faults::storm_index(faults::Storms::All, args.num("--seed", 1), args.num("--batch-index", 0)),
+    }
+}
+
 fn cmd_soak(args: &Args) -> ExitCode {
     let start = Instant::now();
     let n = args.num("--programs", 100_000);
@@ -313,22 +322,20 @@ fn main() -> ExitCode {
         }
         "replay" => cmd_replay(&args),
         "storm" if args.flag("--shrink") => {
-            let p = faults::shrink_storm(args.num("--seed", 1), args.num("--batch-index", 0), args.num("--program", 0));
+            let p = faults::shrink_storm(storm_arg(&args), args.num("--program", 0));
             println!("{}", p.text(0));
             ExitCode::SUCCESS
         }
-        "storm" => {
-            match faults::replay_storm(args.num("--seed", 1), args.num("--batch-index", 0), args.num("--program", 0)) {
-                Some(why) => {
-                    println!("VIOLATION: {why}");
-                    ExitCode::FAILURE
-                }
-                None => {
-                    println!("ok");
-                    ExitCode::SUCCESS
-                }
+        "storm" => match faults::replay_storm(storm_arg(&args), args.num("--program", 0)) {
+            Some(why) => {
+                println!("VIOLATION: {why}");
+                ExitCode::FAILURE
             }
-        }
+            None => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+        },
         "batch" => cmd_batch(&args),
         "show" => {
             let profile = diff::profile(args.value("--profile").unwrap_or("mix")).expect("unknown profile");
@@ -336,9 +343,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         "faults" => {
-            let f = faults::run_storms(args.num("--programs", 1000), args.num("--seed", 1), jobs(&args), &|l| {
-                eprintln!("{l}")
-            });
+            // --transfers: storms of failing transfers only.
+            let which = if args.flag("--transfers") { faults::Storms::Transfers } else { faults::Storms::All };
+            let (n, seed) = (args.num("--programs", 1000), args.num("--seed", 1));
+            let f = faults::run_campaign(which, n, 50, seed, jobs(&args), &|l| eprintln!("{l}"));
             println!("{}", f.summary());
             if f.violations.is_empty() {
                 ExitCode::SUCCESS
