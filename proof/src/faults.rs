@@ -268,19 +268,10 @@ fn check_storm_with(
 /// "op #K"), with its reproduction in tests/proof_regressions.rs, until it is
 /// fixed.
 ///
-/// Open: a request that succeeds on an input holding the marks of several
-/// failures passes one of them on to its outputs. README.md says "the
-/// original failure's mark" without saying which; the prediction takes the
-/// lowest-addressed (as a read's status does), the shim the first in its
-/// tracker's list (scheduler/queue.rs `poison_read_by`), which is not
-/// ordered by address or age. Each failure is still reported once, but
-/// possibly by a different call. Storms of failing transfers meet it (a
-/// partial write marks part of a tensor); a violation from that request on is
-/// counted as ambiguous.
-pub fn known_storm_bug(want: &Prediction, violation: &str) -> Option<&'static str> {
-    let at = want.ambiguous_at?;
-    let op: usize = violation.strip_prefix("op #")?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
-    (op >= at).then_some("derived failure from an input marked by several failures (which one is handed on)")
+/// None is open now (the last: which of several failures' marks a derived
+/// failure hands on, fixed in scheduler/queue.rs `poison_read_by`).
+pub fn known_storm_bug(_want: &Prediction, _violation: &str) -> Option<&'static str> {
+    None
 }
 
 /// The result of a memory check.

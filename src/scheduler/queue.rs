@@ -399,7 +399,9 @@ impl<P> CoreQueue<P> {
         accesses
             .iter()
             .filter(|a| a.kind == AccessKind::Read)
-            .find_map(|a| self.tracker.poison_in(a.storage, a.range).next().copied())
+            // Of the first marked input, the lowest-addressed mark (as a read
+            // reports): the tracker's list of marks is in no useful order.
+            .find_map(|a| self.tracker.poison_in(a.storage, a.range).min_by_key(|m| m.range.start).copied())
     }
 
     /// A host read of these bytes: if they hold outputs of a failed request,

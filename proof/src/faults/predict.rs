@@ -17,9 +17,6 @@ pub struct Prediction {
     pub staged: u64,
     /// Of them, the ones the simulator fails.
     pub failed_transfers: u64,
-    /// The first request that reads marks of several failures in its first
-    /// marked input (see `known_storm_bug`).
-    pub ambiguous_at: Option<usize>,
 }
 
 /// The shim's expected transcript of a fault program, from the reference's.
@@ -30,7 +27,6 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool, xfer: Option
     // root -> its core
     let mut core_of: HashMap<i64, u32> = HashMap::new();
     let mut staging = xfer.map(Staging::new);
-    let mut ambiguous_at = None;
     // roots in host memory: the shim marks no host bytes
     let mut host: HashSet<i64> = HashSet::new();
     // device roots whose CPU address was handed out (`va` of a device tensor):
@@ -156,11 +152,6 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool, xfer: Option
                         (!marks.is_empty()).then_some(marks)
                     });
                     let derived = first.as_ref().map(|marks| marks[0]);
-                    if first.is_some_and(|marks| marks.iter().any(|&(_, f)| f != marks[0].1)) {
-                        // Several failures' marks in that input: which one
-                        // the shim hands on is open (see `known_storm_bug`).
-                        ambiguous_at.get_or_insert(k);
-                    }
                     for &(root, lo, hi) in &dev_outs {
                         match derived {
                             Some(mark) => {
@@ -214,5 +205,5 @@ pub fn predict(p: &Program, reference: &ProgResult, callback: bool, xfer: Option
         out.push(pred);
     }
     let (staged, failed_transfers) = staging.map_or((0, 0), |s| (s.staged, s.failed));
-    Prediction { ops: out, callbacks, staged, failed_transfers, ambiguous_at }
+    Prediction { ops: out, callbacks, staged, failed_transfers }
 }

@@ -249,3 +249,25 @@ fn abandon_forgets_everything() {
     assert_eq!(q.completed_upto(), 1);
     assert_eq!(q.latest_conflict(&[acc(2, 0, 1, Read)]), None);
 }
+
+#[test]
+fn a_consumer_of_several_failures_hands_on_the_lowest_addressed_mark() {
+    // Two failed requests mark parts of storage 2, the higher part first;
+    // a request reading all of it hands on the mark a read would report
+    // (the lowest-addressed), whatever order the marks were made in.
+    let mut q = CoreQueue::new(4);
+    for range in [(50, 50), (0, 30)] {
+        let mut a = q.access_buffer();
+        a.push(acc(1, 0, 100, Read));
+        a.push(acc(2, range.0, range.1, Write));
+        q.admit(a, "partial producer");
+    }
+    exec(&mut q, "consumer", 2, 3);
+    submit_all(&mut q);
+    assert_eq!(q.complete_head(1004, false).unwrap().status, 1004);
+    assert_eq!(q.complete_head(1006, false).unwrap().status, 1006);
+    assert_eq!(q.failure_in(2, ByteRange::new(0, 100)), Some(1006), "a read reports the lowest-addressed mark");
+    let c = q.complete_head(NRT_SUCCESS, false).unwrap();
+    assert_eq!(c.derived, Some(1006), "the consumer hands on the same mark");
+    assert_eq!(q.failure_in(3, ByteRange::new(0, 1)), Some(1006));
+}
