@@ -106,9 +106,11 @@ export! {
         let rec = checked(s, tensor, buf.is_null() && size > 0)?;
         let view = rec.view();
         let r = view.range(offset as u64, size as u64)?;
-        let phys = view.phys(rec.handle);
-        Ok(s.engine.host_access(&view, r, AccessKind::Read, None, || {
-            if phys == rec.handle { real() } else { on_version!(nrt_tensor_read, s, phys, buf, offset, size) }
+        Ok(s.engine.on_current_version(&rec, view, |view| {
+            let phys = view.phys(rec.handle);
+            s.engine.host_access(view, r, AccessKind::Read, None, || {
+                if phys == rec.handle { real() } else { on_version!(nrt_tensor_read, s, phys, buf, offset, size) }
+            })
         }))
     }
 }
@@ -129,7 +131,7 @@ export! {
         };
         // Staged (when asked for) into the version the tensor has now; a
         // staged write waits for the bytes' readers (it is never renamed).
-        if let Some(st) = s.engine.write_staged(view.phys(rec.handle), offset as u64, &view, r, fill) {
+        if let Some(st) = s.engine.write_staged_current(&rec, &view, r, offset as u64, fill) {
             return Ok(st);
         }
         Ok(s.engine.host_write(&rec, view, r, |phys| {
@@ -146,7 +148,7 @@ export! {
         let r = view.range(offset, size as u64)?;
         // The runtime sets each byte to the value's low byte.
         let fill = |dst: &mut [u8]| dst.fill(value as u8);
-        if let Some(st) = s.engine.write_staged(view.phys(rec.handle), offset, &view, r, fill) {
+        if let Some(st) = s.engine.write_staged_current(&rec, &view, r, offset, fill) {
             return Ok(st);
         }
         Ok(s.engine.host_write(&rec, view, r, |phys| {
@@ -206,6 +208,10 @@ type Part = (TensorView, ByteRange, AccessKind);
 /// nothing in steady state.
 #[derive(Default)]
 struct BatchScratch {
+    /// The batches' tensors, in batch order, and their indices by address
+    /// (the order their renaming locks are taken in).
+    recs: Vec<std::sync::Arc<TensorRecord>>,
+    order: Vec<usize>,
     views: Vec<TensorView>,
     parts: Vec<Part>,
     /// The batches with renamed tensors' current versions in place of their handles.
@@ -222,7 +228,6 @@ fn batch_parts(
     s: &'static Shim,
     batches: *const nrt_tensor_batch_t,
     n: u64,
-    kind: AccessKind,
     scratch: &mut BatchScratch,
 ) -> Result<(), Status> {
     s.engine.check_open()?;
@@ -243,8 +248,22 @@ fn batch_parts(
         }
     }
     for i in 0..n as usize {
-        scratch.views.push(s.engine.tensor(batch(i).tensor as usize)?.view());
+        scratch.recs.push(s.engine.tensor(batch(i).tensor as usize)?);
     }
+    Ok(())
+}
+
+/// The batch's views and accesses (`batch_parts` checked it), taken under
+/// the tensors' renaming locks: the versions they have now.
+fn batch_views(
+    batches: *const nrt_tensor_batch_t,
+    kind: AccessKind,
+    recs: &[std::sync::Arc<TensorRecord>],
+    scratch: &mut BatchScratch,
+) -> Result<(), Status> {
+    // SAFETY: batch_parts checked the array and each batch's ops.
+    let batch = |i: usize| unsafe { &*batches.add(i) };
+    scratch.views.extend(recs.iter().map(|r| r.view()));
     for (i, view) in scratch.views.iter().enumerate() {
         // SAFETY: checked in the first pass.
         for op in unsafe { batch_ops(batch(i)) } {
@@ -265,33 +284,65 @@ fn batch_call(
     call: impl FnOnce(*const nrt_tensor_batch_t) -> Status,
 ) -> Status {
     crate::scratch::with(&BATCH_SCRATCH, |scratch| {
+        scratch.recs.clear();
         scratch.views.clear();
         scratch.parts.clear();
         scratch.redirected.clear();
-        let st = match batch_parts(s, batches, n, kind, scratch) {
+        let st = match batch_parts(s, batches, n, scratch) {
             Ok(()) => {
-                // SAFETY: n batches, checked by batch_parts.
-                let own = |i: usize| unsafe { (*batches.add(i)).tensor } as usize;
-                let redirect = scratch.views.iter().enumerate().any(|(i, v)| v.phys(own(i)) != own(i));
-                if redirect {
-                    for (i, v) in scratch.views.iter().enumerate() {
-                        // SAFETY: as above.
-                        let mut b = unsafe { *batches.add(i) };
-                        b.tensor = v.phys(own(i)) as *const nrt_tensor_t;
-                        scratch.redirected.push(b);
-                    }
-                }
-                let ptr = if redirect { scratch.redirected.as_ptr() } else { batches };
-                s.engine.host_accesses(&scratch.parts, || call(ptr))
+                // Every tensor's renaming lock, held to the end of the call (as
+                // nrt_tensor_write holds its one): no other thread renames one
+                // or brings it home (nrt_get_hbm_mmap_va) between the choice of
+                // its version and the runtime's call on it.
+                let BatchScratch { recs, order, .. } = &mut *scratch;
+                order.clear();
+                order.extend(0..recs.len());
+                order.sort_unstable_by_key(|&i| std::sync::Arc::as_ptr(&recs[i]) as usize);
+                let (recs, order) = (std::mem::take(recs), std::mem::take(order));
+                let (mut st, mut call) = (NRT_SUCCESS, Some(call));
+                crate::scheduler::with_versions_locked(&recs, &order, &mut || {
+                    st = batch_locked(s, batches, kind, &recs, scratch, &mut call);
+                });
+                (scratch.recs, scratch.order) = (recs, order);
+                st
             }
             Err(st) => st,
         };
-        // Drop the views (their storage references) now; keep the capacity.
+        // Drop the records and views (their storage references) now; keep the capacity.
+        scratch.recs.clear();
         scratch.views.clear();
         scratch.parts.clear();
         scratch.redirected.clear();
         st
     })
+}
+
+/// The body of a batch call under its tensors' renaming locks.
+fn batch_locked(
+    s: &'static Shim,
+    batches: *const nrt_tensor_batch_t,
+    kind: AccessKind,
+    recs: &[std::sync::Arc<TensorRecord>],
+    scratch: &mut BatchScratch,
+    call: &mut Option<impl FnOnce(*const nrt_tensor_batch_t) -> Status>,
+) -> Status {
+    if let Err(st) = batch_views(batches, kind, recs, scratch) {
+        return st;
+    }
+    let Some(call) = call.take() else { return NRT_SUCCESS };
+    // SAFETY: n batches, checked by batch_parts.
+    let own = |i: usize| unsafe { (*batches.add(i)).tensor } as usize;
+    let redirect = scratch.views.iter().enumerate().any(|(i, v)| v.phys(own(i)) != own(i));
+    if redirect {
+        for (i, v) in scratch.views.iter().enumerate() {
+            // SAFETY: as above.
+            let mut b = unsafe { *batches.add(i) };
+            b.tensor = v.phys(own(i)) as *const nrt_tensor_t;
+            scratch.redirected.push(b);
+        }
+    }
+    let ptr = if redirect { scratch.redirected.as_ptr() } else { batches };
+    s.engine.host_accesses(&scratch.parts, || call(ptr))
 }
 
 export! {

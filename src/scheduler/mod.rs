@@ -25,6 +25,7 @@ pub mod transfer;
 mod wait;
 
 pub use fork::ForkHeld;
+pub use rename::with_versions_locked;
 
 use std::cell::RefCell;
 use std::ffi::CString;

@@ -71,6 +71,56 @@ impl<D: Device> Engine<D> {
         st
     }
 
+    /// A staged write (stage.rs) into the version the tensor has when the
+    /// transfer is issued, under the tensor's lock as `host_write`: another
+    /// thread bringing it home meanwhile (nrt_get_hbm_mmap_va, a shed) would
+    /// otherwise leave the transfer writing a version that is no longer the
+    /// tensor's, and the bytes lost. None: not staged (see `write_staged`).
+    pub fn write_staged_current(
+        &'static self,
+        rec: &TensorRecord,
+        view: &TensorView,
+        range: ByteRange,
+        offset: u64,
+        fill: impl FnMut(&mut [u8]),
+    ) -> Option<Status> {
+        if !self.may_stage(range.end - range.start) {
+            return None;
+        }
+        let v = rec.versions.lock();
+        let current;
+        let view = if v.home.is_some() {
+            current = rec.view();
+            &current
+        } else {
+            view
+        };
+        let st = self.write_staged(view.phys(rec.handle), offset, view, range, fill);
+        drop(v);
+        st
+    }
+
+    /// Runs `f` on the tensor's place: as it is when the tensor is at home
+    /// (nothing can move it then but a write of the program's, which holds
+    /// the lock), else under the tensor's lock, with the version it has
+    /// then, so that no other thread brings it home and recycles that
+    /// version while `f` reads it.
+    #[inline]
+    pub fn on_current_version<R>(
+        &'static self,
+        rec: &TensorRecord,
+        view: TensorView,
+        f: impl FnOnce(&TensorView) -> R,
+    ) -> R {
+        if view.phys(rec.handle) == rec.handle {
+            return f(&view);
+        }
+        let v = rec.versions.lock();
+        let r = f(&rec.view());
+        drop(v);
+        r
+    }
+
     /// Whether a write of `range` would be renamed if renaming allows it
     /// (renaming on, and a pending request conflicts with it).
     pub fn would_rename(&'static self, view: &TensorView, range: ByteRange) -> bool {
@@ -322,4 +372,27 @@ impl<D: Device> Engine<D> {
     pub fn spare_bytes(&'static self) -> u64 {
         self.cores().iter().map(|c| c.pool.lock().held()).sum()
     }
+}
+
+/// Runs `f` holding the renaming locks of `recs` (each once, in the order of
+/// `order`: their indices sorted by address, so that two callers never wait
+/// for each other's), as `host_write` holds one: meanwhile no other thread
+/// renames these tensors or brings them home. Recursive, so that the guards
+/// live on the stack (a call allocates nothing).
+pub fn with_versions_locked(recs: &[Arc<TensorRecord>], order: &[usize], f: &mut dyn FnMut()) {
+    fn from(recs: &[Arc<TensorRecord>], order: &[usize], prev: *const TensorRecord, f: &mut dyn FnMut()) {
+        match order.split_first() {
+            None => f(),
+            Some((&i, rest)) => {
+                let r = Arc::as_ptr(&recs[i]);
+                if std::ptr::eq(r, prev) {
+                    // The same tensor twice in one batch: locked once.
+                    return from(recs, rest, prev, f);
+                }
+                let _held = recs[i].versions.lock();
+                from(recs, rest, r, f)
+            }
+        }
+    }
+    from(recs, order, std::ptr::null(), f)
 }

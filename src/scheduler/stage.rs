@@ -13,6 +13,12 @@ use crate::tracker::StorageId;
 
 impl<D: Device> Engine<D> {
     /// Whether transfers may run asynchronously at all.
+    /// Whether a write of `n` bytes may be staged at all (no lock taken).
+    #[inline]
+    pub fn may_stage(&'static self, n: u64) -> bool {
+        n != 0 && n <= self.config.stage_max_bytes && self.stages()
+    }
+
     fn stages(&'static self) -> bool {
         self.config.stage && self.config.mode == Mode::Async && self.device.can_transfer()
     }
@@ -37,8 +43,9 @@ impl<D: Device> Engine<D> {
         }
         let storage = view.storage.as_ref()?;
         storage.core?;
-        if storage.host_visible.load(Ordering::Acquire) {
-            // The program may look at the bytes through its address at once.
+        if storage.host_visible.load(Ordering::Acquire) || self.all_exposed() {
+            // The program may look at the bytes through its address at once
+            // (its own, or the mapping of every bank: nrt_get_hbm_mmap_va).
             return None;
         }
         self.wait_pending(view, range, AccessKind::Write, None);
