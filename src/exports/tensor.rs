@@ -106,8 +106,7 @@ export! {
         let rec = checked(s, tensor, buf.is_null() && size > 0)?;
         let view = rec.view();
         let r = view.range(offset as u64, size as u64)?;
-        Ok(s.engine.on_current_version(&rec, view, |view| {
-            let phys = view.phys(rec.handle);
+        Ok(s.engine.on_current_version(&rec, view, |view, phys| {
             s.engine.host_access(view, r, AccessKind::Read, None, || {
                 if phys == rec.handle { real() } else { on_version!(nrt_tensor_read, s, phys, buf, offset, size) }
             })

@@ -105,19 +105,26 @@ impl<D: Device> Engine<D> {
     /// the lock), else under the tensor's lock, with the version it has
     /// then, so that no other thread brings it home and recycles that
     /// version while `f` reads it.
-    #[inline]
+    /// `f` gets the view and the runtime handle of the version's bytes.
+    #[inline(always)]
     pub fn on_current_version<R>(
         &'static self,
         rec: &TensorRecord,
         view: TensorView,
-        f: impl FnOnce(&TensorView) -> R,
+        f: impl FnOnce(&TensorView, Handle) -> R,
     ) -> R {
-        if view.phys(rec.handle) == rec.handle {
-            return f(&view);
-        }
-        let v = rec.versions.lock();
-        let r = f(&rec.view());
-        drop(v);
+        let phys = view.phys(rec.handle);
+        // One call of `f` (so that it is inlined on the common path).
+        let (held, view, phys) = if phys == rec.handle {
+            (None, view, phys)
+        } else {
+            let held = rec.versions.lock();
+            let view = rec.view();
+            let phys = view.phys(rec.handle);
+            (Some(held), view, phys)
+        };
+        let r = f(&view, phys);
+        drop(held);
         r
     }
 
