@@ -304,14 +304,17 @@ impl Drop for Mem {
     }
 }
 
+/// Adds 1 to an eventfd we own.
+pub fn signal(fd: i32) {
+    let one: u64 = 1;
+    // SAFETY: plain syscall on an fd we own; 8 readable bytes.
+    let _ = unsafe { libc::write(fd, &one as *const u64 as *const c_void, 8) };
+}
+
 /// Adds 1 to an eventfd (our own dup of it) and closes it.
 pub fn signal_and_close(fd: i32) {
-    let one: u64 = 1;
-    // SAFETY: plain syscalls on an fd we own.
-    unsafe {
-        let _ = libc::write(fd, &one as *const u64 as *const c_void, 8);
-        libc::close(fd);
-    }
+    signal(fd);
+    close_fd(fd);
 }
 
 /// dup(2) with CLOEXEC; None on failure.

@@ -11,21 +11,53 @@ use crate::raw;
 /// which closes its copies of them, never closes anything else.
 pub(super) static NOTIFY_FDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-/// Signals and closes a registered private eventfd (see NOTIFY_FDS).
+/// Signals and closes a registered private eventfd (see NOTIFY_FDS). The
+/// signal is sent outside the lock: the thread it wakes often preempts this
+/// one, and its next call (another registration) needs the lock. The fd stays
+/// listed until it is closed, so a fork meanwhile still closes the child's copy.
 pub(super) fn signal_notify_fd(fd: i32) {
+    raw::signal(fd);
     let mut fds = NOTIFY_FDS.lock();
     if let Some(i) = fds.iter().position(|&f| f == fd) {
         fds.swap_remove(i);
     }
-    raw::signal_and_close(fd);
+    raw::close_fd(fd);
 }
 
-/// Signals a registered XU eventfd (our dup, in NOTIFY_FDS) and keeps it: adds 1
-/// through a transient dup, under NOTIFY_FDS so that no fork copies the dup.
-pub(super) fn signal_xu_fd(fd: i32) {
-    let _fds = NOTIFY_FDS.lock();
-    if let Some(d) = raw::dup_cloexec(fd) {
-        raw::signal_and_close(d);
+/// A transient dup of a registered XU eventfd (ours, in NOTIFY_FDS), itself
+/// listed in NOTIFY_FDS so that a fork before it is signalled closes the
+/// child's copy; signal it with [`signal_notify_fd`].
+pub(super) fn dup_xu_fd(fd: i32) -> Option<i32> {
+    let mut fds = NOTIFY_FDS.lock();
+    let d = raw::dup_cloexec(fd)?;
+    fds.push(d);
+    Some(d)
+}
+
+/// The eventfds one completion signals, gathered under the queue's lock and
+/// signalled after it (usually one or two: no allocation for up to 8).
+#[derive(Default)]
+pub(super) struct DueFds {
+    few: [i32; 8],
+    n: usize,
+    more: Vec<i32>,
+}
+
+impl DueFds {
+    pub(super) fn push(&mut self, fd: i32) {
+        if self.n < self.few.len() {
+            self.few[self.n] = fd;
+            self.n += 1;
+        } else {
+            self.more.push(fd);
+        }
+    }
+
+    /// Signals and closes every fd (see [`signal_notify_fd`]).
+    pub(super) fn signal(self) {
+        for &fd in self.few[..self.n].iter().chain(&self.more) {
+            signal_notify_fd(fd);
+        }
     }
 }
 
