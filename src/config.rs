@@ -273,6 +273,13 @@ impl Config {
 pub static TEST_PANIC: once_cell::sync::Lazy<Option<String>> =
     once_cell::sync::Lazy::new(|| std::env::var("NRT_SHIM_TEST_PANIC").ok().filter(|v| !v.is_empty()));
 
+/// `NRT_SHIM_TEST_SKIP_ARM=1`: a test hook that makes the completion thread
+/// register nothing with the runtime, so that it learns of completions only
+/// when its waits run out, to prove the `late_completions` counter sees a
+/// missed registration. Never set it in production.
+pub static TEST_SKIP_ARM: once_cell::sync::Lazy<bool> =
+    once_cell::sync::Lazy::new(|| std::env::var("NRT_SHIM_TEST_SKIP_ARM").is_ok_and(|v| v == "1"));
+
 /// `NRT_SHIM_TEST_SKIP_WAIT=N`: a test hook that makes the N-th host read
 /// (1-based, in the process) skip its wait for the requests that write those
 /// bytes, to prove `nrt-shim verify` catches a missing wait. Never set it in

@@ -45,9 +45,12 @@ pub enum Counter {
     RenameWaitExposed,
     RenameBroughtHome,
     RenamedPartialWrites,
+    /// Completions the completion thread found only after its wait ran out
+    /// with no signal: a registration missed (0 when waking works).
+    LateCompletions,
 }
 
-const NAMES: [&str; 20] = [
+const NAMES: [&str; 21] = [
     "executions",
     "host_executions",
     "failed_requests",
@@ -68,11 +71,12 @@ const NAMES: [&str; 20] = [
     "rename_waited_exposed_or_output",
     "rename_brought_home",
     "renamed_partial_writes",
+    "late_completions",
 ];
 
-pub struct Counters([AtomicU64; 20]);
+pub struct Counters([AtomicU64; 21]);
 
-pub static COUNTERS: Counters = Counters([const { AtomicU64::new(0) }; 20]);
+pub static COUNTERS: Counters = Counters([const { AtomicU64::new(0) }; 21]);
 
 impl Counters {
     pub fn add(&self, c: Counter, n: u64) {

@@ -105,3 +105,31 @@ fn text_stats_go_to_stderr_once() {
     assert!(run.stderr.lines().filter(|l| l.contains("stats:")).all(|l| l.starts_with("nrt-async-shim: ")));
     assert!(run.stderr.contains("nrt_execute"));
 }
+
+/// The completion thread registers with the runtime only the requests it waits
+/// for (one per unit), not each request at submission. If it ever waited for one
+/// it had not registered, it would learn of that completion only when its wait
+/// ran out (50 ms): `late_completions` counts those. With direct waiting off,
+/// every completion of both cores is the thread's to find; none may be late, on
+/// either generation. The control (the thread registers nothing) proves the
+/// counter sees a miss.
+#[test]
+fn the_completion_thread_is_signalled_for_every_completion() {
+    let _machine = support::shared_machine();
+    let late = |gen: Gen, tag: &str, extra: &[(&str, &str)]| {
+        let stats_path = temp(&format!("late-{tag}.json"));
+        let run = Run::new("tests/legacy/p6_two_cores.c", Mode::Preload, gen)
+            .args(&["12"])
+            .env("NRT_SHIM_DIRECT_WAIT", "0")
+            .env("NRT_SHIM_STATS", stats_path.to_str().unwrap())
+            .envs(extra)
+            .run();
+        run.assert_ok().assert_no_hazards();
+        let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+        assert!(stats["counters"]["executions"].as_u64().unwrap() >= 24, "{stats}");
+        stats["counters"]["late_completions"].as_u64().expect("a late_completions counter")
+    };
+    assert_eq!(late(Gen::V3, "v3", &[]), 0, "v3: a completion the thread was not signalled for");
+    assert_eq!(late(Gen::V2, "v2", &[]), 0, "v2: a completion the thread was not signalled for");
+    assert!(late(Gen::V3, "control", &[("NRT_SHIM_TEST_SKIP_ARM", "1")]) > 0, "the counter cannot see a miss");
+}

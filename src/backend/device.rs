@@ -43,6 +43,10 @@ type BackendHeld = (MutexGuard<'static, Vec<(u64, Status)>>, MutexGuard<'static,
 
 thread_local! {
     static WAIT_FD: ThreadEventFd = const { ThreadEventFd(Cell::new((-1, 0))) };
+    /// The requests the completion thread registered its eventfd for (see
+    /// `RealDevice::arm`); only that thread waits with it, and a forked child
+    /// or a restarted thread starts with none.
+    static ARMED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
     /// The backend's locks, held by the forking thread across fork.
     static FORK_HELD: RefCell<Option<BackendHeld>> = const { RefCell::new(None) };
 }
@@ -110,22 +114,50 @@ impl RealDevice {
         }
     }
 
-    /// What a schedule call's status means; a queued request's completion
-    /// is signalled on our eventfd where the runtime can.
+    /// What a schedule call's status means. Nothing is registered for the
+    /// request here: the completion thread registers the few it waits for
+    /// (`wait_any`), so a submission costs the caller one runtime call.
     fn outcome(&self, st: NRT_STATUS, seq: nrta_seq_t) -> SubmitOutcome {
         match st {
-            NRT_SUCCESS => {
-                if self.signal == CompletionSignal::EventFd {
-                    if let Some(reg) = self.rt.nrta_event_register_seq_id_completion {
-                        // SAFETY: our eventfd, open for the process lifetime.
-                        unsafe { reg(seq, self.completion_fd.load(Ordering::Relaxed)) };
-                    }
-                }
-                SubmitOutcome::Queued { device_seq: seq }
-            }
+            NRT_SUCCESS => SubmitOutcome::Queued { device_seq: seq },
             NRT_QUEUE_FULL => SubmitOutcome::QueueFull,
             other => SubmitOutcome::Refused(other),
         }
+    }
+}
+
+impl RealDevice {
+    /// Registers the completion thread's eventfd for each of `device_seqs`
+    /// (the requests it waits for: one per unit) not registered yet. Only
+    /// these are registered, not every request at its submission: requests
+    /// of one unit complete in order, so the oldest one's signal is the one
+    /// that matters, and a submission stays one runtime call. A registration
+    /// lasts until its request completes; the list forgets the requests no
+    /// longer waited for (completed: the thread retires in order). A request
+    /// that completed before its registration is signalled at once (ABI).
+    /// Returns false if the runtime refused one.
+    fn arm(&self, device_seqs: &[u64], completion_fd: c_int) -> bool {
+        let Some(reg) = self.rt.nrta_event_register_seq_id_completion else { return false };
+        if *crate::config::TEST_SKIP_ARM {
+            return true;
+        }
+        ARMED.with(|a| {
+            let mut armed = a.borrow_mut();
+            armed.retain(|s| device_seqs.contains(s));
+            let mut all = true;
+            for &seq in device_seqs {
+                if armed.contains(&seq) {
+                    continue;
+                }
+                // SAFETY: our eventfd, open for the process lifetime.
+                if unsafe { reg(seq, completion_fd) } == NRT_SUCCESS {
+                    armed.push(seq);
+                } else {
+                    all = false;
+                }
+            }
+            all
+        })
     }
 }
 
@@ -208,18 +240,21 @@ impl Device for RealDevice {
         }
     }
 
-    fn wait_any(&self, device_seqs: &[u64], attempt: u32) {
+    fn wait_any(&self, device_seqs: &[u64], attempt: u32) -> bool {
         match self.signal {
             CompletionSignal::EventFd => {
                 let (completion_fd, wake_fd) =
                     (self.completion_fd.load(Ordering::Relaxed), self.wake_fd.load(Ordering::Relaxed));
+                let armed = self.arm(device_seqs, completion_fd);
                 let mut fds = [
                     libc::pollfd { fd: completion_fd, events: libc::POLLIN, revents: 0 },
                     libc::pollfd { fd: wake_fd, events: libc::POLLIN, revents: 0 },
                 ];
-                poll_fds(&mut fds, 50_000_000);
+                // A request the runtime would not register is looked at again soon.
+                let woken = poll_fds(&mut fds, if armed { 50_000_000 } else { 1_000_000 });
                 drain_fd(completion_fd);
                 drain_fd(wake_fd);
+                woken
             }
             CompletionSignal::CompletionHandle => {
                 let get = self.rt.nrta_get_completion_handle.expect("checked in new()");
@@ -234,12 +269,13 @@ impl Device for RealDevice {
                 let n = fds.len();
                 let wake_fd = self.wake_fd.load(Ordering::Relaxed);
                 fds.push(libc::pollfd { fd: wake_fd, events: libc::POLLIN, revents: 0 });
-                poll_fds(&mut fds, 50_000_000);
+                let woken = poll_fds(&mut fds, 50_000_000);
                 for p in &fds[..n] {
                     // SAFETY: fds the runtime gave us to close.
                     unsafe { libc::close(p.fd) };
                 }
                 drain_fd(wake_fd);
+                woken
             }
             CompletionSignal::Polling => {
                 // Spin briefly (completions often come within microseconds of
@@ -253,6 +289,8 @@ impl Device for RealDevice {
                     poll_fds(&mut fds, ns);
                     drain_fd(wake_fd);
                 }
+                // Polling: a completion is found by looking, never late.
+                true
             }
         }
     }

@@ -19,10 +19,11 @@ pub(super) fn drain_fd(fd: c_int) {
 }
 
 /// Waits on fds for up to `ns` nanoseconds.
-pub(super) fn poll_fds(fds: &mut [libc::pollfd], ns: u64) {
+/// Returns whether an fd became ready (false: the timeout, or an error).
+pub(super) fn poll_fds(fds: &mut [libc::pollfd], ns: u64) -> bool {
     let ts = libc::timespec { tv_sec: (ns / 1_000_000_000) as _, tv_nsec: (ns % 1_000_000_000) as _ };
     // SAFETY: valid pollfd array and timespec; no signal mask change.
-    unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as _, &ts, std::ptr::null()) };
+    unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as _, &ts, std::ptr::null()) > 0 }
 }
 
 /// An application thread's own eventfd, for direct waiting (v3): taken on

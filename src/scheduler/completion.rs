@@ -106,14 +106,6 @@ pub struct ForkHeld {
     _starting: MutexGuard<'static, ()>,
 }
 
-/// The request core `c` waits for on the device, if any.
-pub(super) fn head_on_device<D: Device>(engine: &'static Engine<D>, c: u32) -> Option<u64> {
-    match head(engine, c) {
-        Head::OnDevice { device_seq, .. } => Some(device_seq),
-        _ => None,
-    }
-}
-
 fn head<D: Device>(engine: &'static Engine<D>, c: u32) -> Head {
     head_of(&engine.core(c).q.lock())
 }
@@ -210,18 +202,28 @@ fn run<D: Device>(engine: &'static Engine<D>) {
     let ctl = &engine.thread;
     let mut waiting: Vec<u64> = Vec::with_capacity(engine.ncores() as usize);
     let mut attempt = 0u32;
+    // The last wait ran out without a signal.
+    let mut late = false;
     while !ctl.stop.load(Ordering::SeqCst) {
         waiting.clear();
         let mut progressed = false;
+        let mut contended = false;
         for c in 0..engine.ncores() {
             match retire_completed(engine, c, false) {
                 Some((p, w)) => {
                     progressed |= p;
                     waiting.extend(w);
+                    // A transfer completing lets a held request go to the
+                    // device: watch it too, even while the head runs.
+                    if let Some(t) = engine.first_transfer_on_device(c).filter(|&t| Some(t) != w) {
+                        waiting.push(t);
+                    }
                 }
                 // An application thread is retiring this core; it looks again
-                // for us. Keep watching its head.
-                None => waiting.extend(head_on_device(engine, c)),
+                // for us. Its head is about to change (the one seen now may
+                // have completed, its signal already taken): look again soon
+                // rather than wait for it.
+                None => contended = true,
             }
         }
         // A request refused for a full queue holding none of ours: retry it
@@ -236,7 +238,22 @@ fn run<D: Device>(engine: &'static Engine<D>) {
             }
         }
         if progressed {
+            if late {
+                COUNTERS.add(Counter::LateCompletions, 1);
+            }
+            late = false;
             attempt = 0;
+            continue;
+        }
+        late = false;
+        if contended {
+            // The other thread holds the gate for a few microseconds.
+            if attempt < 4 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            attempt = attempt.saturating_add(1);
             continue;
         }
         if stalled {
@@ -252,7 +269,7 @@ fn run<D: Device>(engine: &'static Engine<D>) {
             let has_work = || (0..engine.ncores()).any(|c| engine.core(c).q.lock().has_device_work());
             ctl.bell.sleep(has_work, IDLE_SLEEP);
         } else {
-            engine.device.wait_any(&waiting, attempt);
+            late = !engine.device.wait_any(&waiting, attempt);
             attempt = attempt.saturating_add(1);
         }
     }

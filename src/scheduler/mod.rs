@@ -76,7 +76,9 @@ pub trait Device: Send + Sync + 'static {
     fn status_of(&self, core: u32, device_seq: u64, status_slot: &AtomicU32) -> Status;
     /// Blocks until one of these requests may have completed, a wake-up, or
     /// the timeout. `attempt` counts the waits since the last progress.
-    fn wait_any(&self, device_seqs: &[u64], attempt: u32);
+    /// Returns false if the wait ran out without a signal where the runtime
+    /// signals completions (a completion found after it was late).
+    fn wait_any(&self, device_seqs: &[u64], attempt: u32) -> bool;
     /// Ends a wait_any early.
     fn wake(&self);
     /// Whether [`wait_for`](Self::wait_for) works: an application thread can

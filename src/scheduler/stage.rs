@@ -229,6 +229,14 @@ impl<D: Device> Engine<D> {
         self.transfer_to_watch_now(c, head)
     }
 
+    /// The oldest of core `c`'s transfers on the device, if it has any.
+    pub(super) fn first_transfer_on_device(&'static self, c: u32) -> Option<u64> {
+        if !self.core(c).has_transfers() {
+            return None;
+        }
+        self.core(c).q.lock().transfers.first_on_device()
+    }
+
     #[inline(never)]
     fn transfer_to_watch_now(&'static self, c: u32, head: Option<u64>) -> Option<u64> {
         let q = self.core(c).q.lock();

@@ -119,8 +119,9 @@ impl Device for Fake {
     fn status_of(&self, _core: u32, seq: u64, _slot: &AtomicU32) -> Status {
         self.st.lock().statuses.get(&seq).copied().unwrap_or(NRT_SUCCESS)
     }
-    fn wait_any(&self, _seqs: &[u64], _attempt: u32) {
+    fn wait_any(&self, _seqs: &[u64], _attempt: u32) -> bool {
         std::thread::sleep(Duration::from_micros(200));
+        true
     }
     fn wake(&self) {}
     fn can_wait_for(&self) -> bool {
