@@ -18,6 +18,7 @@ mod profile;
 mod shim_api;
 mod sync_points;
 mod tensor;
+mod tensor_batch;
 mod tensor_set;
 
 use std::sync::atomic::{AtomicBool, Ordering};

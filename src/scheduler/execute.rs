@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::*;
 
+mod lookup;
 mod versions;
 
 impl<D: Device> Engine<D> {
@@ -36,122 +37,6 @@ impl<D: Device> Engine<D> {
         match r {
             Ok(st) | Err(st) => st,
         }
-    }
-
-    /// The records of the request's handles and its sets' tensors (into
-    /// `s.tensors`, `s.in_handles`, `s.out_handles`): from the thread's cache
-    /// when the same handles were resolved at the registries' current
-    /// generations (no handle, set member or model changed since), else
-    /// checked in the runtime's order and cached.
-    #[inline]
-    fn lookup(&'static self, s: &mut Scratch, model: Handle, input: Handle, output: Handle) -> Result<Handles, Status> {
-        self.check_open()?;
-        let gens = [self.models.generation(), self.sets.generation(), self.tensors.generation()];
-        // The engine too: tests run several on one thread.
-        let key = [self as *const Self as usize, model, input, output];
-        s.hit = s.cache.iter().position(|c| c.key == key && c.gens == gens);
-        if let Some(hit) = s.hit.map(|i| &s.cache[i]) {
-            s.tensors.extend(hit.tensors.iter().cloned());
-            s.in_handles.extend_from_slice(&hit.in_handles);
-            s.out_handles.extend_from_slice(&hit.out_handles);
-            return Ok((hit.model.clone(), hit.in_set.clone(), hit.out_set.clone()));
-        }
-        let (m, in_set, out_set) = self.check_handles(model, input, output)?;
-        self.resolve_tensors(s, &m, &in_set, &out_set)?;
-        let entry = Resolved {
-            key,
-            gens,
-            model: m.clone(),
-            in_set: in_set.clone(),
-            out_set: out_set.clone(),
-            tensors: s.tensors.clone(),
-            in_handles: s.in_handles.clone(),
-            out_handles: s.out_handles.clone(),
-            mirrors: None,
-        };
-        // Entries of older generations can never hit again: drop them (and
-        // the records they hold) now. Else replace the oldest entry (a program
-        // alternating a few sets hits every time).
-        s.cache.retain(|c| c.gens == gens);
-        if s.cache.len() < CACHED_LOOKUPS {
-            s.cache.push(entry);
-        } else {
-            let i = s.next_victim % CACHED_LOOKUPS;
-            s.cache[i] = entry;
-            s.next_victim = i + 1;
-        }
-        Ok((m, in_set, out_set))
-    }
-
-    /// For an execution the runtime judges itself (`nrt_execute_repeat` with a
-    /// bad count): the runtime checks the handles of the model's named tensors
-    /// first, and a tensor the program freed may still be the runtime's (its
-    /// free deferred), so those are the shim's to reject. Only for a model the
-    /// shim has described already (describing one costs a runtime call, which
-    /// may log).
-    pub fn check_named_tensors(&'static self, model: Handle, input: Handle, output: Handle) -> Result<(), Status> {
-        self.check_open()?;
-        let Some(m) = self.models.get(model) else { return Ok(()) };
-        for (set, decl) in [(input, &m.inputs), (output, &m.outputs)] {
-            let Some(set) = self.sets.get(set) else { continue };
-            let named: Vec<Handle> = {
-                let contents = set.contents.lock();
-                decl.iter().filter_map(|t| contents.get(&t.name)).collect()
-            };
-            for h in named {
-                self.tensor(h)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The runtime's first checks of an execution: the state, NULL handles,
-    /// then the model and the two sets (this is the contract; the export
-    /// only forwards the pointers).
-    #[inline]
-    fn check_handles(&'static self, model: Handle, input: Handle, output: Handle) -> Result<Handles, Status> {
-        self.check_open()?;
-        for (h, what) in [(model, "model"), (input, "input set"), (output, "output set")] {
-            if h == 0 {
-                return Err(observe::reject(NRT_INVALID, format_args!("{what} is NULL")));
-            }
-        }
-        Ok((self.model(model)?, self.set_record(input)?, self.set_record(output)?))
-    }
-
-    /// The handles of every named tensor of the sets (NRT_INVALID_HANDLE),
-    /// then their presence (NRT_INVALID), in the runtime's order, so that a
-    /// program gets the status it got before; fills `s.tensors` and the
-    /// handle lists.
-    fn resolve_tensors(
-        &'static self,
-        s: &mut Scratch,
-        m: &ModelRecord,
-        in_set: &SetRecord,
-        out_set: &SetRecord,
-    ) -> Result<(), Status> {
-        let decls = [(in_set, &m.inputs, AccessKind::Read), (out_set, &m.outputs, AccessKind::Write)];
-        let mut missing = None;
-        for (set, decl, kind) in decls {
-            let contents = set.contents.lock();
-            for t in decl.iter() {
-                match contents.get(&t.name) {
-                    Some(h) => {
-                        s.tensors.push((self.tensor(h)?, kind));
-                        match kind {
-                            AccessKind::Read => s.in_handles.push(h),
-                            AccessKind::Write => s.out_handles.push(h),
-                        }
-                    }
-                    None => missing = missing.or(Some((&t.name, kind))),
-                }
-            }
-        }
-        if let Some((name, kind)) = missing {
-            let (role, name) = (role(kind), name.to_string_lossy());
-            return Err(observe::reject(NRT_INVALID, format_args!("the {role} set has no tensor named '{name}'")));
-        }
-        Ok(())
     }
 
     /// The checks of the request's tensors (resolved by [`lookup`](Self::lookup))
@@ -456,31 +341,10 @@ struct Scratch {
     in_handles: Vec<Handle>,
     out_handles: Vec<Handle>,
     /// The thread's last few resolved executions (see `Engine::lookup`).
-    cache: Vec<Resolved>,
+    cache: Vec<lookup::Resolved>,
     next_victim: usize,
     /// The cache entry this call's lookup hit, if any.
     hit: Option<usize>,
-}
-
-/// Executions a thread keeps resolved: enough for double- and triple-buffered
-/// loops over a few models.
-const CACHED_LOOKUPS: usize = 4;
-
-/// One execution's handles resolved to records, valid while the registries'
-/// generations are `gens` (models, sets, tensors).
-struct Resolved {
-    /// The engine's address, the model, the input and the output set.
-    key: [usize; 4],
-    gens: [u64; 3],
-    model: Arc<ModelRecord>,
-    in_set: Arc<SetRecord>,
-    out_set: Arc<SetRecord>,
-    tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
-    in_handles: Vec<Handle>,
-    out_handles: Vec<Handle>,
-    /// The mirror sets the last execution of these handles ran on (see
-    /// `Engine::mirrors_of`).
-    mirrors: Option<(Arc<Mirror>, Arc<Mirror>)>,
 }
 
 impl Scratch {
@@ -495,11 +359,4 @@ impl Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-fn role(kind: AccessKind) -> &'static str {
-    match kind {
-        AccessKind::Read => "input",
-        AccessKind::Write => "output",
-    }
 }
