@@ -135,30 +135,44 @@ impl RealDevice {
     /// lasts until its request completes; the list forgets the requests no
     /// longer waited for (completed: the thread retires in order). A request
     /// that completed before its registration is signalled at once (ABI).
-    /// Returns false if the runtime refused one.
-    fn arm(&self, device_seqs: &[u64], completion_fd: c_int) -> bool {
-        let Some(reg) = self.rt.nrta_event_register_seq_id_completion else { return false };
+    /// Returns how long to wait for the signal: 50 ms if all are registered;
+    /// 1 ms if the runtime refused one; 50 us (and a timeout is not late) if
+    /// one registered earlier completed since (its signal was taken by that
+    /// wait's drain: another thread is retiring it, and the next look sees).
+    fn arm(&self, device_seqs: &[u64], completion_fd: c_int) -> Arming {
+        let Some(reg) = self.rt.nrta_event_register_seq_id_completion else { return Arming::Refused };
         if *crate::config::TEST_SKIP_ARM {
-            return true;
+            return Arming::All;
         }
         ARMED.with(|a| {
             let mut armed = a.borrow_mut();
             armed.retain(|s| device_seqs.contains(s));
-            let mut all = true;
+            let mut arming = Arming::All;
             for &seq in device_seqs {
                 if armed.contains(&seq) {
+                    if self.is_completed(seq) != Ok(false) {
+                        return Arming::Stale;
+                    }
                     continue;
                 }
                 // SAFETY: our eventfd, open for the process lifetime.
                 if unsafe { reg(seq, completion_fd) } == NRT_SUCCESS {
                     armed.push(seq);
                 } else {
-                    all = false;
+                    arming = Arming::Refused;
                 }
             }
-            all
+            arming
         })
     }
+}
+
+/// What `RealDevice::arm` did (how long the completion thread then waits).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arming {
+    All,
+    Refused,
+    Stale,
 }
 
 impl Device for RealDevice {
@@ -245,16 +259,20 @@ impl Device for RealDevice {
             CompletionSignal::EventFd => {
                 let (completion_fd, wake_fd) =
                     (self.completion_fd.load(Ordering::Relaxed), self.wake_fd.load(Ordering::Relaxed));
-                let armed = self.arm(device_seqs, completion_fd);
+                let arming = self.arm(device_seqs, completion_fd);
                 let mut fds = [
                     libc::pollfd { fd: completion_fd, events: libc::POLLIN, revents: 0 },
                     libc::pollfd { fd: wake_fd, events: libc::POLLIN, revents: 0 },
                 ];
-                // A request the runtime would not register is looked at again soon.
-                let woken = poll_fds(&mut fds, if armed { 50_000_000 } else { 1_000_000 });
+                let ns = match arming {
+                    Arming::All => 50_000_000,
+                    Arming::Refused => 1_000_000,
+                    Arming::Stale => 50_000,
+                };
+                let woken = poll_fds(&mut fds, ns);
                 drain_fd(completion_fd);
                 drain_fd(wake_fd);
-                woken
+                woken || arming == Arming::Stale
             }
             CompletionSignal::CompletionHandle => {
                 let get = self.rt.nrta_get_completion_handle.expect("checked in new()");

@@ -106,6 +106,14 @@ pub struct ForkHeld {
     _starting: MutexGuard<'static, ()>,
 }
 
+/// The request core `c` waits for on the device, if any.
+fn head_on_device<D: Device>(engine: &'static Engine<D>, c: u32) -> Option<u64> {
+    match head(engine, c) {
+        Head::OnDevice { device_seq, .. } => Some(device_seq),
+        _ => None,
+    }
+}
+
 fn head<D: Device>(engine: &'static Engine<D>, c: u32) -> Head {
     head_of(&engine.core(c).q.lock())
 }
@@ -220,10 +228,12 @@ fn run<D: Device>(engine: &'static Engine<D>) {
                     }
                 }
                 // An application thread is retiring this core; it looks again
-                // for us. Its head is about to change (the one seen now may
-                // have completed, its signal already taken): look again soon
-                // rather than wait for it.
-                None => contended = true,
+                // for us. Keep watching its head (if that one completed and
+                // its signal was taken, the wait returns at once: `arm`).
+                None => {
+                    contended = true;
+                    waiting.extend(head_on_device(engine, c));
+                }
             }
         }
         // A request refused for a full queue holding none of ours: retry it
@@ -246,14 +256,9 @@ fn run<D: Device>(engine: &'static Engine<D>) {
             continue;
         }
         late = false;
-        if contended {
-            // The other thread holds the gate for a few microseconds.
-            if attempt < 4 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            attempt = attempt.saturating_add(1);
+        if contended && waiting.is_empty() {
+            // The other thread retires and may submit: look again soon.
+            std::thread::sleep(Duration::from_micros(50));
             continue;
         }
         if stalled {
