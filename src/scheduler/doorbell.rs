@@ -68,8 +68,10 @@ impl Doorbell {
 
     /// Wakes the sleeper whatever it is doing (for `stop`).
     pub fn ring(&self) {
-        let mut st = self.state.lock();
-        st.wake = true;
+        self.state.lock().wake = true;
+        // After the lock is released: a sleeper woken while the ringer still
+        // holds it would only block on it again (the sleeper looks at `wake`
+        // under the lock before waiting, so the ring is not lost).
         // All: `wait_stopped` may be waiting on the same condition variable.
         self.cv.notify_all();
     }
@@ -81,8 +83,7 @@ impl Doorbell {
 
     /// The thread's last act.
     pub fn stopped(&self) {
-        let mut st = self.state.lock();
-        st.running = false;
+        self.state.lock().running = false;
         self.cv.notify_all();
     }
 
