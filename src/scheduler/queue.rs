@@ -229,6 +229,11 @@ impl<P> CoreQueue<P> {
         }
     }
 
+    /// No request before this one waits to be handed to the runtime.
+    pub fn submitted_upto(&self) -> OpSeq {
+        self.submitted_upto
+    }
+
     /// Whether a host execution waits for its turn (submissions must wake it).
     pub fn has_host_waiting(&self) -> bool {
         self.hosts > 0
@@ -238,15 +243,18 @@ impl<P> CoreQueue<P> {
     /// it: requests go to the in-order device queue in acceptance order, by
     /// one thread at a time, and none while the runtime says its queue is full.
     pub fn begin_submit(&mut self) -> Option<&PendingOp<P>> {
-        if self.submitting || self.queue_full || self.dead {
+        if self.submitting || self.queue_full || self.dead || self.submitted_upto >= self.next_seq {
+            // (The last: every request was handed over.)
             return None;
         }
         // Not past a host execution: its thread submits it, then the rest go.
         let skip = self.ops.front().map_or(0, |f| self.submitted_upto.saturating_sub(f.seq) as usize);
-        let op = self
-            .ops
-            .range_mut(skip.min(self.ops.len())..)
-            .find(|op| matches!(op.state, OpState::Waiting | OpState::Host))?;
+        let skip = skip.min(self.ops.len());
+        let waits = |op: &PendingOp<P>| matches!(op.state, OpState::Waiting | OpState::Host);
+        // Usually the request at the bound itself waits: no scan.
+        let at =
+            if self.ops.get(skip).is_some_and(waits) { skip } else { skip + self.ops.range(skip..).position(waits)? };
+        let op = &mut self.ops[at];
         if op.state == OpState::Host {
             return None;
         }
@@ -264,14 +272,11 @@ impl<P> CoreQueue<P> {
     /// Records what the runtime said to the schedule call of `seq`.
     pub fn end_submit(&mut self, seq: OpSeq, outcome: SubmitOutcome) {
         self.submitting = false;
-        if op_in(&mut self.ops, seq).is_none() {
-            return;
-        }
+        let Some(op) = op_in(&mut self.ops, seq) else { return };
         if !matches!(outcome, SubmitOutcome::QueueFull) {
             // Handed over (or refused for good); it was the first waiting one.
             self.submitted_upto = self.submitted_upto.max(seq + 1);
         }
-        let Some(op) = op_in(&mut self.ops, seq) else { return };
         op.state = match outcome {
             SubmitOutcome::Queued { device_seq } => OpState::Submitted { device_seq },
             SubmitOutcome::QueueFull => {

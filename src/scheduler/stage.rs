@@ -230,6 +230,7 @@ impl<D: Device> Engine<D> {
     }
 
     /// The oldest of core `c`'s transfers on the device, if it has any.
+    #[inline]
     pub(super) fn first_transfer_on_device(&'static self, c: u32) -> Option<u64> {
         if !self.core(c).has_transfers() {
             return None;
