@@ -41,10 +41,15 @@ enum Head {
 
 impl ThreadControl {
     /// Starts the thread if it is not running.
+    #[inline]
     pub fn ensure<D: Device>(&self, engine: &'static Engine<D>) {
-        if self.started.load(Ordering::Acquire) {
-            return;
+        if !self.started.load(Ordering::Acquire) {
+            self.start(engine);
         }
+    }
+
+    #[inline(never)]
+    fn start<D: Device>(&self, engine: &'static Engine<D>) {
         let _g = self.starting.lock();
         if self.started.load(Ordering::Acquire) {
             return;
@@ -217,6 +222,10 @@ fn run<D: Device>(engine: &'static Engine<D>) {
         let mut progressed = false;
         let mut contended = false;
         for c in 0..engine.ncores() {
+            if engine.core(c).is_idle() {
+                // Nothing accepted there is left to retire (one load, no lock).
+                continue;
+            }
             match retire_completed(engine, c, false) {
                 Some((p, w)) => {
                     progressed |= p;
@@ -241,7 +250,9 @@ fn run<D: Device>(engine: &'static Engine<D>) {
         // by the soak).
         let mut stalled = false;
         for c in 0..engine.ncores() {
-            let retry = engine.core(c).q.lock().take_queue_full_stall();
+            // A refused request is still accepted: its core is not idle.
+            let core = engine.core(c);
+            let retry = !core.is_idle() && core.q.lock().take_queue_full_stall();
             if retry {
                 stalled = true;
                 let _ = catch_unwind(AssertUnwindSafe(|| engine.pump(c)));

@@ -201,7 +201,11 @@ impl<D: Device> Engine<D> {
         // ordered after nothing on the tensor-op unit).
         self.wait_no_transfers(c, None, None);
         let st = run_sync();
-        core.q.lock().end_host(seq, st);
+        {
+            let mut q = core.q.lock();
+            q.end_host(seq, st);
+            core.submitted.store(q.submitted_upto(), Ordering::Release);
+        }
         self.thread.ensure(self);
         self.thread.kick(&self.device, true);
         self.pump(c);
@@ -250,6 +254,7 @@ impl<D: Device> Engine<D> {
         let payload = OpPayload { model: m.clone(), sets };
         let host = payload.sets.is_none();
         let seq = if host { q.admit_host(buf, payload) } else { q.admit(buf, payload) };
+        core.accepted.store(seq, Ordering::Release);
         // Publish for the lock-free fast paths of later host calls.
         m.last_use.store(seq, Ordering::Release);
         for (t, kind) in tensors {
@@ -274,12 +279,19 @@ impl<D: Device> Engine<D> {
     /// request costs two acquisitions of the core's lock here, not three.
     pub(super) fn pump(&'static self, c: u32) {
         let core = self.core(c);
+        if !core.may_have_unsubmitted() {
+            // The completion thread after each retire, in steady state.
+            return;
+        }
         let mut submitted_any = false;
+        let mut was_idle = false;
         let mut q = core.q.lock();
-        let was_idle = !q.has_device_work();
         while let Some(op) = q.begin_submit() {
             let (input, output) = op.payload.sets.as_ref().map_or((0, 0), |(i, o)| (i.set, o.set));
             let (seq, model) = (op.seq, op.payload.model.handle);
+            // Per submission: another thread may have retired the core's last
+            // request meanwhile (the completion thread then watches nothing here).
+            was_idle |= !q.has_device_work();
             drop(q);
             let outcome = self.device.schedule(c, model, input, output, core.slot(seq));
             if let Some(o) = observe::get() {
@@ -297,6 +309,7 @@ impl<D: Device> Engine<D> {
             }
             q = core.q.lock();
             q.end_submit(seq, outcome);
+            core.submitted.store(q.submitted_upto(), Ordering::Release);
             if q.has_host_waiting() {
                 // A host execution waits for its turn, which this may be
                 // (notified outside the lock, which it needs to look).

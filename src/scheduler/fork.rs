@@ -43,9 +43,7 @@ impl<D: Device> Engine<D> {
             self.ncores.store(0, Ordering::Release);
             for (core, q) in self.cores().iter().zip(cores.iter_mut()) {
                 std::mem::forget(std::mem::replace(&mut **q, self.fresh_queue()));
-                core.transfers.store(0, Ordering::Release);
-                core.completed.store(0, Ordering::Release);
-                core.poisoned.store(false, Ordering::Release);
+                core.reset_mirrors();
                 // A parent's thread that was retiring or waiting does not exist here.
                 core.gate.reset();
                 core.cv.forget_waiters();

@@ -177,6 +177,12 @@ struct Core {
     cv: Condvar,
     /// Mirror of the queue's completed_upto, for lock-free fast paths.
     completed: AtomicU64,
+    /// Mirror of the queue's last accepted request: with `completed` and
+    /// `transfers`, whether the core has anything at all (`is_idle`).
+    accepted: AtomicU64,
+    /// Mirror of the queue's submitted_upto: above `accepted`, no request
+    /// waits to be handed to the runtime (`pump` returns at once).
+    submitted: AtomicU64,
     /// Mirror of "the tracker holds poison marks".
     poisoned: AtomicBool,
     slots: Box<[AtomicU32]>,
@@ -197,6 +203,8 @@ impl Core {
             q: Mutex::new(q),
             cv: Condvar::new(),
             completed: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            submitted: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             slots: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
             xfer_slots: (0..transfer::XFER_SLOTS).map(|_| AtomicU32::new(0)).collect(),
@@ -210,6 +218,34 @@ impl Core {
     #[inline(always)]
     fn has_transfers(&self) -> bool {
         self.transfers.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether every request accepted on this core has retired and no
+    /// transfer is pending: the completion thread's pass skips it. A request
+    /// accepted after this look is handed to the device by a `pump` that
+    /// finds the core idle and wakes the thread (`ThreadControl::kick`).
+    #[inline(always)]
+    fn is_idle(&self) -> bool {
+        self.completed.load(Ordering::Acquire) >= self.accepted.load(Ordering::Acquire) && !self.has_transfers()
+    }
+
+    /// Whether some accepted request may wait to be handed to the runtime.
+    /// Both mirrors change under the queue's lock: a thread that accepted a
+    /// request, or that saw one held back (by a transfer, a full queue, a
+    /// host execution's turn) through that lock, reads them at least that
+    /// new, so it never skips a request it knows of.
+    #[inline(always)]
+    fn may_have_unsubmitted(&self) -> bool {
+        self.submitted.load(Ordering::Acquire) <= self.accepted.load(Ordering::Acquire)
+    }
+
+    /// The lock-free mirrors of a fresh queue (nrt_close, a forked child).
+    fn reset_mirrors(&self) {
+        self.transfers.store(0, Ordering::Release);
+        self.completed.store(0, Ordering::Release);
+        self.accepted.store(0, Ordering::Release);
+        self.submitted.store(0, Ordering::Release);
+        self.poisoned.store(false, Ordering::Release);
     }
 
     fn slot(&self, seq: OpSeq) -> &AtomicU32 {
@@ -372,9 +408,7 @@ impl<D: Device> Engine<D> {
         for core in self.cores().iter() {
             let mut q = core.q.lock();
             *q = self.fresh_queue();
-            core.transfers.store(0, Ordering::Release);
-            core.completed.store(0, Ordering::Release);
-            core.poisoned.store(false, Ordering::Release);
+            core.reset_mirrors();
         }
         self.state.store(CLOSED, Ordering::Release);
     }

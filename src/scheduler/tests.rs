@@ -46,6 +46,8 @@ struct FakeState {
     written: Vec<(Handle, u64, Vec<u8>)>,
     /// (src, dst, size) of every nrta_tensor_copy.
     copied: Vec<(Handle, Handle, u64)>,
+    /// A `wake` not yet taken by a signalled `wait_any`.
+    woken: bool,
 }
 
 #[derive(Default)]
@@ -58,6 +60,14 @@ struct Fake {
     direct_waits: AtomicUsize,
     /// Offer the tensor-op calls (Device::schedule_write / schedule_copy).
     transfers: std::sync::atomic::AtomicBool,
+    /// `wait_any` as the real backends' (`completion_waits`): it returns
+    /// when one of its requests completes or on `wake`, not after a pause.
+    signalled: std::sync::atomic::AtomicBool,
+    /// The control of the tests that rely on `wake`: it does nothing.
+    drop_wakes: std::sync::atomic::AtomicBool,
+    /// Signalled waits begun so far.
+    waits: AtomicUsize,
+    cv: crate::sync::plain::Condvar,
 }
 
 impl Fake {
@@ -71,6 +81,8 @@ impl Fake {
         }
         st.done.insert(seq);
         st.statuses.insert(seq, status);
+        drop(st);
+        self.cv.notify_all();
         true
     }
 
@@ -80,6 +92,8 @@ impl Fake {
         let Some(seq) = st.xfers.pop_front() else { return false };
         st.done.insert(seq);
         st.statuses.insert(seq, status);
+        drop(st);
+        self.cv.notify_all();
         true
     }
 
@@ -119,11 +133,32 @@ impl Device for Fake {
     fn status_of(&self, _core: u32, seq: u64, _slot: &AtomicU32) -> Status {
         self.st.lock().statuses.get(&seq).copied().unwrap_or(NRT_SUCCESS)
     }
-    fn wait_any(&self, _seqs: &[u64], _attempt: u32) -> bool {
-        std::thread::sleep(Duration::from_micros(200));
-        true
+    fn wait_any(&self, seqs: &[u64], _attempt: u32) -> bool {
+        if !self.signalled.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_micros(200));
+            return true;
+        }
+        self.waits.fetch_add(1, Ordering::SeqCst);
+        // Longer than any test's watchdog: a wait nothing ends fails the test.
+        let deadline = std::time::Instant::now() + 3 * WATCHDOG;
+        let mut st = self.st.lock();
+        loop {
+            if std::mem::take(&mut st.woken) || seqs.iter().any(|s| st.done.contains(s)) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = self.cv.wait_for(st, left).0;
+        }
     }
-    fn wake(&self) {}
+    fn wake(&self) {
+        if !self.drop_wakes.load(Ordering::SeqCst) {
+            self.st.lock().woken = true;
+            self.cv.notify_all();
+        }
+    }
     fn can_wait_for(&self) -> bool {
         self.direct.load(Ordering::SeqCst)
     }
@@ -200,6 +235,7 @@ impl Device for Fake {
 
 mod bad_input;
 mod cached_lookups;
+mod completion_thread;
 mod direct;
 mod escape;
 mod failures;
