@@ -12,6 +12,8 @@ use super::*;
 mod lookup;
 mod versions;
 
+use lookup::Resolved;
+
 impl<D: Device> Engine<D> {
     /// nrt_execute / nrt_execute_repeat: the request checked ([`Checked`]),
     /// then run. `run_sync` is the runtime's own synchronous execution, for
@@ -25,13 +27,15 @@ impl<D: Device> Engine<D> {
         run_sync: impl FnOnce() -> Status,
     ) -> Status {
         let r = crate::scratch::with(&SCRATCH, |s| {
-            s.clear();
-            let r = self.lookup(s, model, input, output).and_then(|(m, in_set, out_set)| {
-                self.check_tensors(s, &m, &in_set, &out_set).and_then(|req| self.run(req, repeat, run_sync))
+            s.work.clear();
+            let r = self.lookup(s, model, input, output).and_then(|i| {
+                // The request uses the cached records in place (no reference
+                // counts taken): nothing else changes the cache during the call.
+                let Scratch { work, cache, .. } = s;
+                self.check_tensors(work, &mut cache[i]).and_then(|req| self.run(req, repeat, run_sync))
             });
-            // Release the records now (a freed tensor's must not wait for this
-            // thread's next call); keep the capacity. The lookups stay cached.
-            s.clear();
+            // Keep the capacity.
+            s.work.clear();
             r
         });
         match r {
@@ -43,16 +47,11 @@ impl<D: Device> Engine<D> {
     /// against the model: size, placement and core (NRT_INVALID); fills
     /// `s.accesses`.
     #[inline]
-    fn check_tensors<'a>(
-        &'static self,
-        s: &'a mut Scratch,
-        m: &'a Arc<ModelRecord>,
-        in_set: &'a Arc<SetRecord>,
-        out_set: &'a Arc<SetRecord>,
-    ) -> Result<Checked<'a>, Status> {
+    fn check_tensors<'a>(&'static self, s: &'a mut Work, r: &'a mut Resolved) -> Result<Checked<'a>, Status> {
         let (mut host, mut visible, mut renamed, mut homed) = (false, false, false, false);
+        let m = &r.model;
         let decls = m.inputs.iter().chain(m.outputs.iter());
-        for (i, (t, (rec, kind))) in decls.zip(s.tensors.iter()).enumerate() {
+        for (i, (t, (rec, kind))) in decls.zip(r.tensors.iter()).enumerate() {
             let mut place = rec.place();
             if place.phys != 0 {
                 if *kind == AccessKind::Write {
@@ -93,13 +92,13 @@ impl<D: Device> Engine<D> {
         }
         if renamed && (host || self.profiled(m.handle)) {
             // The synchronous call runs on the program's own sets.
-            self.bring_inputs_home(s);
+            self.bring_inputs_home(s, &r.tensors);
         } else if renamed && homed {
             // An output brought home that the request also reads (in place,
             // looked at first as an input): it reads the bytes at home too.
-            self.reread_homed_inputs(s);
+            self.reread_homed_inputs(s, &r.tensors);
         }
-        Ok(Checked { model: m, in_set, out_set, host, visible, scratch: s })
+        Ok(Checked { resolved: r, host, visible, work: s })
     }
 
     /// Runs a checked request: on the host in its turn, or accepted and
@@ -107,24 +106,26 @@ impl<D: Device> Engine<D> {
     /// its memory directly, or in sync mode).
     #[inline]
     fn run(&'static self, req: Checked<'_>, repeat: u32, run_sync: impl FnOnce() -> Status) -> Result<Status, Status> {
-        let Checked { model: m, in_set, out_set, host, visible, scratch: s } = req;
+        let Checked { resolved: r, host, visible, work: s } = req;
+        let m = &r.model;
         // The application's own conflicting nrta_* requests complete first:
         // they may run on another unit, in no order with this one.
         self.wait_foreign(m.core, &s.accesses, None, None);
         // A profiled model's executions take the synchronous path too: the
         // runtime profiles no other (escape.rs).
         if host || self.profiled(m.handle) {
-            return self.execute_on_host(m, &s.accesses, &s.tensors, run_sync);
+            return self.execute_on_host(m, &s.accesses, &r.tensors, run_sync);
         }
         let visible = self.all_exposed() || visible && !self.config.trust_host_memory;
-        let (input, output) = self.mirrors_of(s, m, in_set, out_set)?;
+        let (input, output) = self.mirrors_of(s, r)?;
+        let m = &r.model;
         let mut last = 0;
         let runs = repeat.max(1);
         let mut sets = Some((input, output));
         for i in 1..=runs {
             // The last run takes the mirrors, the others a reference each.
             let these = if i == runs { sets.take() } else { sets.clone() };
-            last = self.accept(m, &s.accesses, &s.tensors, these)?;
+            last = self.accept(m, &s.accesses, &r.tensors, these)?;
             // Submit as we go: a repeat count above the window must not
             // wait for room that only submitted requests can make.
             self.pump(m.core);
@@ -145,23 +146,15 @@ impl<D: Device> Engine<D> {
     /// same handles used when they still hold the same tensors (a mirror a
     /// request or cache entry holds is never rewritten: `mirror` rewrites only
     /// one nothing else holds), else `mirror`'s, remembered for the next call.
-    fn mirrors_of(
-        &'static self,
-        s: &mut Scratch,
-        m: &ModelRecord,
-        in_set: &SetRecord,
-        out_set: &SetRecord,
-    ) -> Result<(Arc<Mirror>, Arc<Mirror>), Status> {
-        if let Some((i, o)) = s.hit.and_then(|h| s.cache[h].mirrors.as_ref()) {
+    fn mirrors_of(&'static self, s: &Work, r: &mut Resolved) -> Result<(Arc<Mirror>, Arc<Mirror>), Status> {
+        if let Some((i, o)) = r.mirrors.as_ref() {
             if i.tensors == s.in_handles && o.tensors == s.out_handles {
                 return Ok((i.clone(), o.clone()));
             }
         }
-        let input = self.mirror(in_set, m, false, &s.in_handles)?;
-        let output = self.mirror(out_set, m, true, &s.out_handles)?;
-        if let Some(h) = s.hit {
-            s.cache[h].mirrors = Some((input.clone(), output.clone()));
-        }
+        let input = self.mirror(&r.in_set, &r.model, false, &s.in_handles)?;
+        let output = self.mirror(&r.out_set, &r.model, true, &s.out_handles)?;
+        r.mirrors = Some((input.clone(), output.clone()));
         Ok((input, output))
     }
 
@@ -333,40 +326,40 @@ impl<D: Device> Engine<D> {
 type Handles = (Arc<ModelRecord>, Arc<SetRecord>, Arc<SetRecord>);
 
 /// An execution whose checks all passed, in the runtime's order: its
-/// tensors and accesses are in the thread's scratch, so nothing is checked
-/// or looked up twice.
+/// records are the thread's cached ones and its accesses are in the
+/// thread's scratch, so nothing is checked or looked up twice.
 struct Checked<'a> {
-    model: &'a Arc<ModelRecord>,
-    in_set: &'a Arc<SetRecord>,
-    out_set: &'a Arc<SetRecord>,
+    resolved: &'a mut Resolved,
     /// A tensor is in host memory: only the synchronous call takes it.
     host: bool,
     /// The application holds a CPU address of one of its tensors' storage.
     visible: bool,
-    scratch: &'a mut Scratch,
+    work: &'a mut Work,
 }
 
 /// Per-thread scratch space, so a call allocates nothing in steady state.
 #[derive(Default)]
 struct Scratch {
-    accesses: Vec<StorageRange>,
-    tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
-    in_handles: Vec<Handle>,
-    out_handles: Vec<Handle>,
+    work: Work,
     /// The thread's last few resolved executions (see `Engine::lookup`).
-    cache: Vec<lookup::Resolved>,
+    cache: Vec<Resolved>,
     next_victim: usize,
-    /// The cache entry this call's lookup hit, if any.
-    hit: Option<usize>,
 }
 
-impl Scratch {
+/// One call's lists: its accesses, and the runtime handles its inputs and
+/// outputs use this time (a renamed input's version, see `check_tensors`).
+#[derive(Default)]
+struct Work {
+    accesses: Vec<StorageRange>,
+    in_handles: Vec<Handle>,
+    out_handles: Vec<Handle>,
+}
+
+impl Work {
     fn clear(&mut self) {
         self.accesses.clear();
-        self.tensors.clear();
         self.in_handles.clear();
         self.out_handles.clear();
-        self.hit = None;
     }
 }
 

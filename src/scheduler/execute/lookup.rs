@@ -5,11 +5,11 @@
 use super::*;
 
 impl<D: Device> Engine<D> {
-    /// The records of the request's handles and its sets' tensors (into
-    /// `s.tensors`, `s.in_handles`, `s.out_handles`): from the thread's cache
-    /// when the same handles were resolved at the registries' current
-    /// generations (no handle, set member or model changed since), else
-    /// checked in the runtime's order and cached.
+    /// The records of the request's handles and its sets' tensors, as the
+    /// index of their entry in the thread's cache; the handles it uses go to
+    /// `s.work`. From the cache when the same handles were resolved at the
+    /// registries' current generations (no handle, set member or model
+    /// changed since), else checked in the runtime's order and cached.
     #[inline]
     pub(super) fn lookup(
         &'static self,
@@ -17,43 +17,51 @@ impl<D: Device> Engine<D> {
         model: Handle,
         input: Handle,
         output: Handle,
-    ) -> Result<Handles, Status> {
+    ) -> Result<usize, Status> {
         self.check_open()?;
         let gens = [self.models.generation(), self.sets.generation(), self.tensors.generation()];
         // The engine too: tests run several on one thread.
         let key = [self as *const Self as usize, model, input, output];
-        s.hit = s.cache.iter().position(|c| c.key == key && c.gens == gens);
-        if let Some(hit) = s.hit.map(|i| &s.cache[i]) {
-            s.tensors.extend(hit.tensors.iter().cloned());
-            s.in_handles.extend_from_slice(&hit.in_handles);
-            s.out_handles.extend_from_slice(&hit.out_handles);
-            return Ok((hit.model.clone(), hit.in_set.clone(), hit.out_set.clone()));
-        }
-        let (m, in_set, out_set) = self.check_handles(model, input, output)?;
-        self.resolve_tensors(s, &m, &in_set, &out_set)?;
-        let entry = Resolved {
+        let i = match s.cache.iter().position(|c| c.key == key && c.gens == gens) {
+            Some(i) => i,
+            None => self.resolve(s, key, gens)?,
+        };
+        let hit = &s.cache[i];
+        s.work.in_handles.extend_from_slice(&hit.in_handles);
+        s.work.out_handles.extend_from_slice(&hit.out_handles);
+        Ok(i)
+    }
+
+    /// A lookup the cache missed: resolved and cached (see `lookup`).
+    #[inline(never)]
+    fn resolve(&'static self, s: &mut Scratch, key: [usize; 4], gens: [u64; 3]) -> Result<usize, Status> {
+        let [_, model, input, output] = key;
+        let (model, in_set, out_set) = self.check_handles(model, input, output)?;
+        let mut entry = Resolved {
             key,
             gens,
-            model: m.clone(),
-            in_set: in_set.clone(),
-            out_set: out_set.clone(),
-            tensors: s.tensors.clone(),
-            in_handles: s.in_handles.clone(),
-            out_handles: s.out_handles.clone(),
+            model,
+            in_set,
+            out_set,
+            tensors: Vec::new(),
+            in_handles: Vec::new(),
+            out_handles: Vec::new(),
             mirrors: None,
         };
+        self.resolve_tensors(&mut entry)?;
         // Entries of older generations can never hit again: drop them (and
         // the records they hold) now. Else replace the oldest entry (a program
         // alternating a few sets hits every time).
         s.cache.retain(|c| c.gens == gens);
         if s.cache.len() < CACHED_LOOKUPS {
             s.cache.push(entry);
+            Ok(s.cache.len() - 1)
         } else {
             let i = s.next_victim % CACHED_LOOKUPS;
             s.cache[i] = entry;
             s.next_victim = i + 1;
+            Ok(i)
         }
-        Ok((m, in_set, out_set))
     }
 
     /// For an execution the runtime judges itself (`nrt_execute_repeat` with a
@@ -94,15 +102,10 @@ impl<D: Device> Engine<D> {
 
     /// The handles of every named tensor of the sets (NRT_INVALID_HANDLE),
     /// then their presence (NRT_INVALID), in the runtime's order, so that a
-    /// program gets the status it got before; fills `s.tensors` and the
+    /// program gets the status it got before; fills the entry's tensors and
     /// handle lists.
-    fn resolve_tensors(
-        &'static self,
-        s: &mut Scratch,
-        m: &ModelRecord,
-        in_set: &SetRecord,
-        out_set: &SetRecord,
-    ) -> Result<(), Status> {
+    fn resolve_tensors(&'static self, r: &mut Resolved) -> Result<(), Status> {
+        let Resolved { model: m, in_set, out_set, tensors, in_handles, out_handles, .. } = r;
         let decls = [(in_set, &m.inputs, AccessKind::Read), (out_set, &m.outputs, AccessKind::Write)];
         let mut missing = None;
         for (set, decl, kind) in decls {
@@ -110,10 +113,10 @@ impl<D: Device> Engine<D> {
             for t in decl.iter() {
                 match contents.get(&t.name) {
                     Some(h) => {
-                        s.tensors.push((self.tensor(h)?, kind));
+                        tensors.push((self.tensor(h)?, kind));
                         match kind {
-                            AccessKind::Read => s.in_handles.push(h),
-                            AccessKind::Write => s.out_handles.push(h),
+                            AccessKind::Read => in_handles.push(h),
+                            AccessKind::Write => out_handles.push(h),
                         }
                     }
                     None => missing = missing.or(Some((&t.name, kind))),
@@ -138,10 +141,11 @@ pub(super) struct Resolved {
     /// The engine's address, the model, the input and the output set.
     key: [usize; 4],
     gens: [u64; 3],
-    model: Arc<ModelRecord>,
-    in_set: Arc<SetRecord>,
-    out_set: Arc<SetRecord>,
-    tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
+    pub(super) model: Arc<ModelRecord>,
+    pub(super) in_set: Arc<SetRecord>,
+    pub(super) out_set: Arc<SetRecord>,
+    /// The model's inputs, then its outputs, in its declared order.
+    pub(super) tensors: Vec<(Arc<TensorRecord>, AccessKind)>,
     in_handles: Vec<Handle>,
     out_handles: Vec<Handle>,
     /// The mirror sets the last execution of these handles ran on (see
