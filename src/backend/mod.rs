@@ -3,6 +3,7 @@
 //! generations hidden here (v2: error tracker and completion fd; v3: status
 //! pointer and eventfd registration).
 
+mod armed;
 mod device;
 mod fds;
 pub mod resolve;
