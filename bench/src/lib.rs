@@ -11,15 +11,60 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The workloads, in table order: (name, quick-mode iteration count, what it is).
-pub const WORKLOADS: [(&str, u64, &str); 6] = [
-    ("w1_training", 20, "training loop: batch written every step, loss read every 10"),
-    ("w2_double_buffer", 20, "double-buffered inference: outputs of i-1 read after i is submitted"),
-    ("w3_pipeline", 20, "two-stage pipeline: core 0 -> host -> core 1"),
-    ("w4_eager", 200, "eager stream: 50 us executions, a read every 100"),
-    ("w5_server", 10, "server: 4 threads, 2 shared cores"),
-    ("w6_large", 4, "large tensors: 2 x 4 MiB in, 4 MiB out, 1.5 ms model, double-buffered"),
+/// One row of the workload table.
+pub struct Workload {
+    /// The row's name.
+    pub name: &'static str,
+    /// The program: `bench/workloads/{program}.c` and its `_expert` twin.
+    pub program: &'static str,
+    /// The iteration count in quick mode (the first argument).
+    pub quick_iters: u64,
+    /// The program's arguments in a full run (none: its defaults); quick mode
+    /// puts `quick_iters` first and keeps the rest.
+    pub args: &'static [&'static str],
+    /// Simulator settings of every configuration of the row.
+    pub env: &'static [(&'static str, &'static str)],
+    /// What it is.
+    pub what: &'static str,
+}
+
+const fn workload(name: &'static str, quick_iters: u64, what: &'static str) -> Workload {
+    Workload { name, program: name, quick_iters, args: &[], env: &[], what }
+}
+
+/// The workloads, in table order.
+pub const WORKLOADS: [Workload; 7] = [
+    workload("w1_training", 20, "training loop: batch written every step, loss read every 10"),
+    workload("w2_double_buffer", 20, "double-buffered inference: outputs of i-1 read after i is submitted"),
+    workload("w3_pipeline", 20, "two-stage pipeline: core 0 -> host -> core 1"),
+    workload("w4_eager", 200, "eager stream: 50 us executions, a read every 100"),
+    workload("w5_server", 10, "server: 4 threads, 2 shared cores"),
+    workload("w6_large", 4, "large tensors: 2 x 4 MiB in, 4 MiB out, 1.5 ms model, double-buffered"),
+    // The same device times as w6_large with an eighth of the bytes: what
+    // w6_large would show if the host's memory (the simulator's copies, the
+    // program's checks) kept up with the device it models.
+    Workload {
+        name: "w6_large_512k",
+        program: "w6_large",
+        quick_iters: 4,
+        args: &["100", "524288"],
+        env: &[("NRT_SIM_DMA_GBPS", "1.25")],
+        what: "w6_large with 512 KiB tensors at NRT_SIM_DMA_GBPS=1.25: the same device times, an eighth of the host's \
+               memory traffic",
+    },
 ];
+
+impl Workload {
+    /// The program's arguments: `quick` replaces the iteration count.
+    pub fn args(&self, quick: bool) -> Vec<String> {
+        let rest = self.args.iter().skip(1).map(|a| a.to_string());
+        if quick {
+            std::iter::once(self.quick_iters.to_string()).chain(rest).collect()
+        } else {
+            self.args.iter().map(|a| a.to_string()).collect()
+        }
+    }
+}
 
 /// The program configurations, in the order of the first repetition. The
 /// implicit mode runs under both fence rules of the simulator
@@ -70,9 +115,9 @@ fn install_sim(lib: &Path, dir: &Path) -> Result<(), String> {
 /// C programs: (source relative to the root, output name, is a shared library).
 pub fn c_programs() -> Vec<(String, String, bool)> {
     let mut v = Vec::new();
-    for (w, _, _) in WORKLOADS {
-        v.push((format!("bench/workloads/{w}.c"), w.to_string(), false));
-        v.push((format!("bench/workloads/{w}_expert.c"), format!("{w}_expert"), false));
+    for w in WORKLOADS.iter().filter(|w| w.program == w.name) {
+        v.push((format!("bench/workloads/{}.c", w.program), w.program.to_string(), false));
+        v.push((format!("bench/workloads/{}_expert.c", w.program), format!("{}_expert", w.program), false));
     }
     v.push(("bench/micro/overhead.c".into(), "overhead".into(), false));
     v.push(("bench/micro/simcost.c".into(), "simcost".into(), false));

@@ -20,8 +20,8 @@ mod record;
 mod simcost;
 
 use nrt_bench::{
-    busiest_unit_us, json_number, line_value, median, prepare, run_program, Json, Paths, CONFIGS, IMPLICIT_CONFIGS,
-    WORKLOADS,
+    busiest_unit_us, json_number, line_value, median, prepare, run_program, Json, Paths, Workload, CONFIGS,
+    IMPLICIT_CONFIGS, WORKLOADS,
 };
 use std::collections::BTreeMap;
 use std::process::exit;
@@ -101,13 +101,15 @@ struct RunResult {
     hazards: u64,
 }
 
-fn run_one(paths: &Paths, workload: &str, config: &str, iterations: Option<u64>, rep: usize) -> RunResult {
-    let exe = paths.bin.join(if config == "expert" { format!("{workload}_expert") } else { workload.to_string() });
+fn run_one(paths: &Paths, w: &Workload, config: &str, quick: bool, rep: usize) -> RunResult {
+    let (workload, program) = (w.name, w.program);
+    let exe = paths.bin.join(if config == "expert" { format!("{program}_expert") } else { program.to_string() });
     let report = paths.out.join(format!("{workload}.{config}.{rep}.report.json"));
     let _ = std::fs::remove_file(&report);
     let mut env = config_env(paths, config);
+    env.extend(w.env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env.push(("NRT_SIM_REPORT".into(), report.display().to_string()));
-    let args: Vec<String> = iterations.map(|n| vec![n.to_string()]).unwrap_or_default();
+    let args = w.args(quick);
     let out = run_program(paths, &exe, &args, &env, Duration::from_secs(120)).unwrap_or_else(|e| {
         eprintln!("nrt-bench: {workload} ({config}): {e}");
         exit(1)
@@ -162,17 +164,16 @@ fn workloads(opts: &Opts) {
         if opts.quick { " (quick: tiny iteration counts, the figures mean nothing)" } else { "" }
     );
     let mut by: BTreeMap<(&str, &str), Vec<RunResult>> = BTreeMap::new();
-    for (w, quick_iters, _) in WORKLOADS {
-        let iters = opts.quick.then_some(quick_iters);
+    for w in &WORKLOADS {
         for rep in 0..reps {
             // Alternate: each repetition starts with the next configuration.
             for k in 0..CONFIGS.len() {
                 let c = CONFIGS[(k + rep) % CONFIGS.len()];
-                let r = run_one(&paths, w, c, iters, rep);
-                by.entry((w, c)).or_default().push(r);
+                let r = run_one(&paths, w, c, opts.quick, rep);
+                by.entry((w.name, c)).or_default().push(r);
             }
         }
-        eprintln!("nrt-bench: {w} done ({:.0} s)", started.elapsed().as_secs_f64());
+        eprintln!("nrt-bench: {} done ({:.0} s)", w.name, started.elapsed().as_secs_f64());
     }
 
     let mut table = String::new();
@@ -190,7 +191,7 @@ fn workloads(opts: &Opts) {
         "shim/expert",
         "shim/bound"
     ));
-    for (w, _, what) in WORKLOADS {
+    for &Workload { name: w, what, .. } in &WORKLOADS {
         let mut cj = BTreeMap::new();
         let mut ips = BTreeMap::new();
         let mut busiest_all = Vec::new();

@@ -73,7 +73,7 @@ fn workload_table() {
     for h in ["iter/s", "util", "shim/implicit", "(weaker)", "shim/sync", "shim/expert", "shim/bound"] {
         assert!(table.contains(h), "no column {h} in:\n{table}");
     }
-    for (w, _, _) in WORKLOADS {
+    for w in WORKLOADS.iter().map(|w| w.name) {
         for c in CONFIGS.iter().chain(["bound"].iter()) {
             assert!(
                 table.lines().any(|l| {
@@ -85,11 +85,11 @@ fn workload_table() {
         }
     }
     assert!(text.contains("\"quick\": true"));
-    for (w, _, _) in WORKLOADS {
+    for w in WORKLOADS.iter().map(|w| w.name) {
         let at = text.find(&format!("\"{w}\"")).unwrap_or_else(|| panic!("no {w} in the JSON:\n{text}"));
         let rest = &text[at..];
         let end =
-            WORKLOADS.iter().filter_map(|(o, _, _)| rest[1..].find(&format!("\"{o}\""))).min().unwrap_or(rest.len());
+            WORKLOADS.iter().filter_map(|o| rest[1..].find(&format!("\"{}\"", o.name))).min().unwrap_or(rest.len());
         let body = &rest[..end.max(1)];
         for c in CONFIGS.iter().chain(["bound"].iter()) {
             assert!(body.contains(&format!("\"{c}\"")), "no {c} under {w} in the JSON:\n{text}");
