@@ -421,6 +421,21 @@ pub fn open_fds() -> std::collections::BTreeSet<c_int> {
     names.iter().filter_map(|n| n.parse().ok()).filter(|&fd| fd_is_open(fd) && !is_bank(&fd)).collect()
 }
 
+/// The number of open fds once it has settled at `want` (or the last count
+/// after 5 s): the simulator signals a registered eventfd before it closes
+/// its private dup of it, so a waiter woken by the signal can look before the
+/// close.
+pub fn open_fd_count_settled(want: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = open_fds().len();
+        if n == want || Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 pub fn fd_is_open(fd: c_int) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
