@@ -218,21 +218,16 @@ impl Config {
                 262_144
             }
         };
-        let rename_max_bytes = match get("NRT_SHIM_RENAME_MAX_BYTES") {
-            None => RENAME_MAX_BYTES_DEFAULT,
+        // Every byte count takes the same forms: digits, optionally K, M or G
+        // (powers of 1024).
+        let mut bytes = |name: &str, default: u64| match get(name) {
+            None => default,
             Some(v) => parse_bytes(&v).unwrap_or_else(|| {
-                warnings.push(format!("NRT_SHIM_RENAME_MAX_BYTES={v} is not a byte count; using 256M"));
-                RENAME_MAX_BYTES_DEFAULT
+                warnings.push(format!("{name}={v} is not a byte count (digits, optionally K, M or G); using {default}"));
+                default
             }),
         };
-        let mut bytes = |name: &str, default: u64| match get(name).map(|v| v.trim().parse::<u64>()) {
-            None => default,
-            Some(Ok(n)) => n,
-            Some(Err(_)) => {
-                warnings.push(format!("{name} is not a number of bytes; using {default}"));
-                default
-            }
-        };
+        let rename_max_bytes = bytes("NRT_SHIM_RENAME_MAX_BYTES", RENAME_MAX_BYTES_DEFAULT);
         let stage_max_bytes = bytes("NRT_SHIM_STAGE_MAX_BYTES", STAGE_MAX_BYTES);
         let stage_pool_bytes = bytes("NRT_SHIM_STAGE_POOL_BYTES", STAGE_POOL_BYTES);
         (
@@ -383,8 +378,12 @@ mod tests {
         assert_eq!((c.stage_max_bytes, c.stage_pool_bytes), (STAGE_MAX_BYTES, STAGE_POOL_BYTES));
         assert!(!cfg(&[("NRT_SHIM_STAGE", "0")], None).0.stage);
         assert_eq!(cfg(&[("NRT_SHIM_STAGE_MAX_BYTES", "4096")], None).0.stage_max_bytes, 4096);
+        // the same forms as every byte count
+        assert_eq!(cfg(&[("NRT_SHIM_STAGE_MAX_BYTES", "1M")], None).0.stage_max_bytes, 1 << 20);
+        assert_eq!(cfg(&[("NRT_SHIM_STAGE_POOL_BYTES", "64 KiB")], None).0.stage_pool_bytes, 64 << 10);
         let (c, w) = cfg(&[("NRT_SHIM_STAGE_POOL_BYTES", "lots")], None);
         assert_eq!(c.stage_pool_bytes, STAGE_POOL_BYTES);
         assert_eq!(w.len(), 1);
+        assert!(w[0].contains("NRT_SHIM_STAGE_POOL_BYTES=lots"), "{w:?}");
     }
 }
