@@ -223,7 +223,8 @@ impl Config {
         let mut bytes = |name: &str, default: u64| match get(name) {
             None => default,
             Some(v) => parse_bytes(&v).unwrap_or_else(|| {
-                warnings.push(format!("{name}={v} is not a byte count (digits, optionally K, M or G); using {default}"));
+                warnings
+                    .push(format!("{name}={v} is not a byte count (digits, optionally K, M or G); using {default}"));
                 default
             }),
         };

@@ -139,14 +139,27 @@ impl Device for RealDevice {
         self.ops.available()
     }
 
-    fn schedule_write(&self, core: u32, tensor: Handle, offset: u64, buf: &[u8], slot: &AtomicU32) -> SubmitOutcome {
-        let (st, seq) = self.ops.write(core, tensor, offset, buf, self.err_target(core, slot));
+    fn transfer_queues(&self) -> u32 {
+        self.ops.queues()
+    }
+
+    fn schedule_write(
+        &self,
+        core: u32,
+        queue: u32,
+        tensor: Handle,
+        offset: u64,
+        buf: &[u8],
+        slot: &AtomicU32,
+    ) -> SubmitOutcome {
+        let (st, seq) = self.ops.write(core, queue, tensor, offset, buf, self.err_target(core, slot));
         self.outcome(st, seq)
     }
 
     fn schedule_copy(
         &self,
         core: u32,
+        queue: u32,
         src: Handle,
         src_offset: u64,
         dst: Handle,
@@ -155,7 +168,7 @@ impl Device for RealDevice {
         slot: &AtomicU32,
     ) -> SubmitOutcome {
         let err = self.err_target(core, slot);
-        let (st, seq) = self.ops.copy(core, src, src_offset, dst, dst_offset, size, err);
+        let (st, seq) = self.ops.copy(core, queue, src, src_offset, dst, dst_offset, size, err);
         self.outcome(st, seq)
     }
 

@@ -58,10 +58,6 @@ const _: WriteV2 = nrt_sys::v2::nrta_tensor_write;
 const _: CopyV3 = nrt_sys::nrta_tensor_copy;
 const _: CopyV2 = nrt_sys::v2::nrta_tensor_copy;
 
-/// The tensor-op unit's queue the shim uses (v3 allows 0 and 1; v2's write
-/// and tensor-op units have queue 0).
-const QUEUE: u32 = 0;
-
 pub enum TensorOps {
     V3 { write: WriteV3, copy: CopyV3 },
     V2 { write: WriteV2, copy: CopyV2 },
@@ -94,17 +90,34 @@ impl TensorOps {
         !matches!(self, TensorOps::None)
     }
 
+    /// The tensor-op unit's queues (v3: 0 and 1; v2's write and tensor-op
+    /// units have queue 0 only).
+    pub fn queues(&self) -> u32 {
+        match self {
+            TensorOps::V3 { .. } => 2,
+            TensorOps::V2 { .. } | TensorOps::None => 1,
+        }
+    }
+
     /// nrta_tensor_write; `err` is the status slot (v3) or the core's error
     /// tracker (v2). The runtime's status and the request's sequence number.
-    pub fn write(&self, core: u32, tensor: usize, offset: u64, buf: &[u8], err: *mut c_void) -> (NRT_STATUS, u64) {
+    pub fn write(
+        &self,
+        core: u32,
+        queue: u32,
+        tensor: usize,
+        offset: u64,
+        buf: &[u8],
+        err: *mut c_void,
+    ) -> (NRT_STATUS, u64) {
         let mut seq: nrta_seq_t = 0;
         let (t, p, n) = (tensor as *mut nrt_tensor_t, buf.as_ptr() as *mut c_void, buf.len() as u64);
         let st = match self {
             // SAFETY: a tensor the runtime issued; `buf` and `err` stay valid
             // until the transfer completes (the caller's contract).
-            TensorOps::V3 { write, .. } => unsafe { write(t, p, offset, n, core, QUEUE, err.cast(), &mut seq) },
+            TensorOps::V3 { write, .. } => unsafe { write(t, p, offset, n, core, queue, err.cast(), &mut seq) },
             // SAFETY: as above.
-            TensorOps::V2 { write, .. } => unsafe { write(t, p, offset, n, QUEUE as c_int, err.cast(), &mut seq) },
+            TensorOps::V2 { write, .. } => unsafe { write(t, p, offset, n, queue as c_int, err.cast(), &mut seq) },
             TensorOps::None => return (NRT_FAILURE, 0),
         };
         (st, seq)
@@ -115,6 +128,7 @@ impl TensorOps {
     pub fn copy(
         &self,
         core: u32,
+        queue: u32,
         src: usize,
         src_offset: u64,
         dst: usize,
@@ -128,11 +142,11 @@ impl TensorOps {
             // SAFETY: tensors the runtime issued; `err` stays valid until
             // the transfer completes.
             TensorOps::V3 { copy, .. } => unsafe {
-                copy(s, src_offset, d, dst_offset, size, core, QUEUE, err.cast(), &mut seq)
+                copy(s, src_offset, d, dst_offset, size, core, queue, err.cast(), &mut seq)
             },
             // SAFETY: as above.
             TensorOps::V2 { copy, .. } => unsafe {
-                copy(s, src_offset, d, dst_offset, size, QUEUE as c_int, err.cast(), &mut seq)
+                copy(s, src_offset, d, dst_offset, size, queue as c_int, err.cast(), &mut seq)
             },
             TensorOps::None => return (NRT_FAILURE, 0),
         };

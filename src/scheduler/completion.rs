@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::doorbell::{BellHeld, Doorbell};
+use super::transfer::MAX_QUEUES;
 use super::{queue, Device, Engine};
 use crate::observe::{self, Counter, COUNTERS};
 use crate::status::{Status, NRT_FAILURE, NRT_SUCCESS};
@@ -213,7 +214,8 @@ pub(super) fn retire_completed<D: Device>(
 
 fn run<D: Device>(engine: &'static Engine<D>) {
     let ctl = &engine.thread;
-    let mut waiting: Vec<u64> = Vec::with_capacity(engine.ncores() as usize);
+    // Per core: its head and each tensor-op queue's next transfer.
+    let mut waiting: Vec<u64> = Vec::with_capacity(engine.ncores() as usize * (1 + MAX_QUEUES as usize));
     let mut attempt = 0u32;
     // The last wait ran out without a signal.
     let mut late = false;
@@ -231,8 +233,9 @@ fn run<D: Device>(engine: &'static Engine<D>) {
                     progressed |= p;
                     waiting.extend(w);
                     // A transfer completing lets a held request go to the
-                    // device: watch it too, even while the head runs.
-                    if let Some(t) = engine.first_transfer_on_device(c).filter(|&t| Some(t) != w) {
+                    // device: watch each queue's next one too, even while
+                    // the head runs.
+                    for t in engine.transfers_on_device(c).into_iter().flatten().filter(|&t| Some(t) != w) {
                         waiting.push(t);
                     }
                 }

@@ -109,12 +109,17 @@ pub trait Device: Send + Sync + 'static {
     fn can_transfer(&self) -> bool {
         false
     }
-    /// nrta_tensor_write of `buf` into `tensor` at `offset`, on the
-    /// tensor-op unit of the tensor's core `core`. `buf` and `status_slot`
-    /// stay valid and unchanged until the transfer completes.
+    /// How many queues of the tensor-op unit transfers may use (v3: 2).
+    fn transfer_queues(&self) -> u32 {
+        1
+    }
+    /// nrta_tensor_write of `buf` into `tensor` at `offset`, on queue
+    /// `queue` of the tensor-op unit of the tensor's core `core`. `buf` and
+    /// `status_slot` stay valid and unchanged until the transfer completes.
     fn schedule_write(
         &self,
         _core: u32,
+        _queue: u32,
         _tensor: Handle,
         _offset: u64,
         _buf: &[u8],
@@ -122,11 +127,13 @@ pub trait Device: Send + Sync + 'static {
     ) -> SubmitOutcome {
         SubmitOutcome::Refused(crate::status::NRT_FAILURE)
     }
-    /// nrta_tensor_copy of `size` bytes between two device tensors of `core`.
+    /// nrta_tensor_copy of `size` bytes between two device tensors of `core`
+    /// (on queue `queue`).
     #[allow(clippy::too_many_arguments)]
     fn schedule_copy(
         &self,
         _core: u32,
+        _queue: u32,
         _src: Handle,
         _src_offset: u64,
         _dst: Handle,

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::transfer::{Staging, XFER_SLOTS};
+use super::transfer::{Staging, MAX_QUEUES, XFER_SLOTS};
 use super::*;
 use crate::tracker::StorageId;
 
@@ -87,8 +87,8 @@ impl<D: Device> Engine<D> {
         let c = ds.core?;
         let (slot, _) = self.core(c).q.lock().transfers.reserve(0)?;
         let n = sr.end - sr.start;
-        let sent = self.issue(c, slot, (ds.id, dr), Some((ss.id, sr)), None, |slot_ref, _| {
-            self.device.schedule_copy(c, src, src_offset, dst, dst_offset, n, slot_ref)
+        let sent = self.issue(c, slot, (ds.id, dr), Some((ss.id, sr)), None, |queue, slot_ref, _| {
+            self.device.schedule_copy(c, queue, src, src_offset, dst, dst_offset, n, slot_ref)
         });
         sent.then_some(NRT_SUCCESS)
     }
@@ -115,16 +115,17 @@ impl<D: Device> Engine<D> {
         };
         // The program's bytes are copied outside any lock.
         fill(&mut buf[..n]);
-        let sent = self.issue(c, slot, dst, None, Some(buf), |slot_ref, buf| {
+        let sent = self.issue(c, slot, dst, None, Some(buf), |queue, slot_ref, buf| {
             let bytes = buf.map_or(&[][..], |b| &b[..n]);
-            self.device.schedule_write(c, tensor, offset, bytes, slot_ref)
+            self.device.schedule_write(c, queue, tensor, offset, bytes, slot_ref)
         });
         sent.then_some(NRT_SUCCESS)
     }
 
     /// Records the reserved transfer (so that requests and host accesses of
-    /// its bytes wait for it from now on), makes the schedule call outside
-    /// the core's lock, and keeps it (true) or, refused, undoes it (false).
+    /// its bytes wait for it from now on) on a tensor-op queue, makes the
+    /// schedule call outside the core's lock, and keeps it (true) or, refused
+    /// or impossible to order, undoes it (false).
     fn issue(
         &'static self,
         c: u32,
@@ -132,18 +133,22 @@ impl<D: Device> Engine<D> {
         dst: (StorageId, ByteRange),
         src: Option<(StorageId, ByteRange)>,
         buf: Option<Box<[u8]>>,
-        schedule: impl FnOnce(&AtomicU32, Option<&[u8]>) -> SubmitOutcome,
+        schedule: impl FnOnce(u32, &AtomicU32, Option<&[u8]>) -> SubmitOutcome,
     ) -> bool {
         let core = self.core(c);
-        let (id, was_idle) = {
+        let queues = self.device.transfer_queues();
+        let (id, queue, was_idle) = {
             let mut q = core.q.lock();
             let was_idle = !q.has_device_work();
             let after = q.last_accepted();
-            let id = q.transfers.begin(slot, after, dst, src, None);
+            let Some((id, queue)) = q.transfers.begin(slot, after, dst, src, None, queues) else {
+                q.transfers.unreserve(slot, buf);
+                return false;
+            };
             core.transfers.store(q.transfers.len() as u32, Ordering::Release);
-            (id, was_idle)
+            (id, queue, was_idle)
         };
-        let outcome = schedule(&core.xfer_slots[slot % XFER_SLOTS], buf.as_deref());
+        let outcome = schedule(queue, &core.xfer_slots[slot % XFER_SLOTS], buf.as_deref());
         let mut q = core.q.lock();
         match outcome {
             SubmitOutcome::Queued { device_seq } => {
@@ -229,13 +234,14 @@ impl<D: Device> Engine<D> {
         self.transfer_to_watch_now(c, head)
     }
 
-    /// The oldest of core `c`'s transfers on the device, if it has any.
+    /// The oldest of core `c`'s transfers on the device on each tensor-op
+    /// queue (the queues complete independently).
     #[inline]
-    pub(super) fn first_transfer_on_device(&'static self, c: u32) -> Option<u64> {
+    pub(super) fn transfers_on_device(&'static self, c: u32) -> [Option<u64>; MAX_QUEUES as usize] {
         if !self.core(c).has_transfers() {
-            return None;
+            return [None; MAX_QUEUES as usize];
         }
-        self.core(c).q.lock().transfers.first_on_device()
+        self.core(c).q.lock().transfers.heads_on_device()
     }
 
     #[inline(never)]

@@ -46,6 +46,8 @@ struct FakeState {
     written: Vec<(Handle, u64, Vec<u8>)>,
     /// (src, dst, size) of every nrta_tensor_copy.
     copied: Vec<(Handle, Handle, u64)>,
+    /// The tensor-op queue of every transfer, in order.
+    xfer_queues: Vec<u32>,
     /// A `wake` not yet taken by a signalled `wait_any`.
     woken: bool,
 }
@@ -60,6 +62,8 @@ struct Fake {
     direct_waits: AtomicUsize,
     /// Offer the tensor-op calls (Device::schedule_write / schedule_copy).
     transfers: std::sync::atomic::AtomicBool,
+    /// Device::transfer_queues (0: the default, 1).
+    queues: std::sync::atomic::AtomicU32,
     /// `wait_any` as the real backends' (`completion_waits`): it returns
     /// when one of its requests completes or on `wake`, not after a pause.
     signalled: std::sync::atomic::AtomicBool,
@@ -90,6 +94,17 @@ impl Fake {
     fn complete_transfer(&self, status: Status) -> bool {
         let mut st = self.st.lock();
         let Some(seq) = st.xfers.pop_front() else { return false };
+        st.done.insert(seq);
+        st.statuses.insert(seq, status);
+        drop(st);
+        self.cv.notify_all();
+        true
+    }
+
+    /// Completes the newest transfer (another queue's, run out of order).
+    fn complete_newest_transfer(&self, status: Status) -> bool {
+        let mut st = self.st.lock();
+        let Some(seq) = st.xfers.pop_back() else { return false };
         st.done.insert(seq);
         st.statuses.insert(seq, status);
         drop(st);
@@ -173,13 +188,28 @@ impl Device for Fake {
     fn can_transfer(&self) -> bool {
         self.transfers.load(Ordering::SeqCst)
     }
-    fn schedule_write(&self, _core: u32, t: Handle, offset: u64, buf: &[u8], _slot: &AtomicU32) -> SubmitOutcome {
-        self.st.lock().written.push((t, offset, buf.to_vec()));
+    fn transfer_queues(&self) -> u32 {
+        self.queues.load(Ordering::SeqCst).max(1)
+    }
+    fn schedule_write(
+        &self,
+        _core: u32,
+        queue: u32,
+        t: Handle,
+        offset: u64,
+        buf: &[u8],
+        _slot: &AtomicU32,
+    ) -> SubmitOutcome {
+        let mut st = self.st.lock();
+        st.written.push((t, offset, buf.to_vec()));
+        st.xfer_queues.push(queue);
+        drop(st);
         self.queue_transfer()
     }
     fn schedule_copy(
         &self,
         _c: u32,
+        queue: u32,
         s: Handle,
         _so: u64,
         d: Handle,
@@ -187,7 +217,10 @@ impl Device for Fake {
         n: u64,
         _slot: &AtomicU32,
     ) -> SubmitOutcome {
-        self.st.lock().copied.push((s, d, n));
+        let mut st = self.st.lock();
+        st.copied.push((s, d, n));
+        st.xfer_queues.push(queue);
+        drop(st);
         self.queue_transfer()
     }
     fn describe_model(&self, model: Handle) -> Result<ModelDesc, Status> {

@@ -13,6 +13,10 @@ use crate::tracker::{AccessKind, ByteRange, OpSeq, StorageId, StorageRange};
 /// Transfers in flight per core at most (each needs a status slot).
 pub const XFER_SLOTS: usize = 32;
 
+/// Tensor-op queues per core the shim spreads its transfers over, at most
+/// (v3 has two; v2's units one).
+pub const MAX_QUEUES: u32 = 2;
+
 /// Failure ids of transfers, apart from acceptance numbers (which are small).
 const XFER_ID_BASE: u64 = 1 << 62;
 
@@ -24,6 +28,8 @@ pub struct PendingTransfer {
     /// requests' for a drain).
     pub after: OpSeq,
     pub slot: usize,
+    /// The tensor-op queue it runs on.
+    pub queue: u32,
     /// None while its schedule call is being made.
     pub device_seq: Option<u64>,
     /// The bytes it writes.
@@ -181,7 +187,9 @@ impl Transfers {
         }
     }
 
-    /// Records a reserved transfer before its schedule call is made; returns its id.
+    /// Records a reserved transfer before its schedule call is made, on one
+    /// of `queues` tensor-op queues (see [`pick_queue`](Self::pick_queue));
+    /// returns its id and queue. None: it cannot be ordered (nothing recorded).
     pub fn begin(
         &mut self,
         slot: usize,
@@ -189,11 +197,43 @@ impl Transfers {
         dst: (StorageId, ByteRange),
         src: Option<(StorageId, ByteRange)>,
         buf: Option<Box<[u8]>>,
-    ) -> u64 {
+        queues: u32,
+    ) -> Option<(u64, u32)> {
+        let queue = self.pick_queue(dst, src, queues)?;
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.push(PendingTransfer { id, after, slot, device_seq: None, dst, src, buf });
-        id
+        self.pending.push(PendingTransfer { id, after, slot, queue, device_seq: None, dst, src, buf });
+        Some((id, queue))
+    }
+
+    /// The queue of a new transfer that writes `dst` and reads `src`. Callers
+    /// have waited for every pending transfer it conflicts with, so one is
+    /// left only when another thread of the program raced it onto the same
+    /// bytes: it then goes on that transfer's queue, which runs them in
+    /// order, as the synchronous runtime would (None if those are on two
+    /// queues: the caller runs it synchronously, after them). Otherwise the
+    /// queue with the fewest pending transfers, so that two writes of one
+    /// step run side by side; on a tie the highest, since the runtime's own
+    /// synchronous transfers may use queue 0 (sim/FIDELITY.md 6.2).
+    fn pick_queue(&self, dst: (StorageId, ByteRange), src: Option<(StorageId, ByteRange)>, queues: u32) -> Option<u32> {
+        let queues = queues.clamp(1, MAX_QUEUES);
+        if queues == 1 {
+            return Some(0);
+        }
+        let mut load = [0usize; MAX_QUEUES as usize];
+        let mut ordered_after = 0u32; // bit q: a conflicting transfer is on queue q
+        for t in &self.pending {
+            load[t.queue as usize] += 1;
+            let writes_over = t.conflicts(dst.0, &dst.1, AccessKind::Write);
+            if writes_over || src.is_some_and(|(s, r)| t.conflicts(s, &r, AccessKind::Read)) {
+                ordered_after |= 1 << t.queue;
+            }
+        }
+        match ordered_after.count_ones() {
+            0 => (0..queues).rev().min_by_key(|&q| load[q as usize]),
+            1 => Some(ordered_after.trailing_zeros()),
+            _ => None,
+        }
     }
 
     /// The runtime queued transfer `id` as `device_seq`; `buf` (its staged
@@ -217,7 +257,20 @@ impl Transfers {
 
     /// The first pending transfer on the device (what to wait for).
     pub fn first_on_device(&self) -> Option<u64> {
-        self.pending.iter().find_map(|t| t.device_seq)
+        self.heads_on_device().into_iter().flatten().next()
+    }
+
+    /// The oldest transfer on the device on each queue: the next to complete
+    /// there (a queue runs in order; sequence numbers grow per queue).
+    pub fn heads_on_device(&self) -> [Option<u64>; MAX_QUEUES as usize] {
+        let mut heads = [None; MAX_QUEUES as usize];
+        for t in &self.pending {
+            if let Some(d) = t.device_seq {
+                let h = &mut heads[t.queue as usize];
+                *h = Some(h.map_or(d, |h: u64| h.min(d)));
+            }
+        }
+        heads
     }
 
     /// Transfer `id` left the runtime (refused, or completed): its slot and
@@ -262,7 +315,7 @@ mod tests {
         let (slot, staging) = t.reserve(100).unwrap();
         let Some(Staging::Allocate(n)) = staging else { panic!("a new buffer") };
         assert_eq!(n, 4096);
-        let id = t.begin(slot, 3, (7, r(0, 100)), None, None);
+        let (id, _) = t.begin(slot, 3, (7, r(0, 100)), None, None, 1).unwrap();
         let acc = |s, start, len, kind| [StorageRange { storage: s, range: r(start, len), kind }];
         assert!(t.blocks(&acc(7, 50, 10, AccessKind::Read)));
         assert!(t.blocks(&acc(7, 99, 10, AccessKind::Write)));
@@ -276,11 +329,47 @@ mod tests {
     }
 
     #[test]
+    fn transfers_spread_over_the_queues_unless_they_must_run_in_order() {
+        let mut t = Transfers::new(1 << 20);
+        let begin = |t: &mut Transfers, dst, src, queues| {
+            let (slot, _) = t.reserve(0).unwrap();
+            t.begin(slot, 0, dst, src, None, queues)
+        };
+        // One queue (v2): always 0.
+        let (a, qa) = begin(&mut t, (1, r(0, 64)), None, 1).unwrap();
+        assert_eq!(qa, 0);
+        t.finish(a);
+        // Independent transfers: the emptier queue, the highest on a tie.
+        let (x, qx) = begin(&mut t, (1, r(0, 64)), None, 2).unwrap();
+        let (_, qy) = begin(&mut t, (2, r(0, 64)), None, 2).unwrap();
+        assert_eq!((qx, qy), (1, 0), "side by side");
+        let (_, qz) = begin(&mut t, (3, r(0, 64)), None, 2).unwrap();
+        assert_eq!(qz, 1, "a tie again");
+        // A write over bytes a pending transfer writes: behind it, on its queue.
+        assert_eq!(begin(&mut t, (2, r(32, 64)), None, 2).unwrap().1, 0);
+        // A copy reading bytes a pending transfer writes, or writing bytes a
+        // pending copy reads: on that transfer's queue.
+        assert_eq!(begin(&mut t, (4, r(0, 8)), Some((1, r(8, 8))), 2).unwrap().1, qx);
+        t.finish(x);
+        assert_eq!(begin(&mut t, (4, r(0, 8)), None, 2).unwrap().1, 1, "behind the copy of 4");
+        let reads_2 = begin(&mut t, (5, r(0, 8)), Some((6, r(0, 8))), 2).unwrap();
+        assert_eq!(begin(&mut t, (6, r(0, 8)), None, 2).unwrap().1, reads_2.1, "behind the copy reading 6");
+        // Conflicts on both queues: no queue orders it.
+        let len_before = t.len();
+        let (_, q3) = begin(&mut t, (3, r(0, 8)), None, 2).unwrap();
+        let (_, q2) = begin(&mut t, (2, r(0, 8)), None, 2).unwrap();
+        assert_ne!(q3, q2);
+        assert!(begin(&mut t, (8, r(0, 8)), Some((3, r(0, 8))), 2).is_some());
+        assert!(begin(&mut t, (2, r(0, 8)), Some((3, r(0, 8))), 2).is_none(), "behind transfers on both queues");
+        assert_eq!(t.len(), len_before + 3, "nothing recorded for it");
+    }
+
+    #[test]
     fn a_copy_blocks_writers_of_its_source_not_readers() {
         let mut t = Transfers::new(1 << 20);
         let (slot, staging) = t.reserve(0).unwrap();
         assert!(staging.is_none(), "a copy stages nothing");
-        t.begin(slot, 0, (1, r(0, 64)), Some((2, r(0, 64))), None);
+        t.begin(slot, 0, (1, r(0, 64)), Some((2, r(0, 64))), None, 1).unwrap();
         assert!(t.conflicts(2, r(0, 8), AccessKind::Write));
         assert!(!t.conflicts(2, r(0, 8), AccessKind::Read));
         assert!(t.conflicts(1, r(0, 8), AccessKind::Read));
@@ -294,7 +383,7 @@ mod tests {
         for _ in 0..2 {
             let (slot, s) = t.reserve(8 << 10).unwrap();
             let Some(Staging::Allocate(n)) = s else { panic!("new") };
-            ids.push(t.begin(slot, 0, (1, r(0, 1)), None, Some(vec![0; n].into_boxed_slice())));
+            ids.push(t.begin(slot, 0, (1, r(0, 1)), None, Some(vec![0; n].into_boxed_slice()), 1).unwrap().0);
         }
         assert_eq!(t.pool_bytes(), 16 << 10);
         assert!(t.reserve(1).is_none(), "the cap is reached: the write runs synchronously");
@@ -325,7 +414,7 @@ mod tests {
     fn abandon_forgets_pending_and_keeps_the_memory_accounted() {
         let mut t = Transfers::new(1 << 20);
         let (slot, _) = t.reserve(10).unwrap();
-        t.begin(slot, 0, (1, r(0, 10)), None, Some(vec![0; 4096].into_boxed_slice()));
+        t.begin(slot, 0, (1, r(0, 10)), None, Some(vec![0; 4096].into_boxed_slice()), 1).unwrap();
         t.abandon_all();
         assert!(t.is_empty());
         assert_eq!(t.pool_bytes(), 4096);

@@ -169,3 +169,38 @@ fn a_free_waits_for_the_transfer_naming_the_tensor() {
     f.recv_timeout(WATCHDOG).unwrap();
     wait_until("the free", || e.device.st.lock().freed == vec![X]);
 }
+
+#[test]
+fn transfers_of_one_step_run_on_both_queues_and_complete_in_any_order() {
+    let e = staging_engine(4);
+    e.device.queues.store(2, Ordering::SeqCst);
+    // The completion thread sleeps until what it watches completes, as on
+    // the real backends: the newer transfer must be watched too.
+    e.device.signalled.store(true, Ordering::SeqCst);
+    stage(e, X, 1);
+    stage(e, X2, 2);
+    assert_eq!(e.device.st.lock().xfer_queues, vec![1, 0], "side by side");
+    // Reads x2, whose transfer (the newer) completes first: it goes then,
+    // while x's is still running.
+    assert_eq!(exec(e, IN2, OUT2), NRT_SUCCESS);
+    assert_eq!(e.device.queued(0), 0, "held for x2's transfer");
+    assert!(e.device.complete_newest_transfer(NRT_SUCCESS));
+    wait_until("the request reading x2", || e.device.queued(0) == 1);
+    // x's transfer still blocks a host read of x, not of x2.
+    assert_eq!(read(e, X2), NRT_SUCCESS);
+    let r = spawn(move || read(e, X));
+    assert!(r.recv_timeout(BLOCKED).is_err(), "the read of x waits for its transfer");
+    assert!(e.device.complete_transfer(NRT_SUCCESS));
+    assert_eq!(r.recv_timeout(WATCHDOG).unwrap(), NRT_SUCCESS);
+    e.device.complete(0, NRT_SUCCESS);
+    assert!(e.wait_all(Some(std::time::Instant::now() + WATCHDOG), "test"));
+}
+
+#[test]
+fn a_transfer_on_one_queue_runs_on_one_queue_on_v2() {
+    let e = staging_engine(4);
+    stage(e, X, 1);
+    stage(e, X2, 2);
+    assert_eq!(e.device.st.lock().xfer_queues, vec![0, 0], "one queue: both on it");
+    while e.device.complete_transfer(NRT_SUCCESS) {}
+}
