@@ -209,8 +209,9 @@ impl Transfers {
     /// The queue of a new transfer that writes `dst` and reads `src`. Callers
     /// have waited for every pending transfer it conflicts with, so one is
     /// left only when another thread of the program raced it onto the same
-    /// bytes: it then goes on that transfer's queue, which runs them in
-    /// order, as the synchronous runtime would (None if those are on two
+    /// bytes: it then goes on that transfer's queue, which runs the two one
+    /// after the other, never interleaved (in the order of their schedule
+    /// calls), as the synchronous runtime would (None if those are on two
     /// queues: the caller runs it synchronously, after them). Otherwise the
     /// queue with the fewest pending transfers, so that two writes of one
     /// step run side by side; on a tie the highest, since the runtime's own
