@@ -92,19 +92,18 @@ impl Fake {
 
     /// Completes the oldest transfer with `status`.
     fn complete_transfer(&self, status: Status) -> bool {
-        let mut st = self.st.lock();
-        let Some(seq) = st.xfers.pop_front() else { return false };
-        st.done.insert(seq);
-        st.statuses.insert(seq, status);
-        drop(st);
-        self.cv.notify_all();
-        true
+        self.finish_transfer(false, status)
     }
 
     /// Completes the newest transfer (another queue's, run out of order).
     fn complete_newest_transfer(&self, status: Status) -> bool {
+        self.finish_transfer(true, status)
+    }
+
+    fn finish_transfer(&self, newest: bool, status: Status) -> bool {
         let mut st = self.st.lock();
-        let Some(seq) = st.xfers.pop_back() else { return false };
+        let seq = if newest { st.xfers.pop_back() } else { st.xfers.pop_front() };
+        let Some(seq) = seq else { return false };
         st.done.insert(seq);
         st.statuses.insert(seq, status);
         drop(st);
